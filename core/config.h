@@ -1,0 +1,88 @@
+/*
+ * config.h - the upstream configuration: the reference's YAML list.
+ *
+ *   - namespace: example.com          # required
+ *     host: registry.example.com      # required
+ *     tls: true
+ *     accept_invalid_certs: false
+ *     ca_file: /etc/ssl/example.pem   # PEM bundle trusted for this upstream
+ *     user_agent: "containerd/1.6.8"
+ *     username: example
+ *     password: hunter2
+ *     manifest_invalidation_time: 0s  # durations: N{s,m,h,d,w}
+ *     blob_invalidation_time: 30d
+ *
+ * Parsed with libyaml. A namespace that is not listed gets the defaults of
+ * oci_upstream_default(): HTTPS to the host of that name, docker.io to
+ * registry-1.docker.io.
+ */
+#ifndef OCI_CONFIG_H
+#define OCI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define OCI_DEFAULT_MANIFEST_INVALIDATION (60L * 60)        /* 1 hour */
+#define OCI_DEFAULT_BLOB_INVALIDATION (30L * 24 * 60 * 60) /* 30 days */
+
+struct oci_upstream {
+    char *namespace_;  /* what clients name: "docker.io", "ghcr.io", "example.com" */
+    char *host;        /* host[:port] connected to */
+    bool tls;          /* https (default) or http */
+    bool accept_invalid_certs;
+    char *ca_file;     /* NULL: the system trust store */
+    char *user_agent;  /* NULL: "oci-registry/VERSION" */
+    char *username;    /* NULL when anonymous */
+    char *password;
+    long manifest_invalidation_time; /* seconds */
+    long blob_invalidation_time;     /* seconds */
+    bool configured;   /* listed in the file (false: a dynamic namespace) */
+};
+
+struct oci_config {
+    struct oci_upstream *upstreams;
+    size_t count;
+};
+
+/*
+ * Loads the YAML file at path. On failure returns false and writes one line
+ * into err, naming the file and, for YAML and schema errors, the line:
+ *   "x.yaml:4: unknown key 'hots'". The config is empty (not NULL) when the
+ * file is an empty list.
+ */
+bool oci_config_load(const char *path, struct oci_config *out, char *err, size_t errlen);
+
+/* Same, from a string already in memory; name is used in messages. */
+bool oci_config_parse(const char *yaml, size_t len, const char *name, struct oci_config *out,
+                      char *err, size_t errlen);
+
+/*
+ * Applies UPSTREAM_CREDENTIALS: a JSON object {"namespace": {"username": ...,
+ * "password": ...}} parsed with cJSON. Its entries win over the file's; a
+ * namespace not in the file is added with the defaults and these
+ * credentials. Returns false with a one-line message (never containing a
+ * secret) when the JSON is malformed.
+ */
+bool oci_config_apply_credentials(struct oci_config *cfg, const char *json, char *err,
+                                  size_t errlen);
+
+void oci_config_free(struct oci_config *cfg);
+
+/* The configured upstream of a namespace, or NULL. */
+const struct oci_upstream *oci_config_find(const struct oci_config *cfg, const char *namespace_);
+
+/*
+ * Fills up with the defaults for a namespace that is not configured: host =
+ * namespace ("registry-1.docker.io" for docker.io), tls on, default times.
+ * The strings point into static storage or into namespace_; nothing to free.
+ */
+void oci_upstream_default(const char *namespace_, struct oci_upstream *up);
+
+/*
+ * Parses a duration such as "0s", "90s", "30m", "12h", "14d", "2w" (a bare
+ * number is seconds) into seconds. Returns false on anything else, negative
+ * values or overflow.
+ */
+bool oci_duration_parse(const char *s, long *seconds);
+
+#endif

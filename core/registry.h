@@ -1,0 +1,111 @@
+/*
+ * registry.h - the request pipeline: from a request to a plan, and the
+ * carrying out of the plans that need the upstream.
+ *
+ *   oci_registry_plan()   validates and routes a request, asks storage what
+ *                         the cache holds and decides, without touching the
+ *                         network, one of:
+ *       OCI_PLAN_RESPOND      answer head and body from memory (errors, /v2/)
+ *       OCI_PLAN_SEND_STORED  answer head; the front server sends the cached
+ *                             object (X-Accel-Redirect, X-Sendfile)
+ *       OCI_PLAN_FETCH        go to the upstream: oci_registry_fetch()
+ *   oci_registry_fetch()  fetches from the upstream, streams the answer into
+ *                         a sink as it arrives, verifies it and only then
+ *                         commits it to the cache.
+ *
+ * The front end (fcgi/) turns its protocol into an oci_request and a sink,
+ * and a plan into its protocol: this module knows nothing of FastCGI.
+ */
+#ifndef OCI_REGISTRY_H
+#define OCI_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cache.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/route.h"
+#include "core/upstream.h"
+#include "storage/storage.h"
+
+struct oci_registry_options {
+    const char *default_namespace; /* "docker.io" unless set */
+    bool check_cache_digest;       /* hash cached objects before serving them */
+    bool dynamic_namespaces;       /* serve namespaces that are not configured */
+};
+
+struct oci_registry {
+    struct oci_registry_options options;
+    const struct oci_config *config;
+    struct storage *storage;
+};
+
+/* A request as the front end saw it; all strings borrowed. */
+struct oci_request {
+    const char *method;
+    const char *path;  /* raw path, without the query */
+    const char *query; /* after '?', or NULL */
+    const char *accept;
+};
+
+/* The head of an answer. */
+struct oci_response_head {
+    int status;
+    const char *content_type;       /* NULL: none */
+    int64_t content_length;         /* -1: unknown (streamed) */
+    char digest[OCI_DIGEST_STRING_MAX]; /* Docker-Content-Digest, "" when none */
+    const char *warning;            /* Warning header (stale answers), or NULL */
+    const char *allow;              /* Allow header (405), or NULL */
+    char retry_after[32];           /* Retry-After passed on from a 429, or "" */
+};
+
+enum oci_plan_kind {
+    OCI_PLAN_RESPOND,
+    OCI_PLAN_SEND_STORED,
+    OCI_PLAN_FETCH,
+};
+
+struct oci_plan {
+    enum oci_plan_kind kind;
+    bool head_only; /* a HEAD request: send no body */
+    struct oci_response_head head;
+    char *body; /* RESPOND: owned, freed by oci_plan_release */
+    size_t body_len;
+    char key[OCI_CACHE_KEY_MAX]; /* SEND_STORED: the object to send */
+    /* FETCH: what to fetch and from where */
+    struct oci_route route;
+    struct oci_upstream upstream;
+    bool guard;
+    /* Manifests: the cached record (a stale tag's, served if the upstream
+     * fails, when have_stale), then the fetched one. */
+    bool have_stale;
+    struct oci_manifest_record manifest;
+};
+
+/* Where an answer goes: the front end's output. Non-zero: the client is gone. */
+struct oci_sink {
+    void *ctx;
+    int (*head)(void *ctx, const struct oci_response_head *head);
+    int (*body)(void *ctx, const void *buf, size_t len);
+    /* Sends a stored object by the front server (a stale manifest, say). */
+    int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
+};
+
+/* Decides what to do with req. Never fails: errors become RESPOND plans. */
+void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
+                       struct oci_plan *plan);
+
+/* Carries out a FETCH plan: the whole answer goes to sink. */
+void oci_registry_fetch(const struct oci_registry *reg, struct oci_upstream_conn *conn,
+                        struct oci_plan *plan, const struct oci_sink *sink);
+
+/* Sends a RESPOND or SEND_STORED plan into sink. */
+void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink);
+
+/* Fills plan with an error answer (JSON body per the spec). */
+void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detail);
+
+void oci_plan_release(struct oci_plan *plan);
+
+#endif

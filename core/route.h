@@ -1,0 +1,62 @@
+/*
+ * route.h - from a request path and query to what is asked of which upstream.
+ *
+ * Routes the pull side of the distribution API:
+ *   /v2/                                       the API base
+ *   /v2/<name>/manifests/<tag or digest>
+ *   /v2/<name>/blobs/<digest>
+ * and resolves which upstream registry (namespace) a request is for:
+ *   1. the "ns" query parameter (containerd hosts.toml mirrors); when the
+ *      name also starts with that registry (containerd override_path), the
+ *      prefix is dropped;
+ *   2. else the first path component when it looks like a registry host
+ *      and more components follow (cri-o "mirror:port/<registry>");
+ *   3. else the default namespace (Docker registry-mirrors).
+ * On docker.io a one-component name gets "library/".
+ *
+ * The path is the raw, undecoded request path: a valid name, tag or digest
+ * has no percent-escapes, so any "%" is refused rather than decoded. Only the
+ * query's "ns" value is percent-decoded.
+ */
+#ifndef OCI_ROUTE_H
+#define OCI_ROUTE_H
+
+#include <stdbool.h>
+
+#include "core/digest.h"
+#include "core/errors.h"
+#include "core/reference.h"
+
+enum oci_route_kind {
+    OCI_ROUTE_BASE,     /* /v2/ */
+    OCI_ROUTE_MANIFEST, /* /v2/<name>/manifests/<reference> */
+    OCI_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
+};
+
+struct oci_route {
+    enum oci_route_kind kind;
+    char namespace_[OCI_NAMESPACE_MAX + 1]; /* upstream registry, e.g. "docker.io" */
+    char name[OCI_NAME_MAX + 1];            /* repository name at that registry */
+    /* The reference as given: a tag, or a digest string. Empty for BASE. */
+    char reference[OCI_DIGEST_STRING_MAX > OCI_TAG_MAX + 1 ? OCI_DIGEST_STRING_MAX : OCI_TAG_MAX + 1];
+    bool by_digest;           /* reference is a digest (always for blobs) */
+    struct oci_digest digest; /* valid when by_digest */
+};
+
+/*
+ * Routes path (e.g. "/v2/library/alpine/manifests/3.19") with query (the
+ * part after '?', or NULL). default_ns is the namespace used when neither the
+ * query nor the path names one. Returns OCI_OK and fills out, or:
+ *   OCI_E_NOT_FOUND       not a pull endpoint of the API
+ *   OCI_E_NAME_INVALID    repository name or namespace fails the grammar
+ *   OCI_E_TAG_INVALID     manifest reference that is neither tag nor digest
+ *   OCI_E_DIGEST_INVALID  malformed digest
+ *   OCI_E_UNSUPPORTED     well-formed digest of an algorithm we do not hash
+ */
+enum oci_error oci_route_parse(const char *path, const char *query, const char *default_ns,
+                               struct oci_route *out);
+
+/* The namespace whose single-component names get "library/". */
+#define OCI_DOCKER_HUB_NAMESPACE "docker.io"
+
+#endif

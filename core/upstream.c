@@ -1,0 +1,304 @@
+/*
+ * upstream.c - requests to upstream registries with libcurl.
+ *
+ * Each worker thread owns one oci_upstream_conn and so its libcurl handles,
+ * whose connection caches keep upstream connections (and TLS sessions)
+ * alive between requests. A conn has two handles: one for configured
+ * upstreams and one for dynamic namespaces, so that a connection opened to
+ * a configured private host is never reused by a guarded request.
+ */
+#include "autoconfig.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "core/addrguard.h"
+#include "core/digest.h"
+#include "core/log.h"
+#include "core/upstream.h"
+
+#define UPSTREAM_BUFFER_SIZE   (128L * 1024)
+#define UPSTREAM_MAX_REDIRECTS 5L
+#define HEADER_VALUE_MAX       256
+
+struct oci_upstream_conn {
+    CURL *trusted; /* configured upstreams */
+    CURL *guarded; /* dynamic namespaces, behind the address guard */
+};
+
+static struct oci_upstream_timeouts timeouts = {.connect = 10, .low_speed = 30};
+
+/* One transfer in flight: what the callbacks need and what they found. */
+struct transfer {
+    const struct oci_upstream_request *req;
+    const struct oci_upstream_handler *handler;
+    CURL *easy;
+    bool head_delivered;
+    bool body_wanted; /* a 2xx answer: body goes to on_data */
+    bool denied;
+    bool stopped;
+    uint64_t bytes;
+    char content_type[HEADER_VALUE_MAX];
+    char digest[HEADER_VALUE_MAX];
+    char retry_after[HEADER_VALUE_MAX];
+};
+
+bool oci_upstream_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+void oci_upstream_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+void oci_upstream_set_timeouts(const struct oci_upstream_timeouts *t)
+{
+    timeouts = *t;
+}
+
+struct oci_upstream_conn *oci_upstream_conn_new(void)
+{
+    struct oci_upstream_conn *conn = calloc(1, sizeof(*conn));
+
+    if (conn == NULL)
+        return NULL;
+    conn->trusted = curl_easy_init();
+    conn->guarded = curl_easy_init();
+    if (conn->trusted == NULL || conn->guarded == NULL) {
+        oci_upstream_conn_free(conn);
+        return NULL;
+    }
+    return conn;
+}
+
+void oci_upstream_conn_free(struct oci_upstream_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    curl_easy_cleanup(conn->trusted);
+    curl_easy_cleanup(conn->guarded);
+    free(conn);
+}
+
+/* Copies a header's value, trimmed, if the line is "name: value". */
+static void header_value(const char *line, size_t len, const char *name, char *out)
+{
+    size_t name_len = strlen(name);
+
+    if (len <= name_len || line[name_len] != ':' || strncasecmp(line, name, name_len) != 0)
+        return;
+    line += name_len + 1;
+    len -= name_len + 1;
+    while (len > 0 && (*line == ' ' || *line == '\t'))
+        line++, len--;
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
+        len--;
+    if (len >= HEADER_VALUE_MAX)
+        len = 0; /* absurdly long: treat as absent */
+    memcpy(out, line, len);
+    out[len] = '\0';
+}
+
+static size_t on_header(char *line, size_t size, size_t count, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * count;
+
+    /* A new status line starts a new response (after a redirect): forget the old one. */
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        t->content_type[0] = t->digest[0] = t->retry_after[0] = '\0';
+        return len;
+    }
+    header_value(line, len, "content-type", t->content_type);
+    header_value(line, len, "docker-content-digest", t->digest);
+    header_value(line, len, "retry-after", t->retry_after);
+    return len;
+}
+
+/* Hands the final response's head to the caller, once. */
+static int deliver_head(struct transfer *t)
+{
+    struct oci_upstream_head head = {0};
+    curl_off_t length = -1;
+
+    t->head_delivered = true;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &head.status);
+    curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+    head.content_length = length;
+    head.content_type = t->content_type[0] ? t->content_type : NULL;
+    head.digest = t->digest[0] ? t->digest : NULL;
+    head.retry_after = t->retry_after[0] ? t->retry_after : NULL;
+    t->body_wanted = head.status >= 200 && head.status < 300;
+    return t->handler->on_head(t->handler->ctx, &head);
+}
+
+static size_t on_body(char *buf, size_t size, size_t count, void *arg)
+{
+    struct transfer *t = arg;
+    size_t len = size * count;
+
+    if (!t->head_delivered && deliver_head(t) != 0)
+        goto stop;
+    t->bytes += len;
+    if (t->body_wanted && t->handler->on_data(t->handler->ctx, buf, len) != 0)
+        goto stop;
+    return len;
+stop:
+    t->stopped = true;
+    return CURL_WRITEFUNC_ERROR;
+}
+
+static curl_socket_t open_socket(void *arg, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    struct transfer *t = arg;
+
+    (void)purpose;
+    if (t->req->guard && !oci_addr_is_public(&addr->addr, addr->addrlen)) {
+        t->denied = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* Builds the request URL with libcurl's URL API; NULL when it does not parse. */
+static CURLU *request_url(const struct oci_upstream_request *req)
+{
+    char base[300], path[1024];
+    CURLU *url = curl_url();
+
+    if (url == NULL)
+        return NULL;
+    snprintf(base, sizeof(base), "%s://%s/", req->upstream->tls ? "https" : "http",
+             req->upstream->host);
+    snprintf(path, sizeof(path), "/v2/%s/%s/%s", req->name, req->kind, req->reference);
+    if (curl_url_set(url, CURLUPART_URL, base, 0) != CURLUE_OK ||
+        curl_url_set(url, CURLUPART_PATH, path, 0) != CURLUE_OK) {
+        curl_url_cleanup(url);
+        return NULL;
+    }
+    return url;
+}
+
+static void set_tls(CURL *easy, const struct oci_upstream *up)
+{
+    long verify = up->accept_invalid_certs ? 0L : 1L;
+
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+    if (up->ca_file != NULL)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
+}
+
+static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_slist *headers)
+{
+    const struct oci_upstream *up = t->req->upstream;
+
+    curl_easy_setopt(easy, CURLOPT_CURLU, url);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXREDIRS, UPSTREAM_MAX_REDIRECTS);
+    curl_easy_setopt(easy, CURLOPT_NOBODY, t->req->head ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT,
+                     up->user_agent ? up->user_agent : PACKAGE_NAME "/" PACKAGE_VERSION);
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, UPSTREAM_BUFFER_SIZE);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, timeouts.low_speed);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
+    if (up->username != NULL) {
+        /* Sent to this host only: libcurl drops it when a redirect changes host. */
+        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+        curl_easy_setopt(easy, CURLOPT_USERNAME, up->username);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD, up->password ? up->password : "");
+    }
+    set_tls(easy, up);
+}
+
+static enum oci_fetch_result classify(const struct transfer *t, CURLcode rc)
+{
+    long status = 0;
+
+    if (rc == CURLE_OK)
+        return OCI_FETCH_DONE;
+    if (t->stopped)
+        return OCI_FETCH_STOPPED;
+    if (t->denied)
+        return OCI_FETCH_DENIED;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status > 0 ? OCI_FETCH_BROKEN : OCI_FETCH_UNREACHABLE;
+}
+
+static long elapsed_ms(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static void log_fetch(const struct transfer *t, CURLcode rc, const struct timespec *start)
+{
+    const struct oci_upstream_request *req = t->req;
+    long status = 0;
+
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    oci_log(rc == CURLE_OK ? OCI_LOG_INFO : OCI_LOG_WARN,
+            "upstream %s %s %s %s %s status=%ld bytes=%llu ms=%ld%s%s", req->head ? "HEAD" : "GET",
+            req->upstream->namespace_, req->name, req->kind, req->reference, status,
+            (unsigned long long)t->bytes, elapsed_ms(start), rc == CURLE_OK ? "" : " error=",
+            rc == CURLE_OK ? "" : (t->denied ? "address refused" : curl_easy_strerror(rc)));
+}
+
+enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
+                                         const struct oci_upstream_request *req,
+                                         const struct oci_upstream_handler *handler,
+                                         uint64_t *bytes)
+{
+    struct transfer t = {.req = req, .handler = handler};
+    struct curl_slist *headers = NULL;
+    struct timespec start;
+    enum oci_fetch_result result = OCI_FETCH_UNREACHABLE;
+    char accept[2048];
+    CURLU *url = request_url(req);
+    CURLcode rc;
+
+    *bytes = 0;
+    if (url == NULL)
+        return OCI_FETCH_UNREACHABLE;
+    if (req->accept != NULL) {
+        snprintf(accept, sizeof(accept), "Accept: %s", req->accept);
+        headers = curl_slist_append(NULL, accept);
+        if (headers == NULL)
+            goto done;
+    }
+    t.easy = req->guard ? conn->guarded : conn->trusted;
+    curl_easy_reset(t.easy);
+    set_request(t.easy, &t, url, headers);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rc = curl_easy_perform(t.easy);
+    /* A HEAD, an empty body or an error status delivers no body byte. */
+    if (rc == CURLE_OK && !t.head_delivered && deliver_head(&t) != 0)
+        t.stopped = true, rc = CURLE_WRITE_ERROR;
+    log_fetch(&t, rc, &start);
+    result = classify(&t, rc);
+    *bytes = t.bytes;
+done:
+    curl_slist_free_all(headers);
+    curl_url_cleanup(url);
+    return result;
+}

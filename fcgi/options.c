@@ -1,0 +1,286 @@
+/*
+ * options.c - parses the command line and the environment into options.
+ *
+ * Defaults come first, then the environment, then the command line, so a
+ * flag always wins over a variable. The storage backend is a subcommand
+ * with options of its own, as in the reference.
+ */
+#include "autoconfig.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fcgi/options.h"
+
+#define DEFAULT_WORKERS 16
+#define MAX_WORKERS 1024
+
+static const char usage[] =
+    "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
+    "\n"
+    "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
+    "responder behind nginx or lighttpd.\n"
+    "\n"
+    "Options (each also read from the environment variable in brackets):\n"
+    "  --listen HOST:PORT|unix:PATH  FastCGI socket to listen on; without it, serve\n"
+    "                                the socket passed on fd 0 (spawn-fcgi) [LISTEN]\n"
+    "  --default-namespace NS        registry of requests that name none\n"
+    "                                (default docker.io) [DEFAULT_NAMESPACE]\n"
+    "  --upstream-config-file FILE   YAML list of upstreams [UPSTREAM_CONFIG_FILE]\n"
+    "  --check-cache-digest          verify cached content before serving it\n"
+    "                                [CHECK_CACHE_DIGEST]\n"
+    "  --workers N                   concurrent requests (default 16) [WORKERS]\n"
+    "  --no-dynamic-namespaces       serve only the namespaces in the config\n"
+    "                                [DYNAMIC_NAMESPACES=false]\n"
+    "  --front auto|nginx|lighttpd   how cached files are handed to the front server:\n"
+    "                                X-Accel-Redirect (nginx) or X-Sendfile (lighttpd);\n"
+    "                                auto tells them apart per request [FRONT]\n"
+    "  --connect-timeout SECONDS     upstream connect limit (default 10) [CONNECT_TIMEOUT]\n"
+    "  --low-speed-timeout SECONDS   abort an upstream transfer stalled this long\n"
+    "                                (default 30) [LOW_SPEED_TIMEOUT]\n"
+    "  -h, --help                    show this help\n"
+    "  -V, --version                 show the version\n"
+    "\n"
+    "Storage:\n"
+    "  filesystem --root DIR         cache under DIR [FILESYSTEM_ROOT]\n"
+    "\n"
+    "Credentials for upstreams come from the config file or from\n"
+    "UPSTREAM_CREDENTIALS (JSON); see oci-registry(8).\n";
+
+enum {
+    OPT_LISTEN = 256,
+    OPT_DEFAULT_NAMESPACE,
+    OPT_UPSTREAM_CONFIG_FILE,
+    OPT_CHECK_CACHE_DIGEST,
+    OPT_WORKERS,
+    OPT_NO_DYNAMIC_NAMESPACES,
+    OPT_FRONT,
+    OPT_CONNECT_TIMEOUT,
+    OPT_LOW_SPEED_TIMEOUT,
+    OPT_ROOT,
+};
+
+static const struct option global_options[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"default-namespace", required_argument, NULL, OPT_DEFAULT_NAMESPACE},
+    {"upstream-config-file", required_argument, NULL, OPT_UPSTREAM_CONFIG_FILE},
+    {"check-cache-digest", no_argument, NULL, OPT_CHECK_CACHE_DIGEST},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"no-dynamic-namespaces", no_argument, NULL, OPT_NO_DYNAMIC_NAMESPACES},
+    {"front", required_argument, NULL, OPT_FRONT},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+    {"low-speed-timeout", required_argument, NULL, OPT_LOW_SPEED_TIMEOUT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option filesystem_options[] = {
+    {"root", required_argument, NULL, OPT_ROOT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Prints one line naming the problem; always false, for "return fail(...)". */
+__attribute__((format(printf, 1, 2))) static bool fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("oci-registry: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return false;
+}
+
+static bool parse_bool(const char *name, const char *value, bool *out)
+{
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off", ""};
+    size_t i;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (strcasecmp(value, yes[i]) == 0)
+            return *out = true, true;
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (strcasecmp(value, no[i]) == 0)
+            return *out = false, true;
+    return fail("%s must be true or false", name);
+}
+
+static bool parse_long(const char *name, const char *value, long min, long max, long *out)
+{
+    char *end;
+    long n = 0;
+
+    n = strtol(value, &end, 10);
+    if (*value == '\0' || *end != '\0' || n < min || n > max)
+        return fail("%s must be a whole number in range", name);
+    *out = n;
+    return true;
+}
+
+static bool parse_front(const char *value, enum fcgi_front *out)
+{
+    if (strcmp(value, "auto") == 0)
+        *out = FCGI_FRONT_AUTO;
+    else if (strcmp(value, "nginx") == 0)
+        *out = FCGI_FRONT_NGINX;
+    else if (strcmp(value, "lighttpd") == 0)
+        *out = FCGI_FRONT_LIGHTTPD;
+    else
+        return fail("--front must be auto, nginx or lighttpd, not '%s'", value);
+    return true;
+}
+
+/* Applies one option, whether from a flag or from its environment variable. */
+static bool apply(int opt, const char *name, const char *value, struct fcgi_options *o)
+{
+    long n = 0;
+
+    switch (opt) {
+    case OPT_LISTEN:
+        o->listen = value;
+        return *value != '\0' || fail("%s must not be empty", name);
+    case OPT_DEFAULT_NAMESPACE:
+        o->default_namespace = value;
+        return *value != '\0' || fail("%s must not be empty", name);
+    case OPT_UPSTREAM_CONFIG_FILE:
+        o->upstream_config_file = *value ? value : NULL;
+        return true;
+    case OPT_CHECK_CACHE_DIGEST:
+        return parse_bool(name, value, &o->check_cache_digest);
+    case OPT_NO_DYNAMIC_NAMESPACES:
+        return parse_bool(name, value, &o->dynamic_namespaces);
+    case OPT_WORKERS:
+        if (!parse_long(name, value, 1, MAX_WORKERS, &n))
+            return false;
+        o->workers = (int)n;
+        return true;
+    case OPT_FRONT:
+        return parse_front(value, &o->front);
+    case OPT_CONNECT_TIMEOUT:
+        return parse_long(name, value, 1, 3600, &o->connect_timeout);
+    case OPT_LOW_SPEED_TIMEOUT:
+        return parse_long(name, value, 1, 3600, &o->low_speed_timeout);
+    case OPT_ROOT:
+        o->root = value;
+        return *value != '\0' || fail("%s must not be empty", name);
+    }
+    return false;
+}
+
+static bool apply_environment(struct fcgi_options *o)
+{
+    static const struct {
+        const char *name;
+        int opt;
+    } vars[] = {
+        {"LISTEN", OPT_LISTEN},
+        {"DEFAULT_NAMESPACE", OPT_DEFAULT_NAMESPACE},
+        {"UPSTREAM_CONFIG_FILE", OPT_UPSTREAM_CONFIG_FILE},
+        {"CHECK_CACHE_DIGEST", OPT_CHECK_CACHE_DIGEST},
+        {"WORKERS", OPT_WORKERS},
+        {"DYNAMIC_NAMESPACES", OPT_NO_DYNAMIC_NAMESPACES},
+        {"FRONT", OPT_FRONT},
+        {"CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
+        {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
+        {"FILESYSTEM_ROOT", OPT_ROOT},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *value = getenv(vars[i].name);
+
+        if (value != NULL && !apply(vars[i].opt, vars[i].name, value, o))
+            return false;
+    }
+    return true;
+}
+
+/* Reads a flag's value: "true" for switches, which have none. */
+static const char *flag_value(int opt)
+{
+    if (opt == OPT_CHECK_CACHE_DIGEST)
+        return "true";
+    if (opt == OPT_NO_DYNAMIC_NAMESPACES)
+        return "false";
+    return optarg;
+}
+
+/* getopt_long over argv with the given table; returns the first non-option index or -1. */
+static int parse_flags(int argc, char **argv, const struct option *table,
+                       struct fcgi_options *o, enum fcgi_options_result *result)
+{
+    int opt, index;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "+:hV", table, &index)) != -1) {
+        if (opt == 'h') {
+            fputs(usage, stdout);
+            *result = FCGI_OPTIONS_EXIT;
+            return -1;
+        }
+        if (opt == 'V') {
+            printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
+            *result = FCGI_OPTIONS_EXIT;
+            return -1;
+        }
+        if (opt == '?' || opt == ':') {
+            fail("%s '%s' (see --help)", opt == '?' ? "unknown option" : "missing value for",
+                 argv[optind - 1]);
+            *result = FCGI_OPTIONS_ERROR;
+            return -1;
+        }
+        if (!apply(opt, table[index].name, flag_value(opt), o)) {
+            *result = FCGI_OPTIONS_ERROR;
+            return -1;
+        }
+    }
+    return optind;
+}
+
+enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *o)
+{
+    enum fcgi_options_result result = FCGI_OPTIONS_RUN;
+    int first;
+
+    *o = (struct fcgi_options){
+        .default_namespace = "docker.io",
+        .dynamic_namespaces = true,
+        .workers = DEFAULT_WORKERS,
+        .connect_timeout = 10,
+        .low_speed_timeout = 30,
+    };
+    if (!apply_environment(o))
+        return FCGI_OPTIONS_ERROR;
+    first = parse_flags(argc, argv, global_options, o, &result);
+    if (first < 0)
+        return result;
+    if (first >= argc) {
+        fail("missing storage: filesystem --root DIR (see --help)");
+        return FCGI_OPTIONS_ERROR;
+    }
+    if (strcmp(argv[first], "filesystem") != 0) {
+        fail("unknown storage '%s' (see --help)", argv[first]);
+        return FCGI_OPTIONS_ERROR;
+    }
+    optind = 1;
+    if (parse_flags(argc - first, argv + first, filesystem_options, o, &result) < 0)
+        return result;
+    if (optind < argc - first) {
+        fail("unexpected argument '%s'", argv[first + optind]);
+        return FCGI_OPTIONS_ERROR;
+    }
+    if (o->root == NULL) {
+        fail("filesystem storage needs --root DIR");
+        return FCGI_OPTIONS_ERROR;
+    }
+    return FCGI_OPTIONS_RUN;
+}

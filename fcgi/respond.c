@@ -1,0 +1,134 @@
+/*
+ * respond.c - the FastCGI side of an answer: CGI-style headers and body.
+ *
+ * The head goes out as "Status:" and header lines, the body through the
+ * request's output stream, flushed after every piece so a streamed blob
+ * reaches nginx (which does not buffer it, see contrib/nginx) as it
+ * arrives. A write that fails means the client or the front server went
+ * away; it is reported to core, which decides whether to go on.
+ */
+#include "autoconfig.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fcgi/respond.h"
+
+struct response {
+    FCGX_Request *req;
+    enum fcgi_front front;
+    const struct oci_registry *reg;
+};
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    }
+    return "Unknown";
+}
+
+/* The front server that sends stored files for this request. */
+static enum fcgi_front front_of(const struct response *r)
+{
+    const char *software;
+
+    if (r->front != FCGI_FRONT_AUTO)
+        return r->front;
+    software = FCGX_GetParam("SERVER_SOFTWARE", r->req->envp);
+    if (software != NULL && strncmp(software, "lighttpd", 8) == 0)
+        return FCGI_FRONT_LIGHTTPD;
+    return FCGI_FRONT_NGINX;
+}
+
+/* Writes the head; extra is one more complete header line ("" for none). */
+static int put_head(struct response *r, const struct oci_response_head *head, const char *extra)
+{
+    FCGX_Stream *out = r->req->out;
+    int rc;
+
+    rc = FCGX_FPrintF(out, "Status: %d %s\r\nDocker-Distribution-API-Version: registry/2.0\r\n",
+                      head->status, reason_phrase(head->status));
+    if (rc >= 0 && head->content_type != NULL)
+        rc = FCGX_FPrintF(out, "Content-Type: %s\r\n", head->content_type);
+    if (rc >= 0 && head->content_length >= 0 && *extra == '\0')
+        rc = FCGX_FPrintF(out, "Content-Length: %lld\r\n", (long long)head->content_length);
+    if (rc >= 0 && head->digest[0] != '\0')
+        rc = FCGX_FPrintF(out, "Docker-Content-Digest: %s\r\n", head->digest);
+    if (rc >= 0 && head->warning != NULL)
+        rc = FCGX_FPrintF(out, "Warning: %s\r\n", head->warning);
+    if (rc >= 0 && head->allow != NULL)
+        rc = FCGX_FPrintF(out, "Allow: %s\r\n", head->allow);
+    if (rc >= 0 && head->retry_after[0] != '\0')
+        rc = FCGX_FPrintF(out, "Retry-After: %s\r\n", head->retry_after);
+    if (rc >= 0 && head->content_length < 0)
+        rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
+    if (rc >= 0)
+        rc = FCGX_FPrintF(out, "%s\r\n", extra);
+    if (rc >= 0)
+        rc = FCGX_FFlush(out);
+    return rc < 0;
+}
+
+static int sink_head(void *ctx, const struct oci_response_head *head)
+{
+    return put_head(ctx, head, "");
+}
+
+static int sink_body(void *ctx, const void *buf, size_t len)
+{
+    struct response *r = ctx;
+
+    if (FCGX_PutStr(buf, (int)len, r->req->out) < 0)
+        return 1;
+    return FCGX_FFlush(r->req->out) < 0;
+}
+
+/* Hands a stored object to the front server: the responder sends no byte of it. */
+static int sink_send_stored(void *ctx, const struct oci_response_head *head, const char *key)
+{
+    struct response *r = ctx;
+    struct storage *st = r->reg->storage;
+    struct storage_location loc;
+    char line[sizeof(loc.path) + 64];
+
+    if (front_of(r) == FCGI_FRONT_NGINX) {
+        snprintf(line, sizeof(line), "X-Accel-Redirect: " FCGI_ACCEL_PREFIX "%s\r\n", key);
+        return put_head(r, head, line);
+    }
+    if (st->ops->locate(st, key, &loc) != STORAGE_OK || loc.path[0] == '\0')
+        return 1;
+    snprintf(line, sizeof(line), "X-Sendfile: %s\r\n", loc.path);
+    return put_head(r, head, line);
+}
+
+void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
+                  struct oci_upstream_conn *conn, struct oci_plan *plan)
+{
+    struct response r = {req, front, reg};
+    struct oci_sink sink = {&r, sink_head, sink_body, sink_send_stored};
+
+    if (plan->kind == OCI_PLAN_FETCH)
+        oci_registry_fetch(reg, conn, plan, &sink);
+    else
+        oci_plan_send(plan, &sink);
+}

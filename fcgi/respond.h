@@ -1,0 +1,27 @@
+/*
+ * respond.h - writes answers on a FastCGI request.
+ *
+ * Carries out a plan of core/registry.h on a libfcgi request: a head and a
+ * body from memory, a stored object handed to the front server
+ * (X-Accel-Redirect for nginx, X-Sendfile for lighttpd), or a fetch whose
+ * answer streams out as the upstream delivers it.
+ */
+#ifndef FCGI_RESPOND_H
+#define FCGI_RESPOND_H
+
+#include <fcgiapp.h>
+
+#include "core/registry.h"
+#include "fcgi/options.h"
+
+/* nginx's internal location that maps to the cache root (contrib/nginx). */
+#define FCGI_ACCEL_PREFIX "/_oci_cache/"
+
+/*
+ * Answers the request req according to plan, fetching from the upstream
+ * through conn if the plan says so.
+ */
+void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
+                  struct oci_upstream_conn *conn, struct oci_plan *plan);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * server.c - the listening socket and the worker threads that serve it.
+ *
+ * Shutdown: fcgi_server_stop marks the server stopping, shuts down the
+ * listening socket (waking workers blocked in accept) and the kept-alive
+ * connections of idle workers (waking workers waiting there for a next
+ * request). Busy workers finish their request, see the mark and leave.
+ */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "fcgi/respond.h"
+#include "fcgi/server.h"
+
+#define LISTEN_BACKLOG 1024
+#define REQUEST_PATH_MAX 8192
+
+struct worker {
+    struct fcgi_server *server;
+    pthread_t thread;
+    FCGX_Request req;
+    bool idle; /* waiting for a request, under server->lock */
+};
+
+struct fcgi_server {
+    int listen_fd;
+    enum fcgi_front front;
+    const struct oci_registry *reg;
+    pthread_mutex_t lock;
+    bool stopping;
+    int started;
+    struct worker *workers;
+};
+
+static int listen_fail(const char *spec, const char *why)
+{
+    fprintf(stderr, "oci-registry: cannot listen on %s: %s\n", spec, why);
+    return -1;
+}
+
+/* Removes a unix socket left by a responder that is gone; keeps a live one. */
+static bool clear_stale_socket(const struct sockaddr_un *sun)
+{
+    struct stat sb;
+    int fd;
+    bool live;
+
+    if (lstat(sun->sun_path, &sb) < 0)
+        return true;
+    if (!S_ISSOCK(sb.st_mode))
+        return false;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    live = fd >= 0 && connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return !live && unlink(sun->sun_path) == 0;
+}
+
+static int listen_unix(const char *spec, const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return listen_fail(spec, "path too long");
+    strcpy(sun.sun_path, path);
+    if (!clear_stale_socket(&sun))
+        return listen_fail(spec, "the path exists and is in use or not a socket");
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        listen(fd, LISTEN_BACKLOG) < 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        return listen_fail(spec, strerror(saved));
+    }
+    /* The front server's workers run as another user; the socket is the only door. */
+    chmod(path, 0666);
+    return fd;
+}
+
+static int listen_tcp(const char *spec)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    int fd = -1, one = 1, rc;
+
+    if (colon == NULL || (size_t)(colon - spec) >= sizeof(host) || colon[1] == '\0')
+        return listen_fail(spec, "expected HOST:PORT or unix:PATH");
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &ai);
+    if (rc != 0)
+        return listen_fail(spec, gai_strerror(rc));
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return listen_fail(spec, strerror(saved));
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+int fcgi_server_listen(const char *spec)
+{
+    int accepting = 0;
+    socklen_t len = sizeof(accepting);
+
+    if (spec == NULL) {
+        if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 ||
+            !accepting)
+            return listen_fail("fd 0", "not a listening socket (use --listen or spawn-fcgi)");
+        return STDIN_FILENO;
+    }
+    if (strncmp(spec, "unix:", 5) == 0)
+        return listen_unix(spec, spec + 5);
+    return listen_tcp(spec);
+}
+
+/* Turns the FastCGI parameters into a request and answers it. */
+static void handle(struct worker *w, struct oci_upstream_conn *conn)
+{
+    char **env = w->req.envp;
+    const char *uri = FCGX_GetParam("REQUEST_URI", env);
+    const char *method = FCGX_GetParam("REQUEST_METHOD", env);
+    char path[REQUEST_PATH_MAX];
+    struct oci_request req = {0};
+    struct oci_plan plan;
+    size_t path_len;
+
+    uri = uri ? uri : "";
+    path_len = strcspn(uri, "?");
+    req.method = method ? method : "GET";
+    req.path = path;
+    req.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
+    req.accept = FCGX_GetParam("HTTP_ACCEPT", env);
+    if (path_len >= sizeof(path))
+        path_len = 0; /* no route is this long: answered as not found */
+    memcpy(path, uri, path_len);
+    path[path_len] = '\0';
+    oci_registry_plan(w->server->reg, &req, &plan);
+    fcgi_respond(&w->req, w->server->front, w->server->reg, conn, &plan);
+    oci_plan_release(&plan);
+}
+
+/* Marks the worker idle or busy; returns whether the server is stopping. */
+static bool set_idle(struct worker *w, bool idle)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&w->server->lock);
+    stopping = w->server->stopping;
+    w->idle = idle && !stopping;
+    pthread_mutex_unlock(&w->server->lock);
+    return stopping;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct oci_upstream_conn *conn = oci_upstream_conn_new();
+
+    if (conn == NULL) {
+        oci_log(OCI_LOG_ERROR, "worker: out of memory");
+        return NULL;
+    }
+    while (!set_idle(w, true)) {
+        int rc = FCGX_Accept_r(&w->req);
+
+        if (set_idle(w, false))
+            break;
+        if (rc < 0) {
+            /* Out of descriptors, say: don't spin, try again shortly. */
+            struct timespec pause = {0, 100 * 1000 * 1000};
+            oci_log(OCI_LOG_ERROR, "accept: %s", strerror(-rc));
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        handle(w, conn);
+    }
+    FCGX_Finish_r(&w->req);
+    oci_upstream_conn_free(conn);
+    return NULL;
+}
+
+struct fcgi_server *fcgi_server_start(int listen_fd, int workers, enum fcgi_front front,
+                                      const struct oci_registry *reg)
+{
+    struct fcgi_server *s = calloc(1, sizeof(*s));
+    int i;
+
+    if (s == NULL || FCGX_Init() != 0)
+        goto fail;
+    s->workers = calloc((size_t)workers, sizeof(*s->workers));
+    if (s->workers == NULL)
+        goto fail;
+    s->listen_fd = listen_fd;
+    s->front = front;
+    s->reg = reg;
+    pthread_mutex_init(&s->lock, NULL);
+    for (i = 0; i < workers; i++) {
+        struct worker *w = &s->workers[i];
+
+        w->server = s;
+        FCGX_InitRequest(&w->req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            oci_log(OCI_LOG_ERROR, "cannot start worker %d: %s", i, strerror(errno));
+            fcgi_server_stop(s);
+            return NULL;
+        }
+        s->started++;
+    }
+    return s;
+fail:
+    oci_log(OCI_LOG_ERROR, "cannot start the FastCGI server");
+    if (s != NULL)
+        free(s->workers);
+    free(s);
+    return NULL;
+}
+
+void fcgi_server_stop(struct fcgi_server *s)
+{
+    int i;
+
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    for (i = 0; i < s->started; i++)
+        if (s->workers[i].idle && s->workers[i].req.ipcFd >= 0)
+            shutdown(s->workers[i].req.ipcFd, SHUT_RDWR);
+    pthread_mutex_unlock(&s->lock);
+    shutdown(s->listen_fd, SHUT_RDWR);
+    for (i = 0; i < s->started; i++)
+        pthread_join(s->workers[i].thread, NULL);
+    pthread_mutex_destroy(&s->lock);
+    free(s->workers);
+    free(s);
+}

@@ -1,0 +1,478 @@
+/*
+ * fs.c - the filesystem backend: objects are files under a root directory.
+ *
+ * Layout: root/<key> for committed objects, root/tmp/<random> for writers.
+ * A commit is fsync(2) then rename(2) within one filesystem, so a reader
+ * sees either no file or the whole file, never a partial one. Temporary
+ * files are flock(2)ed by their writer for their whole life; whatever in
+ * tmp/ is unlocked is left over from a crash and is removed at open.
+ */
+#include "autoconfig.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "storage/fs.h"
+
+#define FS_TMP_DIR "tmp"
+
+struct fs_storage {
+    struct storage base;
+    char root[PATH_MAX]; /* absolute, no trailing slash */
+};
+
+struct storage_reader {
+    int fd;
+};
+
+struct storage_writer {
+    struct fs_storage *fs;
+    int fd;
+    char tmp_path[PATH_MAX];
+};
+
+static struct fs_storage *fs_of(struct storage *st)
+{
+    return (struct fs_storage *)st;
+}
+
+/* Joins root and key into buf; refuses bad keys and paths that do not fit. */
+static enum storage_err fs_path(const struct fs_storage *fs, const char *key, char *buf,
+                                size_t len)
+{
+    int n;
+
+    if (!storage_key_valid(key))
+        return STORAGE_BAD_KEY;
+    n = snprintf(buf, len, "%s/%s", fs->root, key);
+    if (n < 0 || (size_t)n >= len)
+        return STORAGE_BAD_KEY;
+    return STORAGE_OK;
+}
+
+static enum storage_err fs_errno(const char *what, const char *path)
+{
+    if (errno == ENOENT || errno == ENOTDIR)
+        return STORAGE_NOT_FOUND;
+    oci_log(OCI_LOG_ERROR, "storage: %s %s: %s", what, path, strerror(errno));
+    return STORAGE_IO;
+}
+
+static enum storage_err fs_stat(struct storage *st, const char *key, struct storage_info *info)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    if (stat(path, &sb) < 0)
+        return fs_errno("stat", path);
+    if (!S_ISREG(sb.st_mode))
+        return STORAGE_NOT_FOUND;
+    info->size = (uint64_t)sb.st_size;
+    info->mtime = sb.st_mtime;
+    return STORAGE_OK;
+}
+
+/* Reads exactly len bytes, retrying short reads and EINTR. */
+static bool read_full(int fd, char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = read(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool write_full(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static enum storage_err fs_read_small(struct storage *st, const char *key, size_t max,
+                                      char **out, size_t *out_len, struct storage_info *info)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    char *buf = NULL;
+    int fd = -1;
+    enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fs_errno("open", path);
+    if (fstat(fd, &sb) < 0) {
+        err = fs_errno("fstat", path);
+        goto done;
+    }
+    if ((uint64_t)sb.st_size > max) {
+        err = STORAGE_TOO_LARGE;
+        goto done;
+    }
+    buf = malloc((size_t)sb.st_size + 1);
+    if (buf == NULL) {
+        err = STORAGE_NO_MEMORY;
+        goto done;
+    }
+    if (!read_full(fd, buf, (size_t)sb.st_size)) {
+        err = fs_errno("read", path);
+        goto done;
+    }
+    buf[sb.st_size] = '\0'; /* records are text: let callers parse in place */
+    if (info != NULL) {
+        info->size = (uint64_t)sb.st_size;
+        info->mtime = sb.st_mtime;
+    }
+    *out = buf;
+    *out_len = (size_t)sb.st_size;
+    buf = NULL;
+done:
+    free(buf);
+    close(fd);
+    return err;
+}
+
+static enum storage_err fs_reader_open(struct storage *st, const char *key,
+                                       struct storage_reader **out)
+{
+    char path[PATH_MAX];
+    struct storage_reader *r;
+    enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    r = malloc(sizeof(*r));
+    if (r == NULL)
+        return STORAGE_NO_MEMORY;
+    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r->fd < 0) {
+        free(r);
+        return fs_errno("open", path);
+    }
+    *out = r;
+    return STORAGE_OK;
+}
+
+static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size_t len,
+                                       size_t *got)
+{
+    ssize_t n;
+
+    do {
+        n = read(r->fd, buf, len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return fs_errno("read", "cached object");
+    *got = (size_t)n;
+    return STORAGE_OK;
+}
+
+static void fs_reader_close(struct storage_reader *r)
+{
+    close(r->fd);
+    free(r);
+}
+
+static enum storage_err fs_writer_open(struct storage *st, struct storage_writer **out)
+{
+    struct fs_storage *fs = fs_of(st);
+    struct storage_writer *w = calloc(1, sizeof(*w));
+    int n;
+
+    if (w == NULL)
+        return STORAGE_NO_MEMORY;
+    w->fs = fs;
+    n = snprintf(w->tmp_path, sizeof(w->tmp_path), "%s/" FS_TMP_DIR "/XXXXXX", fs->root);
+    if (n < 0 || (size_t)n >= sizeof(w->tmp_path)) {
+        free(w);
+        return STORAGE_BAD_KEY;
+    }
+    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
+    if (w->fd < 0) {
+        enum storage_err err = fs_errno("create", w->tmp_path);
+        free(w);
+        return err == STORAGE_NOT_FOUND ? STORAGE_IO : err;
+    }
+    /* Marks the file as alive; fs_clean_tmp leaves locked files alone. */
+    flock(w->fd, LOCK_EX);
+    *out = w;
+    return STORAGE_OK;
+}
+
+static enum storage_err fs_writer_write(struct storage_writer *w, const void *buf, size_t len)
+{
+    if (!write_full(w->fd, buf, len))
+        return fs_errno("write", w->tmp_path);
+    return STORAGE_OK;
+}
+
+static void writer_free(struct storage_writer *w, bool remove_tmp)
+{
+    if (remove_tmp)
+        unlink(w->tmp_path);
+    close(w->fd);
+    free(w);
+}
+
+/* Creates the directories leading to path (whose root exists). */
+static bool make_parents(const struct fs_storage *fs, const char *path)
+{
+    char dir[PATH_MAX];
+    size_t root_len = strlen(fs->root);
+    char *slash;
+
+    snprintf(dir, sizeof(dir), "%s", path);
+    for (slash = strchr(dir + root_len + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            return false;
+        *slash = '/';
+    }
+    return true;
+}
+
+static enum storage_err fs_writer_commit(struct storage_writer *w, const char *key)
+{
+    char path[PATH_MAX];
+    enum storage_err err = fs_path(w->fs, key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        goto fail;
+    /* Data first, name second: after a crash the name never points at a hole. */
+    if (fdatasync(w->fd) < 0) {
+        err = fs_errno("fsync", w->tmp_path);
+        goto fail;
+    }
+    if (fchmod(w->fd, 0644) < 0) {
+        err = fs_errno("chmod", w->tmp_path);
+        goto fail;
+    }
+    if (rename(w->tmp_path, path) < 0) {
+        if (errno != ENOENT || !make_parents(w->fs, path) || rename(w->tmp_path, path) < 0) {
+            err = fs_errno("rename", path);
+            err = err == STORAGE_NOT_FOUND ? STORAGE_IO : err;
+            goto fail;
+        }
+    }
+    writer_free(w, false);
+    return STORAGE_OK;
+fail:
+    writer_free(w, true);
+    return err;
+}
+
+static void fs_writer_abort(struct storage_writer *w)
+{
+    writer_free(w, true);
+}
+
+static enum storage_err fs_put_small(struct storage *st, const char *key, const void *buf,
+                                     size_t len)
+{
+    struct storage_writer *w;
+    enum storage_err err = fs_writer_open(st, &w);
+
+    if (err != STORAGE_OK)
+        return err;
+    err = fs_writer_write(w, buf, len);
+    if (err != STORAGE_OK) {
+        fs_writer_abort(w);
+        return err;
+    }
+    return fs_writer_commit(w, key);
+}
+
+static enum storage_err fs_touch(struct storage *st, const char *key)
+{
+    char path[PATH_MAX];
+    enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    if (utimensat(AT_FDCWD, path, NULL, 0) < 0)
+        return fs_errno("touch", path);
+    return STORAGE_OK;
+}
+
+static enum storage_err fs_remove(struct storage *st, const char *key)
+{
+    char path[PATH_MAX];
+    enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    if (unlink(path) < 0)
+        return fs_errno("remove", path);
+    return STORAGE_OK;
+}
+
+/* Walks dir (the path of key prefix rel) depth first, reporting regular files. */
+static enum storage_err list_dir(const char *dir, const char *rel, storage_list_fn fn, void *arg,
+                                 bool *stop)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    enum storage_err err = STORAGE_OK;
+
+    if (d == NULL)
+        return errno == ENOENT ? STORAGE_OK : fs_errno("opendir", dir);
+    while (!*stop && err == STORAGE_OK && (de = readdir(d)) != NULL) {
+        char path[PATH_MAX], key[PATH_MAX];
+        struct stat sb;
+
+        if (de->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= (int)sizeof(path) ||
+            snprintf(key, sizeof(key), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >=
+                (int)sizeof(key))
+            continue;
+        if (lstat(path, &sb) < 0)
+            continue; /* removed meanwhile */
+        if (S_ISDIR(sb.st_mode)) {
+            err = list_dir(path, key, fn, arg, stop);
+        } else if (S_ISREG(sb.st_mode)) {
+            struct storage_info info = {(uint64_t)sb.st_size, sb.st_mtime};
+            *stop = !fn(arg, key, &info);
+        }
+    }
+    closedir(d);
+    return err;
+}
+
+static enum storage_err fs_list(struct storage *st, const char *prefix, storage_list_fn fn,
+                                void *arg)
+{
+    char dir[PATH_MAX], rel[PATH_MAX];
+    bool stop = false;
+    size_t len = strlen(prefix);
+    enum storage_err err;
+
+    /* The prefix names a folder: "manifests/" lists everything below it. */
+    if (len == 0 || len >= sizeof(rel) || prefix[len - 1] != '/')
+        return STORAGE_BAD_KEY;
+    memcpy(rel, prefix, len - 1);
+    rel[len - 1] = '\0';
+    err = fs_path(fs_of(st), rel, dir, sizeof(dir));
+    if (err != STORAGE_OK)
+        return err;
+    return list_dir(dir, rel, fn, arg, &stop);
+}
+
+static enum storage_err fs_locate(struct storage *st, const char *key,
+                                  struct storage_location *loc)
+{
+    return fs_path(fs_of(st), key, loc->path, sizeof(loc->path));
+}
+
+static void fs_destroy(struct storage *st)
+{
+    free(fs_of(st));
+}
+
+static const struct storage_ops fs_ops = {
+    .stat = fs_stat,
+    .read_small = fs_read_small,
+    .reader_open = fs_reader_open,
+    .reader_read = fs_reader_read,
+    .reader_close = fs_reader_close,
+    .put_small = fs_put_small,
+    .writer_open = fs_writer_open,
+    .writer_write = fs_writer_write,
+    .writer_commit = fs_writer_commit,
+    .writer_abort = fs_writer_abort,
+    .touch = fs_touch,
+    .remove = fs_remove,
+    .list = fs_list,
+    .locate = fs_locate,
+    .destroy = fs_destroy,
+};
+
+/* Removes temporary files that no live writer holds (left by a crash). */
+static void fs_clean_tmp(const char *tmp_dir)
+{
+    DIR *d = opendir(tmp_dir);
+    struct dirent *de;
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        int fd;
+
+        if (de->d_name[0] == '.')
+            continue;
+        fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            oci_log(OCI_LOG_WARN, "storage: removing leftover %s/%s", tmp_dir, de->d_name);
+            unlinkat(dirfd(d), de->d_name, 0);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
+struct storage *storage_fs_open(const char *root, char *err, size_t errlen)
+{
+    struct fs_storage *fs;
+    char tmp_dir[PATH_MAX];
+
+    if (mkdir(root, 0755) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create cache root %s: %s", root, strerror(errno));
+        return NULL;
+    }
+    fs = calloc(1, sizeof(*fs));
+    if (fs == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    fs->base.ops = &fs_ops;
+    if (realpath(root, fs->root) == NULL) {
+        snprintf(err, errlen, "cache root %s: %s", root, strerror(errno));
+        goto fail;
+    }
+    if (snprintf(tmp_dir, sizeof(tmp_dir), "%s/" FS_TMP_DIR, fs->root) >= (int)sizeof(tmp_dir)) {
+        snprintf(err, errlen, "cache root %s: path too long", root);
+        goto fail;
+    }
+    if (mkdir(tmp_dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp_dir, strerror(errno));
+        goto fail;
+    }
+    if (access(tmp_dir, W_OK) < 0) {
+        snprintf(err, errlen, "cache directory %s is not writable: %s", tmp_dir,
+                 strerror(errno));
+        goto fail;
+    }
+    fs_clean_tmp(tmp_dir);
+    return &fs->base;
+fail:
+    free(fs);
+    return NULL;
+}

@@ -1,0 +1,98 @@
+/*
+ * storage.h - the storage interface: named objects, written atomically.
+ *
+ * The cache keeps everything as objects under keys: relative, '/'-separated
+ * paths such as "blobs/sha256/ab/ab12...". A backend (the filesystem today,
+ * S3 next) stores bytes under keys and knows nothing of HTTP or of the
+ * registry: the layout of keys belongs to core/cache.c.
+ *
+ * Writes are never visible half-done: a writer collects the bytes under a
+ * private name and commit makes them appear under the final key at once
+ * (a rename, or the completion of a multipart upload). abort discards them.
+ *
+ * Keys are validated by the caller; backends refuse keys that are empty,
+ * absolute, or have empty, "." or ".." components, as a second line of
+ * defence.
+ */
+#ifndef OCI_STORAGE_H
+#define OCI_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum storage_err {
+    STORAGE_OK = 0,
+    STORAGE_NOT_FOUND, /* no object under that key */
+    STORAGE_TOO_LARGE, /* read_small: the object is bigger than asked for */
+    STORAGE_BAD_KEY,   /* the key is not a clean relative path */
+    STORAGE_NO_MEMORY,
+    STORAGE_IO,        /* the backend failed; details are logged by it */
+};
+
+struct storage_info {
+    uint64_t size;
+    time_t mtime; /* last write or touch */
+};
+
+/*
+ * Where the front server can fetch an object itself, so its bytes never pass
+ * through the responder.
+ */
+struct storage_location {
+    /* Absolute filesystem path (X-Sendfile), or "" when the backend has none. */
+    char path[4096];
+};
+
+struct storage;
+struct storage_reader;
+struct storage_writer;
+
+/* How a storage_list walk reports one object; return false to stop. */
+typedef bool (*storage_list_fn)(void *arg, const char *key, const struct storage_info *info);
+
+struct storage_ops {
+    enum storage_err (*stat)(struct storage *st, const char *key, struct storage_info *info);
+    /*
+     * Reads an object of at most max bytes into a new NUL-terminated buffer
+     * (caller frees); info, when not NULL, receives its size and time.
+     */
+    enum storage_err (*read_small)(struct storage *st, const char *key, size_t max, char **buf,
+                                   size_t *len, struct storage_info *info);
+    enum storage_err (*reader_open)(struct storage *st, const char *key,
+                                    struct storage_reader **out);
+    /* Reads up to len bytes into buf; *got is 0 at the end of the object. */
+    enum storage_err (*reader_read)(struct storage_reader *r, void *buf, size_t len,
+                                    size_t *got);
+    void (*reader_close)(struct storage_reader *r);
+    /* Writes a small object whole and atomically (write + commit). */
+    enum storage_err (*put_small)(struct storage *st, const char *key, const void *buf,
+                                  size_t len);
+    enum storage_err (*writer_open)(struct storage *st, struct storage_writer **out);
+    enum storage_err (*writer_write)(struct storage_writer *w, const void *buf, size_t len);
+    /* Makes the bytes visible under key and frees the writer, whatever the result. */
+    enum storage_err (*writer_commit)(struct storage_writer *w, const char *key);
+    /* Discards the bytes and frees the writer. */
+    void (*writer_abort)(struct storage_writer *w);
+    /* Marks an object as used now (for invalidation by last use). */
+    enum storage_err (*touch)(struct storage *st, const char *key);
+    enum storage_err (*remove)(struct storage *st, const char *key);
+    /* Calls fn for every object whose key starts with prefix (a folder, "manifests/"). */
+    enum storage_err (*list)(struct storage *st, const char *prefix, storage_list_fn fn,
+                             void *arg);
+    enum storage_err (*locate)(struct storage *st, const char *key, struct storage_location *loc);
+    void (*destroy)(struct storage *st);
+};
+
+/* Every backend's state begins with this. */
+struct storage {
+    const struct storage_ops *ops;
+};
+
+const char *storage_strerror(enum storage_err err);
+
+/* True when key is a clean relative path: no empty, "." or ".." components. */
+bool storage_key_valid(const char *key);
+
+#endif
