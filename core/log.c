@@ -25,6 +25,16 @@ static const char *level_name(enum oci_log_level level)
     return "info";
 }
 
+/* Request paths come from clients: no newline or escape sequence of theirs reaches the log. */
+static void neutralise_controls(char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            s[i] = '?';
+}
+
 void oci_log(enum oci_log_level level, const char *fmt, ...)
 {
     char line[LOG_LINE_MAX];
@@ -45,6 +55,7 @@ void oci_log(enum oci_log_level level, const char *fmt, ...)
     len = (size_t)head + (body < 0 ? 0 : (size_t)body);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2; /* truncated: still one whole line */
+    neutralise_controls(line + head, len - (size_t)head);
     line[len++] = '\n';
     /* A failed log write has nowhere better to be reported. */
     if (write(STDERR_FILENO, line, len) < 0)

@@ -3,7 +3,8 @@
  * the container runtime collect it.
  *
  * Lines are written whole with one write(2), so lines of concurrent workers
- * never interleave. Nothing secret is ever passed here: callers log names,
+ * never interleave; control characters are replaced, so a client's input
+ * cannot forge lines. Nothing secret is ever passed here: callers log names,
  * references, statuses and sizes, never credentials or tokens.
  */
 #ifndef OCI_LOG_H

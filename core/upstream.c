@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/addrguard.h"
+#include "core/auth.h"
 #include "core/digest.h"
 #include "core/log.h"
 #include "core/upstream.h"
@@ -25,6 +26,9 @@
 #define UPSTREAM_BUFFER_SIZE   (128L * 1024)
 #define UPSTREAM_MAX_REDIRECTS 5L
 #define HEADER_VALUE_MAX       256
+#define CHALLENGE_MAX 4096
+#define TOKEN_MAX 16384
+#define TOKEN_ANSWER_MAX (64 * 1024)
 
 struct oci_upstream_conn {
     CURL *trusted; /* configured upstreams */
@@ -40,12 +44,15 @@ struct transfer {
     CURL *easy;
     bool head_delivered;
     bool body_wanted; /* a 2xx answer: body goes to on_data */
+    bool may_retry;   /* a 401 is kept from the handler: we retry with a token */
+    bool challenged;  /* ... and this one was */
     bool denied;
     bool stopped;
     uint64_t bytes;
     char content_type[HEADER_VALUE_MAX];
     char digest[HEADER_VALUE_MAX];
     char retry_after[HEADER_VALUE_MAX];
+    char challenge[CHALLENGE_MAX]; /* WWW-Authenticate */
 };
 
 bool oci_upstream_global_init(void)
@@ -88,7 +95,8 @@ void oci_upstream_conn_free(struct oci_upstream_conn *conn)
 }
 
 /* Copies a header's value, trimmed, if the line is "name: value". */
-static void header_value(const char *line, size_t len, const char *name, char *out)
+static void header_value(const char *line, size_t len, const char *name, char *out,
+                         size_t outlen)
 {
     size_t name_len = strlen(name);
 
@@ -100,7 +108,7 @@ static void header_value(const char *line, size_t len, const char *name, char *o
         line++, len--;
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' || line[len - 1] == ' '))
         len--;
-    if (len >= HEADER_VALUE_MAX)
+    if (len >= outlen)
         len = 0; /* absurdly long: treat as absent */
     memcpy(out, line, len);
     out[len] = '\0';
@@ -113,12 +121,13 @@ static size_t on_header(char *line, size_t size, size_t count, void *arg)
 
     /* A new status line starts a new response (after a redirect): forget the old one. */
     if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
-        t->content_type[0] = t->digest[0] = t->retry_after[0] = '\0';
+        t->content_type[0] = t->digest[0] = t->retry_after[0] = t->challenge[0] = '\0';
         return len;
     }
-    header_value(line, len, "content-type", t->content_type);
-    header_value(line, len, "docker-content-digest", t->digest);
-    header_value(line, len, "retry-after", t->retry_after);
+    header_value(line, len, "content-type", t->content_type, sizeof(t->content_type));
+    header_value(line, len, "docker-content-digest", t->digest, sizeof(t->digest));
+    header_value(line, len, "retry-after", t->retry_after, sizeof(t->retry_after));
+    header_value(line, len, "www-authenticate", t->challenge, sizeof(t->challenge));
     return len;
 }
 
@@ -130,6 +139,10 @@ static int deliver_head(struct transfer *t)
 
     t->head_delivered = true;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &head.status);
+    if (head.status == 401 && t->may_retry) {
+        t->challenged = true; /* the handler sees only the retry's answer */
+        return 0;
+    }
     curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     head.content_length = length;
     head.content_type = t->content_type[0] ? t->content_type : NULL;
@@ -196,6 +209,16 @@ static void set_tls(CURL *easy, const struct oci_upstream *up)
         curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
 }
 
+/* Basic credentials, when configured: libcurl drops them when a redirect changes host. */
+static void set_credentials(CURL *easy, const struct oci_upstream *up)
+{
+    if (up->username == NULL)
+        return;
+    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(easy, CURLOPT_USERNAME, up->username);
+    curl_easy_setopt(easy, CURLOPT_PASSWORD, up->password ? up->password : "");
+}
+
 static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_slist *headers)
 {
     const struct oci_upstream *up = t->req->upstream;
@@ -220,12 +243,7 @@ static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
-    if (up->username != NULL) {
-        /* Sent to this host only: libcurl drops it when a redirect changes host. */
-        curl_easy_setopt(easy, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-        curl_easy_setopt(easy, CURLOPT_USERNAME, up->username);
-        curl_easy_setopt(easy, CURLOPT_PASSWORD, up->password ? up->password : "");
-    }
+    set_credentials(easy, up);
     set_tls(easy, up);
 }
 
@@ -264,40 +282,179 @@ static void log_fetch(const struct transfer *t, CURLcode rc, const struct timesp
             rc == CURLE_OK ? "" : (t->denied ? "address refused" : curl_easy_strerror(rc)));
 }
 
+/* Collects a token answer, bounded. */
+struct token_answer {
+    char *buf;
+    size_t len;
+};
+
+static size_t on_token_body(char *buf, size_t size, size_t count, void *arg)
+{
+    struct token_answer *a = arg;
+    size_t len = size * count;
+    char *grown;
+
+    if (a->len + len > TOKEN_ANSWER_MAX || (grown = realloc(a->buf, a->len + len + 1)) == NULL)
+        return CURL_WRITEFUNC_ERROR;
+    memcpy(grown + a->len, buf, len);
+    a->buf = grown;
+    a->len += len;
+    a->buf[a->len] = '\0';
+    return len;
+}
+
+/* The realm's URL with service and scope added as query parameters. */
+static CURLU *token_url(const struct oci_auth_challenge *c)
+{
+    char param[OCI_AUTH_FIELD_MAX + 16];
+    CURLU *url = curl_url();
+
+    if (url == NULL)
+        return NULL;
+    if (curl_url_set(url, CURLUPART_URL, c->realm, 0) != CURLUE_OK)
+        goto fail;
+    snprintf(param, sizeof(param), "service=%s", c->service);
+    if (c->service[0] != '\0' &&
+        curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
+            CURLUE_OK)
+        goto fail;
+    snprintf(param, sizeof(param), "scope=%s", c->scope);
+    if (curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
+        CURLUE_OK)
+        goto fail;
+    return url;
+fail:
+    curl_url_cleanup(url);
+    return NULL;
+}
+
+/*
+ * Gets a token from the challenge's realm, with the upstream's credentials
+ * as Basic when it has some, through the same guard as the request. The
+ * token is cached for the upstream and scope.
+ */
+static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, char *token,
+                        size_t len)
+{
+    const struct oci_upstream *up = t->req->upstream;
+    struct token_answer answer = {0};
+    CURLU *url = token_url(c);
+    long status = 0, lifetime;
+    char *value = NULL;
+    bool ok = false;
+    CURLcode rc;
+
+    if (url == NULL)
+        return false;
+    curl_easy_reset(t->easy);
+    curl_easy_setopt(t->easy, CURLOPT_CURLU, url);
+    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT, timeouts.low_speed);
+    curl_easy_setopt(t->easy, CURLOPT_USERAGENT,
+                     up->user_agent ? up->user_agent : PACKAGE_NAME "/" PACKAGE_VERSION);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_token_body);
+    curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &answer);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
+    set_credentials(t->easy, up);
+    set_tls(t->easy, up);
+    rc = curl_easy_perform(t->easy);
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK && status == 200 && answer.buf != NULL &&
+        oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) &&
+        strlen(value) < len) {
+        strcpy(token, value);
+        oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
+        ok = true;
+    }
+    /* Never the token or the credentials: the realm, the scope and the outcome. */
+    oci_log(ok ? OCI_LOG_INFO : OCI_LOG_WARN, "token %s scope=%s status=%ld%s%s",
+            up->namespace_, c->scope, status, rc == CURLE_OK ? "" : " error=",
+            rc == CURLE_OK ? "" : curl_easy_strerror(rc));
+    free(value);
+    free(answer.buf);
+    curl_url_cleanup(url);
+    return ok;
+}
+
+/* One request to the upstream, with a bearer token when one is given. */
+static CURLcode perform(struct oci_upstream_conn *conn, struct transfer *t, CURLU *url,
+                        struct curl_slist *headers, const char *bearer)
+{
+    struct timespec start;
+    CURLcode rc;
+
+    t->easy = t->req->guard ? conn->guarded : conn->trusted;
+    curl_easy_reset(t->easy);
+    set_request(t->easy, t, url, headers);
+    if (bearer != NULL) {
+        /* libcurl drops it, like Basic, when a redirect leaves the host. */
+        curl_easy_setopt(t->easy, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+        curl_easy_setopt(t->easy, CURLOPT_XOAUTH2_BEARER, bearer);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    rc = curl_easy_perform(t->easy);
+    if (rc == CURLE_OK && !t->head_delivered && deliver_head(t) != 0) {
+        t->stopped = true;
+        rc = CURLE_WRITE_ERROR;
+    }
+    if (!t->challenged)
+        log_fetch(t, rc, &start);
+    return rc;
+}
+
+/* After a 401 with a Bearer challenge: a token for the retry, or false. */
+static bool token_for_retry(struct transfer *t, const char *default_scope, char *token,
+                            size_t len)
+{
+    struct oci_auth_challenge c;
+
+    oci_auth_parse_challenge(t->challenge, &c);
+    if (c.scheme != OCI_AUTH_BEARER || c.realm[0] == '\0')
+        return false;
+    if (c.scope[0] == '\0')
+        snprintf(c.scope, sizeof(c.scope), "%s", default_scope);
+    return fetch_token(t, &c, token, len);
+}
+
 enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
                                          const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
                                          uint64_t *bytes)
 {
-    struct transfer t = {.req = req, .handler = handler};
+    struct transfer t = {.req = req, .handler = handler, .may_retry = true};
     struct curl_slist *headers = NULL;
-    struct timespec start;
-    enum oci_fetch_result result = OCI_FETCH_UNREACHABLE;
-    char accept[2048];
+    char accept[2048], scope[OCI_AUTH_FIELD_MAX];
+    char *token = malloc(TOKEN_MAX);
     CURLU *url = request_url(req);
+    enum oci_fetch_result result = OCI_FETCH_UNREACHABLE;
     CURLcode rc;
 
     *bytes = 0;
-    if (url == NULL)
-        return OCI_FETCH_UNREACHABLE;
+    if (url == NULL || token == NULL)
+        goto done;
     if (req->accept != NULL) {
         snprintf(accept, sizeof(accept), "Accept: %s", req->accept);
         headers = curl_slist_append(NULL, accept);
         if (headers == NULL)
             goto done;
     }
-    t.easy = req->guard ? conn->guarded : conn->trusted;
-    curl_easy_reset(t.easy);
-    set_request(t.easy, &t, url, headers);
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    rc = curl_easy_perform(t.easy);
-    /* A HEAD, an empty body or an error status delivers no body byte. */
-    if (rc == CURLE_OK && !t.head_delivered && deliver_head(&t) != 0)
-        t.stopped = true, rc = CURLE_WRITE_ERROR;
-    log_fetch(&t, rc, &start);
+    snprintf(scope, sizeof(scope), "repository:%s:pull", req->name);
+    rc = perform(conn, &t, url, headers,
+                 oci_auth_token_get(req->upstream->namespace_, scope, token, TOKEN_MAX) ? token
+                                                                                        : NULL);
+    if (t.challenged) {
+        bool have_token = token_for_retry(&t, scope, token, TOKEN_MAX);
+
+        t = (struct transfer){.req = req, .handler = handler};
+        rc = perform(conn, &t, url, headers, have_token ? token : NULL);
+    }
     result = classify(&t, rc);
     *bytes = t.bytes;
 done:
+    free(token);
     curl_slist_free_all(headers);
     curl_url_cleanup(url);
     return result;

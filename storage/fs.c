@@ -131,6 +131,10 @@ static enum storage_err fs_read_small(struct storage *st, const char *key, size_
         err = fs_errno("fstat", path);
         goto done;
     }
+    if (!S_ISREG(sb.st_mode)) { /* a directory of other keys, as fs_stat says */
+        err = STORAGE_NOT_FOUND;
+        goto done;
+    }
     if ((uint64_t)sb.st_size > max) {
         err = STORAGE_TOO_LARGE;
         goto done;
@@ -163,6 +167,7 @@ static enum storage_err fs_reader_open(struct storage *st, const char *key,
 {
     char path[PATH_MAX];
     struct storage_reader *r;
+    struct stat sb;
     enum storage_err err = fs_path(fs_of(st), key, path, sizeof(path));
 
     if (err != STORAGE_OK)
@@ -174,6 +179,15 @@ static enum storage_err fs_reader_open(struct storage *st, const char *key,
     if (r->fd < 0) {
         free(r);
         return fs_errno("open", path);
+    }
+    if (fstat(r->fd, &sb) < 0)
+        err = fs_errno("fstat", path);
+    else if (!S_ISREG(sb.st_mode)) /* a directory of other keys, as fs_stat says */
+        err = STORAGE_NOT_FOUND;
+    if (err != STORAGE_OK) {
+        close(r->fd);
+        free(r);
+        return err;
     }
     *out = r;
     return STORAGE_OK;

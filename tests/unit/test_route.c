@@ -1,0 +1,384 @@
+/*
+ * test_route.c - path layout, namespace resolution and the error each bad
+ * request maps to.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/route.h"
+
+#define SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define DIGEST       "sha256:" SHA256_EMPTY
+
+struct expect {
+    const char *path;
+    const char *query;
+    const char *default_ns;
+    enum oci_route_kind kind;
+    const char *namespace_;
+    const char *name;
+    const char *reference;
+};
+
+struct bad {
+    const char *path;
+    const char *query;
+};
+
+static void check_route(const struct expect *e)
+{
+    struct oci_route r;
+    const char *ns = e->default_ns ? e->default_ns : OCI_DOCKER_HUB_NAMESPACE;
+    enum oci_error err = oci_route_parse(e->path, e->query, ns, &r);
+    bool by_digest = strchr(e->reference, ':') != NULL;
+
+    if (err != OCI_OK || r.kind != e->kind || strcmp(r.namespace_, e->namespace_) != 0 ||
+        strcmp(r.name, e->name) != 0 || strcmp(r.reference, e->reference) != 0 ||
+        r.by_digest != by_digest)
+        fail_msg("%s?%s: got %s, kind %d, namespace \"%s\", name \"%s\", reference \"%s\"", e->path,
+                 e->query ? e->query : "", oci_error_code(err), (int)r.kind, r.namespace_, r.name,
+                 r.reference);
+}
+
+static void check_routes(const struct expect *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        check_route(&cases[i]);
+}
+
+#define CHECK_ROUTES(cases) check_routes(cases, sizeof(cases) / sizeof(cases[0]))
+
+static void check_errors(const struct bad *cases, size_t n, enum oci_error want)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct oci_route r;
+        enum oci_error got =
+            oci_route_parse(cases[i].path, cases[i].query, OCI_DOCKER_HUB_NAMESPACE, &r);
+
+        if (got != want)
+            fail_msg("%s ? %s: got %s, want %s", cases[i].path,
+                     cases[i].query ? cases[i].query : "", oci_error_code(got),
+                     oci_error_code(want));
+    }
+}
+
+#define CHECK_ERRORS(cases, want) check_errors(cases, sizeof(cases) / sizeof(cases[0]), want)
+
+static void test_base(void **state)
+{
+    static const struct expect cases[] = {
+        {"/v2/", NULL, NULL, OCI_ROUTE_BASE, "docker.io", "", ""},
+        {"/v2", NULL, NULL, OCI_ROUTE_BASE, "docker.io", "", ""},
+        {"/v2/", NULL, "ghcr.io", OCI_ROUTE_BASE, "ghcr.io", "", ""},
+        {"/v2/", "ns=quay.io", NULL, OCI_ROUTE_BASE, "quay.io", "", ""},
+        /* containerd override_path pings the mirror's per-registry API root. */
+        {"/v2/ghcr.io/", NULL, NULL, OCI_ROUTE_BASE, "ghcr.io", "", ""},
+        {"/v2/ghcr.io", NULL, NULL, OCI_ROUTE_BASE, "ghcr.io", "", ""},
+        {"/v2/localhost:5000/", NULL, NULL, OCI_ROUTE_BASE, "localhost:5000", "", ""},
+        {"/v2/docker.io/", "ns=docker.io", NULL, OCI_ROUTE_BASE, "docker.io", "", ""},
+    };
+
+    (void)state;
+    CHECK_ROUTES(cases);
+}
+
+/* Docker's registry-mirrors: no namespace in the request, so the default; Hub adds library/. */
+static void test_default_namespace(void **state)
+{
+    static const struct expect cases[] = {
+        {"/v2/alpine/manifests/3.19", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io", "library/alpine",
+         "3.19"},
+        {"/v2/library/alpine/manifests/latest", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/alpine", "latest"},
+        {"/v2/bitnami/redis/blobs/" DIGEST, NULL, NULL, OCI_ROUTE_BLOB, "docker.io",
+         "bitnami/redis", DIGEST},
+        {"/v2/alpine/manifests/" DIGEST, NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/alpine", DIGEST},
+        {"/v2/alpine/manifests/3.19", NULL, "ghcr.io", OCI_ROUTE_MANIFEST, "ghcr.io", "alpine",
+         "3.19"},
+    };
+
+    (void)state;
+    CHECK_ROUTES(cases);
+}
+
+/* cri-o's "mirror/<registry>": the first component names the registry. */
+static void test_path_namespace(void **state)
+{
+    static const struct expect cases[] = {
+        {"/v2/docker.io/library/alpine/blobs/" DIGEST, NULL, NULL, OCI_ROUTE_BLOB, "docker.io",
+         "library/alpine", DIGEST},
+        {"/v2/docker.io/alpine/manifests/latest", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/alpine", "latest"},
+        {"/v2/ghcr.io/foo/manifests/1", NULL, NULL, OCI_ROUTE_MANIFEST, "ghcr.io", "foo", "1"},
+        {"/v2/ghcr.io/org/app/manifests/v1", NULL, "quay.io", OCI_ROUTE_MANIFEST, "ghcr.io",
+         "org/app", "v1"},
+        {"/v2/localhost:5000/app/manifests/v1", NULL, NULL, OCI_ROUTE_MANIFEST, "localhost:5000",
+         "app", "v1"},
+        {"/v2/localhost/app/manifests/v1", NULL, NULL, OCI_ROUTE_MANIFEST, "localhost", "app",
+         "v1"},
+        {"/v2/10.0.0.1:5000/app/manifests/v1", NULL, NULL, OCI_ROUTE_MANIFEST, "10.0.0.1:5000",
+         "app", "v1"},
+    };
+
+    (void)state;
+    CHECK_ROUTES(cases);
+}
+
+/* containerd hosts.toml mirrors: "?ns=<registry>", with or without override_path. */
+static void test_query_namespace(void **state)
+{
+    static const struct expect cases[] = {
+        {"/v2/library/alpine/manifests/3.19", "ns=docker.io", NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/alpine", "3.19"},
+        {"/v2/app/manifests/v1", "ns=localhost%3A5000", NULL, OCI_ROUTE_MANIFEST, "localhost:5000",
+         "app", "v1"},
+        {"/v2/app/manifests/v1", "ns=localhost%3a5000", NULL, OCI_ROUTE_MANIFEST, "localhost:5000",
+         "app", "v1"},
+        {"/v2/app/manifests/v1", "x=1&&ns=quay.io&y", NULL, OCI_ROUTE_MANIFEST, "quay.io", "app",
+         "v1"},
+        {"/v2/app/manifests/v1", "nsx=quay.io&xns=ghcr.io", "ghcr.io", OCI_ROUTE_MANIFEST,
+         "ghcr.io", "app", "v1"},
+        {"/v2/app/manifests/v1", "", NULL, OCI_ROUTE_MANIFEST, "docker.io", "library/app", "v1"},
+        /* override_path: the registry is in the path too, and is dropped. */
+        {"/v2/docker.io/library/alpine/manifests/latest", "ns=docker.io", NULL, OCI_ROUTE_MANIFEST,
+         "docker.io", "library/alpine", "latest"},
+        {"/v2/docker.io/alpine/blobs/" DIGEST, "ns=docker.io", NULL, OCI_ROUTE_BLOB, "docker.io",
+         "library/alpine", DIGEST},
+        {"/v2/localhost:5000/app/manifests/v1", "ns=localhost%3A5000", NULL, OCI_ROUTE_MANIFEST,
+         "localhost:5000", "app", "v1"},
+        /* The query wins; another registry-like component is then part of the name. */
+        {"/v2/ghcr.io/foo/manifests/1", "ns=quay.io", NULL, OCI_ROUTE_MANIFEST, "quay.io",
+         "ghcr.io/foo", "1"},
+        /* Only a whole component matches the namespace. */
+        {"/v2/docker.iox/foo/manifests/1", "ns=docker.io", NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "docker.iox/foo", "1"},
+    };
+
+    (void)state;
+    CHECK_ROUTES(cases);
+}
+
+/* The reference is the last component, so a repository may have a "manifests" component. */
+static void test_endpoint_words_in_name(void **state)
+{
+    static const struct expect cases[] = {
+        {"/v2/foo/manifests/bar/manifests/latest", NULL, "ghcr.io", OCI_ROUTE_MANIFEST, "ghcr.io",
+         "foo/manifests/bar", "latest"},
+        {"/v2/team/manifests/blobs/" DIGEST, NULL, NULL, OCI_ROUTE_BLOB, "docker.io",
+         "team/manifests", DIGEST},
+        {"/v2/blobs/manifests/manifests", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/blobs", "manifests"},
+    };
+
+    (void)state;
+    CHECK_ROUTES(cases);
+}
+
+static void test_digest_fields(void **state)
+{
+    struct oci_route r;
+
+    (void)state;
+    assert_int_equal(oci_route_parse("/v2/alpine/blobs/" DIGEST, NULL, "docker.io", &r), OCI_OK);
+    assert_true(r.by_digest);
+    assert_int_equal(r.digest.alg, OCI_DIGEST_SHA256);
+    assert_string_equal(r.digest.hex, SHA256_EMPTY);
+    assert_int_equal(oci_route_parse("/v2/alpine/manifests/latest", NULL, "docker.io", &r), OCI_OK);
+    assert_false(r.by_digest);
+}
+
+static void test_not_found(void **state)
+{
+    static const struct bad cases[] = {
+        {"/", NULL},
+        {"", NULL},
+        {"/v1/alpine/manifests/latest", NULL},
+        {"/v2x/alpine/manifests/latest", NULL},
+        {"/v", NULL},
+        {"/v2/_catalog", NULL},
+        {"/v2/alpine", NULL},
+        {"/v2/alpine/", NULL},
+        {"/v2//", NULL},
+        {"/v2/alpine/tags/list", NULL},
+        {"/v2/alpine/blobs/uploads/", NULL},
+        {"/v2/alpine/blobs/uploads/1234", NULL},
+        {"/v2/alpine/manifests/", NULL},
+        {"/v2/alpine/manifests/latest/", NULL},
+        {"/v2/manifests/latest", NULL},
+        {"/v2/blobs/" DIGEST, NULL},
+        {"/v2/alpine/referrers/" DIGEST, NULL},
+    };
+
+    (void)state;
+    CHECK_ERRORS(cases, OCI_E_NOT_FOUND);
+}
+
+static void test_name_invalid(void **state)
+{
+    static const struct bad cases[] = {
+        {"/v2/Alpine/manifests/latest", NULL},
+        {"/v2/%2e%2e/manifests/latest", NULL},
+        {"/v2/a/%2e%2e/b/manifests/latest", NULL},
+        {"/v2/a%2fb/manifests/latest", NULL},
+        {"/v2/a/../b/manifests/latest", NULL},
+        {"/v2/../manifests/latest", NULL},
+        {"/v2/a//b/manifests/latest", NULL},
+        {"/v2//a/manifests/latest", NULL},
+        {"/v2//manifests/latest", NULL},
+        {"/v2/a/./b/manifests/latest", NULL},
+        {"/v2/docker.io//alpine/manifests/latest", NULL},
+        {"/v2/a..b/manifests/latest", NULL},
+        {"/v2/a___b/manifests/latest", NULL},
+        {"/v2/-a/manifests/latest", NULL},
+        /* A registry-like first component must be a valid namespace. */
+        {"/v2/a_b.com/foo/manifests/latest", NULL},
+        {"/v2/host:0/foo/manifests/latest", NULL},
+        {"/v2/host:65536/foo/manifests/latest", NULL},
+        {"/v2/user@host.com/foo/manifests/latest", NULL},
+        {"/v2/a_b.com/", NULL},
+        /* The "ns" parameter must decode to a valid namespace, once. */
+        {"/v2/alpine/manifests/latest", "ns="},
+        {"/v2/alpine/manifests/latest", "ns=a_b.com"},
+        {"/v2/alpine/manifests/latest", "ns=%zz"},
+        {"/v2/alpine/manifests/latest", "ns=reg.test%3"},
+        {"/v2/alpine/manifests/latest", "ns=reg.test%"},
+        {"/v2/alpine/manifests/latest", "ns=reg.test%2Fpath"},
+        {"/v2/alpine/manifests/latest", "ns=user%40reg.test"},
+        {"/v2/alpine/manifests/latest", "ns=reg.test%00.evil"},
+        {"/v2/alpine/manifests/latest", "ns=localhost:0"},
+        {"/v2/alpine/manifests/latest", "ns=%5B%3A%3A1%5D"},
+        {"/v2/alpine/manifests/latest", "ns=docker.io&ns=ghcr.io"},
+        {"/v2/", "ns=a_b.com"},
+    };
+
+    (void)state;
+    CHECK_ERRORS(cases, OCI_E_NAME_INVALID);
+}
+
+static void test_tag_invalid(void **state)
+{
+    static const struct bad cases[] = {
+        {"/v2/alpine/manifests/-x", NULL},   {"/v2/alpine/manifests/.x", NULL},
+        {"/v2/alpine/manifests/a%20", NULL}, {"/v2/alpine/manifests/a+b", NULL},
+        {"/v2/alpine/manifests/..", NULL},
+    };
+
+    (void)state;
+    CHECK_ERRORS(cases, OCI_E_TAG_INVALID);
+}
+
+static void test_digest_invalid(void **state)
+{
+    static const struct bad cases[] = {
+        {"/v2/alpine/blobs/latest", NULL},
+        {"/v2/alpine/blobs/sha256:abc", NULL},
+        {"/v2/alpine/manifests/sha256:abc", NULL},
+        {"/v2/alpine/manifests/"
+         "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+         NULL},
+        {"/v2/alpine/blobs/" DIGEST "00", NULL},
+        {"/v2/alpine/manifests/SHA256:" SHA256_EMPTY, NULL},
+    };
+
+    (void)state;
+    CHECK_ERRORS(cases, OCI_E_DIGEST_INVALID);
+}
+
+static void test_unsupported(void **state)
+{
+    static const struct bad cases[] = {
+        {"/v2/alpine/blobs/sha384:abcd", NULL},
+        {"/v2/alpine/manifests/md5:d41d8cd98f00b204e9800998ecf8427e", NULL},
+    };
+
+    (void)state;
+    CHECK_ERRORS(cases, OCI_E_UNSUPPORTED);
+}
+
+/* Builds "/v2/<name>/manifests/v1" where name is n copies of 'a'; the caller frees it. */
+static char *long_name_path(size_t n)
+{
+    size_t len = strlen("/v2/") + n + strlen("/manifests/v1");
+    char *path = malloc(len + 1);
+
+    assert_non_null(path);
+    strcpy(path, "/v2/");
+    memset(path + 4, 'a', n);
+    strcpy(path + 4 + n, "/manifests/v1");
+    return path;
+}
+
+/* The length limit applies to the final name, "library/" included. */
+static void test_name_length(void **state)
+{
+    size_t hub_max = OCI_NAME_MAX - strlen("library/");
+    char *path;
+    struct oci_route r;
+
+    (void)state;
+    path = long_name_path(OCI_NAME_MAX);
+    assert_int_equal(oci_route_parse(path, NULL, "ghcr.io", &r), OCI_OK);
+    assert_int_equal(strlen(r.name), OCI_NAME_MAX);
+    free(path);
+    path = long_name_path(OCI_NAME_MAX + 1);
+    assert_int_equal(oci_route_parse(path, NULL, "ghcr.io", &r), OCI_E_NAME_INVALID);
+    free(path);
+    path = long_name_path(hub_max);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_OK);
+    assert_int_equal(strlen(r.name), OCI_NAME_MAX);
+    free(path);
+    path = long_name_path(hub_max + 1);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_E_NAME_INVALID);
+    free(path);
+    path = long_name_path(10000);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_E_NAME_INVALID);
+    free(path);
+}
+
+/* Overlong tags, digests and "ns" values are refused, not truncated into the route. */
+static void test_long_parts(void **state)
+{
+    char path[1200], query[1200];
+    struct oci_route r;
+
+    (void)state;
+    snprintf(path, sizeof(path), "/v2/alpine/manifests/%0128d", 0);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_OK);
+    assert_int_equal(strlen(r.reference), OCI_TAG_MAX);
+    snprintf(path, sizeof(path), "/v2/alpine/manifests/%0129d", 0);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_E_TAG_INVALID);
+    snprintf(path, sizeof(path), "/v2/alpine/blobs/sha256:%01000d", 0);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_E_DIGEST_INVALID);
+    snprintf(query, sizeof(query), "ns=%0300d.com", 0);
+    assert_int_equal(oci_route_parse("/v2/alpine/manifests/latest", query, "docker.io", &r),
+                     OCI_E_NAME_INVALID);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base),
+        cmocka_unit_test(test_default_namespace),
+        cmocka_unit_test(test_path_namespace),
+        cmocka_unit_test(test_query_namespace),
+        cmocka_unit_test(test_endpoint_words_in_name),
+        cmocka_unit_test(test_digest_fields),
+        cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_name_invalid),
+        cmocka_unit_test(test_tag_invalid),
+        cmocka_unit_test(test_digest_invalid),
+        cmocka_unit_test(test_unsupported),
+        cmocka_unit_test(test_name_length),
+        cmocka_unit_test(test_long_parts),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
