@@ -1,7 +1,9 @@
 /*
  * fs.c - the filesystem backend: objects are files under a root directory.
  *
- * Layout: root/<key> for committed objects, root/tmp/<random> for writers.
+ * Layout: root/<key> for committed objects, root/tmp/<random> for writers,
+ * root/tmp/<key, flattened>.part for single-flight downloads (writer_join),
+ * which other requests - of this process or another - follow as they grow.
  * A commit is fsync(2) then rename(2) within one filesystem, so a reader
  * sees either no file or the whole file, never a partial one. Temporary
  * files are flock(2)ed by their writer for their whole life; whatever in
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +28,8 @@
 #include "storage/fs.h"
 
 #define FS_TMP_DIR "tmp"
+/* A followed download that does not grow for this long is given up. */
+#define FOLLOW_STALL_SECONDS 60
 
 struct fs_storage {
     struct storage base;
@@ -32,6 +38,11 @@ struct fs_storage {
 
 struct storage_reader {
     int fd;
+    /* Following a download in progress (writer_join): */
+    bool following;
+    int notify_fd; /* inotify on the file, or -1: then poll by time */
+    time_t last_growth;
+    char final_path[PATH_MAX];
 };
 
 struct storage_writer {
@@ -172,9 +183,10 @@ static enum storage_err fs_reader_open(struct storage *st, const char *key,
 
     if (err != STORAGE_OK)
         return err;
-    r = malloc(sizeof(*r));
+    r = calloc(1, sizeof(*r));
     if (r == NULL)
         return STORAGE_NO_MEMORY;
+    r->notify_fd = -1;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
         free(r);
@@ -193,22 +205,68 @@ static enum storage_err fs_reader_open(struct storage *st, const char *key,
     return STORAGE_OK;
 }
 
+/*
+ * A follower at the end of what its writer wrote so far: waits for more.
+ * OK to read again; the reader stops following once the writer committed.
+ */
+static enum storage_err follow_wait(struct storage_reader *r)
+{
+    struct stat mine, final;
+    char events[4096];
+
+    if (flock(r->fd, LOCK_SH | LOCK_NB) == 0) {
+        /* The writer is gone: committed (our file is now the object) or not. */
+        flock(r->fd, LOCK_UN);
+        if (fstat(r->fd, &mine) == 0 && stat(r->final_path, &final) == 0 &&
+            mine.st_ino == final.st_ino && mine.st_dev == final.st_dev) {
+            r->following = false;
+            return STORAGE_OK;
+        }
+        return STORAGE_ABORTED;
+    }
+    if (time(NULL) - r->last_growth > FOLLOW_STALL_SECONDS) {
+        oci_log(OCI_LOG_WARN, "storage: %s stalled, giving up following it", r->final_path);
+        return STORAGE_ABORTED;
+    }
+    if (r->notify_fd >= 0) {
+        /* A missed event costs at most the timeout, never a hang. */
+        struct pollfd pfd = {.fd = r->notify_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 1000) > 0)
+            while (read(r->notify_fd, events, sizeof(events)) > 0)
+                ;
+    } else {
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    return STORAGE_OK;
+}
+
 static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size_t len,
                                        size_t *got)
 {
-    ssize_t n;
+    for (;;) {
+        ssize_t n = read(r->fd, buf, len);
+        enum storage_err err;
 
-    do {
-        n = read(r->fd, buf, len);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return fs_errno("read", "cached object");
-    *got = (size_t)n;
-    return STORAGE_OK;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fs_errno("read", "cached object");
+        if (n > 0 || !r->following) {
+            r->last_growth = time(NULL);
+            *got = (size_t)n;
+            return STORAGE_OK;
+        }
+        err = follow_wait(r);
+        if (err != STORAGE_OK)
+            return err;
+    }
 }
 
 static void fs_reader_close(struct storage_reader *r)
 {
+    if (r->notify_fd >= 0)
+        close(r->notify_fd);
     close(r->fd);
     free(r);
 }
@@ -237,6 +295,108 @@ static enum storage_err fs_writer_open(struct storage *st, struct storage_writer
     flock(w->fd, LOCK_EX);
     *out = w;
     return STORAGE_OK;
+}
+
+/* The temporary name of key's single-flight download: the key, flattened. */
+static bool join_path(const struct fs_storage *fs, const char *key, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s/" FS_TMP_DIR "/", fs->root);
+    char *c;
+
+    if (n < 0 || (size_t)n + strlen(key) + 6 > len)
+        return false;
+    for (c = buf + n; *key; key++)
+        *c++ = *key == '/' ? ',' : *key;
+    strcpy(c, ".part");
+    return true;
+}
+
+/* True when fd is still the file at path (not renamed or removed meanwhile). */
+static bool still_at(int fd, const char *path)
+{
+    struct stat a, b;
+
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+           a.st_dev == b.st_dev;
+}
+
+static struct storage_reader *follower_new(int fd, const char *tmp, const char *final)
+{
+    struct storage_reader *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->fd = fd;
+    r->following = true;
+    r->last_growth = time(NULL);
+    snprintf(r->final_path, sizeof(r->final_path), "%s", final);
+    r->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->notify_fd >= 0 &&
+        inotify_add_watch(r->notify_fd, tmp,
+                          IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVE_SELF |
+                              IN_DELETE_SELF) < 0) {
+        close(r->notify_fd);
+        r->notify_fd = -1;
+    }
+    return r;
+}
+
+/*
+ * The writer of a download holds an exclusive flock on tmp/<key>.part for
+ * its whole life; whoever finds it locked follows it. A lock won on a file
+ * with content means its writer died: that file is never reused (its old
+ * followers must see the death), a fresh one is made.
+ */
+static enum storage_err fs_writer_join(struct storage *st, const char *key,
+                                       struct storage_writer **out,
+                                       struct storage_reader **follow)
+{
+    struct fs_storage *fs = fs_of(st);
+    char final[PATH_MAX], tmp[PATH_MAX];
+    struct stat sb;
+    int attempt;
+    enum storage_err err = fs_path(fs, key, final, sizeof(final));
+
+    if (err != STORAGE_OK)
+        return err;
+    if (!join_path(fs, key, tmp, sizeof(tmp)))
+        return STORAGE_BAD_KEY;
+    for (attempt = 0; attempt < 4; attempt++) {
+        int fd;
+
+        if (stat(final, &sb) == 0)
+            return STORAGE_EXISTS;
+        fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+            return fs_errno("create", tmp);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            *follow = follower_new(fd, tmp, final);
+            if (*follow == NULL) {
+                close(fd);
+                return STORAGE_NO_MEMORY;
+            }
+            return STORAGE_IN_PROGRESS;
+        }
+        if (!still_at(fd, tmp) || fstat(fd, &sb) < 0 || sb.st_size > 0 ||
+            stat(final, &sb) == 0) {
+            /* Renamed away, left by a dead writer, or committed meanwhile: look again. */
+            if (still_at(fd, tmp))
+                unlink(tmp);
+            close(fd);
+            continue;
+        }
+        *out = calloc(1, sizeof(**out));
+        if (*out == NULL) {
+            unlink(tmp);
+            close(fd);
+            return STORAGE_NO_MEMORY;
+        }
+        (*out)->fs = fs;
+        (*out)->fd = fd;
+        snprintf((*out)->tmp_path, sizeof((*out)->tmp_path), "%s", tmp);
+        return STORAGE_OK;
+    }
+    return stat(final, &sb) == 0 ? STORAGE_EXISTS : STORAGE_IO;
 }
 
 static enum storage_err fs_writer_write(struct storage_writer *w, const void *buf, size_t len)
@@ -417,6 +577,7 @@ static const struct storage_ops fs_ops = {
     .reader_close = fs_reader_close,
     .put_small = fs_put_small,
     .writer_open = fs_writer_open,
+    .writer_join = fs_writer_join,
     .writer_write = fs_writer_write,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,

@@ -20,6 +20,12 @@ const char *storage_strerror(enum storage_err err)
         return "invalid key";
     case STORAGE_NO_MEMORY:
         return "out of memory";
+    case STORAGE_EXISTS:
+        return "already exists";
+    case STORAGE_IN_PROGRESS:
+        return "being written";
+    case STORAGE_ABORTED:
+        return "writer gave up";
     case STORAGE_IO:
         break;
     }

@@ -28,6 +28,9 @@ enum storage_err {
     STORAGE_TOO_LARGE, /* read_small: the object is bigger than asked for */
     STORAGE_BAD_KEY,   /* the key is not a clean relative path */
     STORAGE_NO_MEMORY,
+    STORAGE_EXISTS,    /* writer_join: the object is already there */
+    STORAGE_IN_PROGRESS, /* writer_join: another writer has it; follow it */
+    STORAGE_ABORTED,   /* a followed writer gave up or died */
     STORAGE_IO,        /* the backend failed; details are logged by it */
 };
 
@@ -70,6 +73,19 @@ struct storage_ops {
     enum storage_err (*put_small)(struct storage *st, const char *key, const void *buf,
                                   size_t len);
     enum storage_err (*writer_open)(struct storage *st, struct storage_writer **out);
+    /*
+     * Single flight: opens the one writer of key, or joins the write of key
+     * in progress, in this process or another sharing the storage.
+     *   STORAGE_OK           *out is ours; commit it under key (or abort)
+     *   STORAGE_IN_PROGRESS  *follow reads the object as its writer writes
+     *                        it, blocking for more; it ends (got = 0) when
+     *                        the writer commits, and fails with
+     *                        STORAGE_ABORTED when the writer aborts or dies
+     *   STORAGE_EXISTS       the object is already committed
+     * A backend that cannot share writes answers STORAGE_OK every time.
+     */
+    enum storage_err (*writer_join)(struct storage *st, const char *key,
+                                    struct storage_writer **out, struct storage_reader **follow);
     enum storage_err (*writer_write)(struct storage_writer *w, const void *buf, size_t len);
     /* Makes the bytes visible under key and frees the writer, whatever the result. */
     enum storage_err (*writer_commit)(struct storage_writer *w, const char *key);
