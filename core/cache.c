@@ -26,7 +26,7 @@ void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_
 void oci_cache_manifest_key(const struct oci_route *route, char key[OCI_CACHE_KEY_MAX])
 {
     snprintf(key, OCI_CACHE_KEY_MAX, "manifests/%s/%s/%s/%s", route->namespace_, route->name,
-             route->by_digest ? "digests" : "tags", route->reference);
+             route->by_digest ? "_digests" : "_tags", route->reference);
 }
 
 /* The record key of the manifest a tag points to. */
@@ -36,19 +36,20 @@ static void digest_record_key(const struct oci_route *route, const struct oci_di
     char ref[OCI_DIGEST_STRING_MAX];
 
     oci_digest_format(digest, ref);
-    snprintf(key, OCI_CACHE_KEY_MAX, "manifests/%s/%s/digests/%s", route->namespace_, route->name,
+    snprintf(key, OCI_CACHE_KEY_MAX, "manifests/%s/%s/_digests/%s", route->namespace_, route->name,
              ref);
 }
 
 static bool record_parse(const char *line, struct oci_manifest_record *rec)
 {
     char digest[OCI_DIGEST_STRING_MAX + 1];
-    int digest_len, type_start, type_end;
+    /* The last %n is left unset when no media type follows the size. */
+    int digest_len = 0, type_start = 0, type_end = 0;
 
     if (sscanf(line, "%136s%n %" SCNu64 " %n%*s%n", digest, &digest_len, &rec->size, &type_start,
                &type_end) != 2)
         return false;
-    if (type_end - type_start > OCI_MEDIA_TYPE_MAX ||
+    if (type_end <= type_start || type_end - type_start > OCI_MEDIA_TYPE_MAX ||
         oci_digest_parse(digest, (size_t)digest_len, &rec->digest) != OCI_OK)
         return false;
     memcpy(rec->media_type, line + type_start, (size_t)(type_end - type_start));

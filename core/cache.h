@@ -4,9 +4,11 @@
  * Keys (relative to the storage root):
  *   blobs/<alg>/<first two hex>/<hex>          content: layers, configs and
  *                                              manifests, content-addressed
- *   manifests/<namespace>/<name>/tags/<tag>    record of a tag
- *   manifests/<namespace>/<name>/digests/<alg>:<hex>
+ *   manifests/<namespace>/<name>/_tags/<tag>   record of a tag
+ *   manifests/<namespace>/<name>/_digests/<alg>:<hex>
  *                                              record of a manifest by digest
+ * (No name component starts with '_', so "_tags" never clashes with a
+ * repository whose name goes on below <name>.)
  * A record is one line, "<digest> <size> <media type>\n": what the manifest
  * is, so a hit is answered from the record and the content's file without
  * parsing JSON. A tag record's modification time is when the tag was last

@@ -8,6 +8,7 @@
  */
 #include "core/reference.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 static bool is_digit(char c)
@@ -132,18 +133,45 @@ static bool port_valid(const char *s, size_t len)
 
 /*
  * An IPv4 literal needs no case of its own: its labels are all-digit DNS
- * labels. Brackets, '@', '/' and a second ':' all fail the label or port
- * scan, which keeps userinfo, paths and IPv6 out.
+ * labels, or a bracketed IPv6 address. '@', '/' and a second ':' all fail
+ * the label or port scan, which keeps userinfo and paths out.
  */
+size_t oci_namespace_host_len(const char *ns, size_t len)
+{
+    const char *end;
+
+    if (len > 0 && ns[0] == '[') {
+        end = memchr(ns, ']', len);
+        return end ? (size_t)(end - ns) + 1 : len;
+    }
+    end = memchr(ns, ':', len);
+    return end ? (size_t)(end - ns) : len;
+}
+
+/* "[v6 address]", as in URLs; the address itself is checked by inet_pton. */
+static bool bracketed_ipv6_valid(const char *host, size_t len)
+{
+    char addr[INET6_ADDRSTRLEN];
+    struct in6_addr parsed;
+
+    if (len < 3 || len - 2 >= sizeof(addr) || host[len - 1] != ']')
+        return false;
+    memcpy(addr, host + 1, len - 2);
+    addr[len - 2] = '\0';
+    return inet_pton(AF_INET6, addr, &parsed) == 1;
+}
+
 bool oci_namespace_valid(const char *ns, size_t len)
 {
-    const char *colon = memchr(ns, ':', len);
-    size_t host_len = colon ? (size_t)(colon - ns) : len;
+    size_t host_len = oci_namespace_host_len(ns, len);
 
-    if (len > OCI_NAMESPACE_MAX)
+    if (len == 0 || len > OCI_NAMESPACE_MAX)
         return false;
-    if (colon != NULL && !port_valid(colon + 1, len - host_len - 1))
+    if (host_len < len && (ns[host_len] != ':' || !port_valid(ns + host_len + 1,
+                                                               len - host_len - 1)))
         return false;
+    if (ns[0] == '[')
+        return bracketed_ipv6_valid(ns, host_len);
     return each_part_valid(ns, host_len, '.', label_valid);
 }
 

@@ -27,10 +27,14 @@ bool oci_tag_valid(const char *tag, size_t len);
 /*
  * True when ns is a registry host as used for namespaces: a DNS name
  * (labels of [A-Za-z0-9-], not starting or ending with '-', separated by
- * '.'), "localhost", or an IPv4 literal, optionally followed by ":PORT"
- * (1-65535). No userinfo, path, query or IPv6 brackets.
+ * '.'), "localhost", an IPv4 literal or a bracketed IPv6 literal
+ * ("[::1]"), optionally followed by ":PORT" (1-65535). No userinfo, path or
+ * query.
  */
 bool oci_namespace_valid(const char *ns, size_t len);
+
+/* The length of a namespace's host part: without ":PORT", with IPv6 brackets. */
+size_t oci_namespace_host_len(const char *ns, size_t len);
 
 /*
  * True when a first path component looks like a registry host rather than

@@ -82,7 +82,7 @@ static enum oci_error choose_upstream(const struct oci_registry *reg, struct oci
     if (!reg->options.dynamic_namespaces)
         return OCI_E_NAME_UNKNOWN;
     /* Only names can be dynamic upstreams: an address is reachable by config alone. */
-    if (oci_host_is_ip_literal(ns, strcspn(ns, ":")))
+    if (oci_host_is_ip_literal(ns, oci_namespace_host_len(ns, strlen(ns))))
         return OCI_E_DENIED;
     oci_upstream_default(ns, &plan->upstream);
     plan->guard = true;
@@ -121,13 +121,15 @@ static void plan_manifest(const struct oci_registry *reg, struct oci_plan *plan)
 {
     struct oci_manifest_record *rec = &plan->manifest;
     struct storage_info info;
+    time_t age;
 
     plan->kind = OCI_PLAN_FETCH;
     if (oci_cache_manifest_lookup(reg->storage, &plan->route, rec) != STORAGE_OK ||
         !cached(reg, &rec->digest, &info) || info.size != rec->size)
         return;
-    if (plan->route.by_digest ||
-        time(NULL) - rec->confirmed < plan->upstream.manifest_invalidation_time) {
+    age = time(NULL) - rec->confirmed;
+    /* A record from the future (the clock went back) is not trusted as fresh. */
+    if (plan->route.by_digest || (age >= 0 && age < plan->upstream.manifest_invalidation_time)) {
         plan_send_stored(plan, rec->media_type, rec->size, &rec->digest);
         return;
     }

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# pull.sh - real clients pull through nginx + oci-registry from a real
+# upstream (docker-registry over TLS), in the three ways clients use a mirror:
+#   Docker registry-mirrors: no registry hint -> --default-namespace
+#   cri-o/podman/skopeo registries.conf mirror: path prefix /v2/reg.test/...
+#   containerd hosts.toml mirror: ?ns=reg.test on every request
+# and the second pull is served from the cache.
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/upstream.sh
+. "$TESTLIB/upstream.sh"
+# shellcheck source=tests/lib/mirror.sh
+. "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/containerd.sh
+. "$TESTLIB/containerd.sh"
+
+need_program docker-registry skopeo nginx curl cgi-fcgi openssl containerd ctr
+need_responder
+
+# --- setup: upstream with two images, the mirror in front of it ---
+start_upstream || bail "docker-registry upstream did not start"
+SMALL=$(make_image small v1 --layers 3 --size 1048576) || bail "cannot push test/small:v1"
+MULTI=$(make_image multi v1 --layers 2 --size 65536 --index) || bail "cannot push test/multi:v1"
+CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ctrd:v1"
+start_mirror --default-namespace reg.test --workers 8 || bail "mirror did not start"
+diag "upstream $UPSTREAM, mirror $MIRROR, test dir $T"
+
+# pull_dir NAME SKOPEO-SOURCE [skopeo options]: skopeo copy into dir:$T/pulled/NAME.
+pull_dir() {
+	local dest=$T/pulled/$1 src=$2
+	shift 2
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	skopeo_q copy "$@" "$src" "dir:$dest"
+}
+
+# pulled_ok NAME WANT-DIGEST STYLE: the pulled manifest is the upstream's and
+# every blob hashes to its digest.
+pulled_ok() {
+	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
+	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
+}
+
+blobs_verify() {
+	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
+}
+
+# --- Docker style: default namespace, domain-root mirror ---
+gets0=$(upstream_blob_gets)
+check "docker style: skopeo pulls test/small:v1 (cache miss)" \
+	pull_dir docker "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+pulled_ok docker "$SMALL" "docker style"
+gets1=$(upstream_blob_gets)
+ok "$((gets1 > gets0 ? 0 : 1))" "the miss fetched blobs from the upstream ($((gets1 - gets0)) GETs)"
+check "cache tmp/ is empty after the pull" cache_tmp_empty
+
+check "docker style: second pull (cache hit)" \
+	pull_dir docker2 "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+pulled_ok docker2 "$SMALL" "docker style, cached"
+is "$(upstream_blob_gets)" "$gets1" "the second pull made no blob GET upstream"
+
+check "docker style: pull by digest" \
+	pull_dir docker3 "docker://$MIRROR/test/small@$SMALL" --src-tls-verify=false
+pulled_ok docker3 "$SMALL" "docker style, by digest"
+
+# --- cri-o / podman / skopeo style: registries.conf mirror with a path prefix ---
+mkdir -p "$HOME/.config/containers"
+cat >"$HOME/.config/containers/registries.conf" <<EOF
+# reg.test does not resolve: a fallback past the mirror fails loudly.
+[[registry]]
+location = "reg.test"
+
+[[registry.mirror]]
+location = "$MIRROR/reg.test"
+insecure = true
+EOF
+check "cri-o style: pull reg.test/test/small:v1 through the mirror" \
+	pull_dir crio docker://reg.test/test/small:v1
+pulled_ok crio "$SMALL" "cri-o style"
+check "cri-o style: pull by digest" pull_dir crio2 "docker://reg.test/test/small@$SMALL"
+pulled_ok crio2 "$SMALL" "cri-o style, by digest"
+is "$(upstream_blob_gets)" "$gets1" "cri-o style pulls of a cached image made no blob GET upstream"
+
+gets2=$(upstream_blob_gets)
+rm -rf "$T/pulled/multi"
+check "cri-o style: pull the multi-arch index with --all" \
+	skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/multi:v1"
+is "$(json_get "$T/pulled/multi/index.json" manifests 0 digest 2>/dev/null)" "$MULTI" \
+	"cri-o style: index digest equals the upstream's"
+gets3=$(upstream_blob_gets)
+check "cri-o style: second pull of the index" \
+	skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/multi2:v1"
+is "$(upstream_blob_gets)" "$gets3" "second pull of the index made no blob GET upstream ($((gets3 - gets2)) on the first)"
+rm -f "$HOME/.config/containers/registries.conf"
+
+# --- containerd style: hosts.toml mirror, ?ns=reg.test ---
+# ctr_digest REF: the digest containerd recorded for an image.
+ctr_digest() {
+	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
+		awk -v ref="$1" '$1 == ref { print $3 }'
+}
+
+containerd_pulls() {
+	write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
+	check "containerd: ctr pulls and unpacks reg.test/test/small:v1 through the mirror" \
+		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/small:v1 ||
+		diag_file "$T/log/ctr.log" 10
+	is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "containerd: image digest equals the upstream's"
+	check "containerd: pull the index by digest (unpacks linux/amd64)" \
+		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native "reg.test/test/multi@$MULTI" ||
+		diag_file "$T/log/ctr.log" 10
+	is "$(upstream_blob_gets)" "$gets3" "containerd pulls of cached images made no blob GET upstream"
+	check "containerd: pull reg.test/test/ctrd:v1, not cached yet (a miss through ?ns=)" \
+		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/ctrd:v1 ||
+		diag_file "$T/log/ctr.log" 10
+	is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "containerd: digest of the missed image equals the upstream's"
+	check "the mirror saw containerd's ?ns=reg.test requests" \
+		grep -q 'ns=reg.test' "$T/log/nginx-access.log"
+}
+if check "containerd starts" start_containerd; then
+	containerd_pulls
+	stop containerd
+fi
+
+# --- HTTP details through nginx ---
+LAYER=$(json_get "$T/pulled/docker/manifest.json" layers 0 digest)
+LAYER_FILE=$T/pulled/docker/${LAYER#sha256:}
+
+code=$(http_status /v2/test/small/manifests/v1 -I -H 'Accept: application/vnd.oci.image.manifest.v1+json')
+is "$code" 200 "HEAD manifest: 200"
+is "$(header Content-Length)" "$(stat -c %s "$T/pulled/docker/manifest.json")" "HEAD manifest: Content-Length"
+is "$(header Docker-Content-Digest)" "$SMALL" "HEAD manifest: Docker-Content-Digest"
+
+code=$(http_status "/v2/test/small/blobs/$LAYER" -r 1000-1999)
+is "$code" 206 "Range on a cached blob: 206"
+cmp -s "$T/body" <(tail -c +1001 "$LAYER_FILE" | head -c 1000)
+ok $? "Range on a cached blob: the right 1000 bytes"
+
+code=$(http_status "/v2/test/small/blobs/$LAYER")
+is "$code" 200 "GET cached blob: 200"
+is "$(sha256_of "$T/body")" "$LAYER" "GET cached blob: content matches the digest"
+is "$(header Docker-Content-Digest)" "$LAYER" "GET cached blob: Docker-Content-Digest"
+
+# --- straight to the responder: hits are handed to nginx ---
+fcgi_request GET "/v2/test/small/blobs/$LAYER" >"$T/fcgi-blob" 2>"$T/fcgi.err"
+like "$(tr -d '\r' <"$T/fcgi-blob" | sed '/^$/q')" \
+	"X-Accel-Redirect: /_oci_cache/blobs/sha256/${LAYER:7:2}/${LAYER:7}" \
+	"FastCGI: a cached blob is answered with X-Accel-Redirect"
+fcgi_request GET /v2/test/small/manifests/v1 >"$T/fcgi-manifest" 2>>"$T/fcgi.err"
+like "$(tr -d '\r' <"$T/fcgi-manifest" | sed '/^$/q')" \
+	"X-Accel-Redirect: /_oci_cache/blobs/sha256/${SMALL:7:2}/${SMALL:7}" \
+	"FastCGI: a cached manifest is answered with X-Accel-Redirect"
+fcgi_request GET /v2/reg.test/test/small/manifests/v1 >"$T/fcgi-manifest2" 2>>"$T/fcgi.err"
+like "$(tr -d '\r' <"$T/fcgi-manifest2" | sed '/^$/q')" "X-Accel-Redirect: /_oci_cache/" \
+	"FastCGI: path-prefix request for a cached manifest too"
+
+check "cache tmp/ is empty after all pulls" cache_tmp_empty
+check "the blob files are in the cache layout" \
+	test -s "$CACHE/blobs/sha256/${LAYER:7:2}/${LAYER:7}"
+check "the tag record is in the cache layout" test -e "$CACHE/manifests/reg.test/test/small/tags/v1"
+
+stop nginx
+stop_responder_checked
+done_testing

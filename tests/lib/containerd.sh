@@ -1,0 +1,44 @@
+# containerd.sh - a private containerd (Debian's 1.6) for pulls through the
+# mirror the way containerd does them: hosts.toml mirror, `?ns=` on every request.
+# shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
+
+# start_containerd: containerd with its own root, state and sockets under
+# $T/containerd and the CRI plugin disabled (no kubelet here); sets CTR_SOCK.
+start_containerd() {
+	local d=$T/containerd
+	mkdir -p "$d"
+	CTR_SOCK=$d/containerd.sock
+	cat >"$d/config.toml" <<-EOF
+		version = 2
+		root = "$d/root"
+		state = "$d/state"
+		disabled_plugins = ["io.containerd.grpc.v1.cri"]
+		[grpc]
+		  address = "$CTR_SOCK"
+		[ttrpc]
+		  address = "$CTR_SOCK.ttrpc"
+		[debug]
+		  address = "$d/debug.sock"
+	EOF
+	spawn containerd "$T/log/containerd.log" containerd --config "$d/config.toml"
+	wait_ready containerd 20 ctr_q version
+}
+
+# ctr_q ARGS...: ctr against the private containerd, output logged, time-limited.
+ctr_q() {
+	timeout 120 ctr --address "$CTR_SOCK" --namespace oci-test "$@" >>"$T/log/ctr.log" 2>&1
+}
+
+# write_hosts_dir DIR REGISTRY MIRROR: certs.d/REGISTRY/hosts.toml that sends
+# every pull of REGISTRY to http://MIRROR first. The fallback `server` is
+# https://REGISTRY, which does not resolve here: a pull that bypasses the
+# mirror fails loudly instead of passing.
+write_hosts_dir() {
+	mkdir -p "$1/$2"
+	cat >"$1/$2/hosts.toml" <<-EOF
+		server = "https://$2"
+
+		[host."http://$3"]
+		  capabilities = ["pull", "resolve"]
+	EOF
+}

@@ -1,0 +1,116 @@
+# mirror.sh - the system under test: oci-registry on a unix socket behind
+# nginx, configured with contrib/nginx/*.conf changed only in ports and paths.
+# shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
+
+# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh.
+write_upstream_config() {
+	cat >"$1" <<-EOF
+		- namespace: reg.test
+		  host: $UPSTREAM
+		  tls: true
+		  ca_file: $T/pki/ca.pem
+		  manifest_invalidation_time: 1h
+		  blob_invalidation_time: 30d
+	EOF
+}
+
+# start_responder [OPTIONS...]: oci-registry on $FCGI_SOCK with cache root
+# $CACHE, the upstream config of write_upstream_config, and OPTIONS before
+# the storage subcommand. Its stderr goes to $RESPONDER_LOG.
+start_responder() {
+	CACHE=$T/cache
+	FCGI_SOCK=$T/run/fcgi.sock
+	RESPONDER_LOG=$T/log/responder.log
+	mkdir -p "$CACHE" "$T/run"
+	write_upstream_config "$T/upstream.yaml"
+	spawn responder "$RESPONDER_LOG" "$OCI_REGISTRY" --listen "unix:$FCGI_SOCK" \
+		--upstream-config-file "$T/upstream.yaml" "$@" filesystem --root "$CACHE"
+	wait_ready responder 20 unix_open "$FCGI_SOCK"
+}
+
+# template_nginx DIR PORT: the contrib configuration with our port and paths.
+template_nginx() {
+	local dir=$1 port=$2 f
+	mkdir -p "$dir"
+	for f in nginx.conf oci-registry.conf; do
+		sed -e "s|/etc/oci-registry/nginx/oci-registry.conf|$dir/oci-registry.conf|g" \
+			-e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
+			-e "s|/run/oci-registry|$T/run|g" \
+			-e "s|/var/cache/oci-registry|$CACHE|g" \
+			-e "s|/var/log/oci-registry|$T/log|g" \
+			"$top_srcdir/contrib/nginx/$f" >"$dir/$f" || return 1
+	done
+}
+
+# start_nginx: nginx in front of the responder on a free port; sets
+# NGINX_PORT and MIRROR (host:port). The master runs in the foreground
+# (daemon off) so it is an ordinary child that stop_all can stop.
+# `user root` lets the workers, which would otherwise run as nobody, read
+# the cache and the socket that this root-run test creates in its private
+# 0700 directory; it is given on the command line, not in the file.
+start_nginx() {
+	NGINX_PORT=$(free_ports 1)
+	MIRROR=127.0.0.1:$NGINX_PORT
+	template_nginx "$T/nginx" "$NGINX_PORT" || return 1
+	spawn nginx "$T/log/nginx.out" nginx -e "$T/log/nginx-startup.log" -p "$T/nginx" \
+		-c "$T/nginx/nginx.conf" -g 'daemon off; user root;'
+	wait_ready nginx 20 tcp_open "$NGINX_PORT"
+}
+
+# start_mirror [RESPONDER OPTIONS...]: upstream config, responder, nginx.
+start_mirror() {
+	start_responder "$@" && start_nginx
+}
+
+# stop_responder_checked: SIGTERM the responder and test that it exits 0
+# with no sanitizer report (leaks are reported at exit).
+stop_responder_checked() {
+	local status
+	stop responder TERM 15
+	status=$?
+	is "$status" 0 "responder exits 0 on SIGTERM"
+	check "responder log has no sanitizer report" sanitizer_clean "$RESPONDER_LOG" ||
+		diag_file "$RESPONDER_LOG" 40
+}
+
+# mirror_curl PATH [curl options]: a request through nginx (plain HTTP).
+mirror_curl() {
+	local path=$1
+	shift
+	curl -sS --max-time 30 "$@" "http://$MIRROR$path"
+}
+
+# http_status PATH [curl options]: the status code of a request through nginx;
+# the body is left in $T/body, the headers in $T/headers.
+http_status() {
+	local path=$1
+	shift
+	mirror_curl "$path" -o "$T/body" -D "$T/headers" -w '%{http_code}' "$@"
+}
+
+# header NAME [FILE]: a header's value from a curl -D dump (last response).
+header() {
+	tr -d '\r' <"${2:-$T/headers}" | awk -v IGNORECASE=1 -v h="$1" '
+		tolower($0) ~ "^" tolower(h) ":" { sub(/^[^:]*:[ \t]*/, ""); v = $0 } END { print v }'
+}
+
+# fcgi_request METHOD URI [QUERY]: one request straight to the responder's
+# socket with cgi-fcgi, with the parameters nginx's fastcgi_params sends.
+# Prints the raw CGI response (headers, blank line, body).
+fcgi_request() {
+	local method=$1 uri=$2 query=${3:-} path=${2%%\?*}
+	env -i REQUEST_METHOD="$method" REQUEST_URI="$uri${query:+?$query}" \
+		SCRIPT_NAME="$path" SCRIPT_FILENAME="$path" DOCUMENT_URI="$path" \
+		DOCUMENT_ROOT=/nonexistent QUERY_STRING="$query" SERVER_PROTOCOL=HTTP/1.1 \
+		REQUEST_SCHEME=http GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE=nginx/1.22.1 \
+		REMOTE_ADDR=127.0.0.1 REMOTE_PORT=40000 SERVER_ADDR=127.0.0.1 SERVER_PORT=80 \
+		SERVER_NAME=localhost CONTENT_TYPE='' CONTENT_LENGTH='' \
+		HTTP_HOST=localhost \
+		HTTP_ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json' \
+		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
+}
+
+# cache_tmp_empty: no in-progress download left in the cache.
+cache_tmp_empty() {
+	[ -z "$(find "$CACHE/tmp" -mindepth 1 2>/dev/null | head -n 1)" ]
+}

@@ -1,0 +1,708 @@
+/*
+ * test_registry.c - the request pipeline without a network: which plan each
+ * request gets from what the cache holds, and what a fetch answers when the
+ * upstream cannot be reached (127.0.0.1:1, refused at once).
+ *
+ * Every test gets a fresh fs cache in its own mkdtemp directory.
+ */
+#define _GNU_SOURCE /* nftw */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/registry.h"
+#include "storage/fs.h"
+
+/* "reg.test" is only ever planned for; "down.test" is fetched from and refuses. */
+static const char config_yaml[] = "- namespace: reg.test\n"
+                                  "  host: 127.0.0.1:9\n"
+                                  "  tls: false\n"
+                                  "  manifest_invalidation_time: 1h\n"
+                                  "- namespace: down.test\n"
+                                  "  host: 127.0.0.1:1\n"
+                                  "  tls: false\n"
+                                  "  manifest_invalidation_time: 1h\n";
+
+#define HOUR         (60 * 60)
+#define MANIFEST     "{\"schemaVersion\":2}"
+#define MANIFEST_BAD "{\"schemaVersion\":3}" /* same length, other bytes */
+#define OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
+#define LAYER        "layer bytes"
+#define LAYER_BAD    "layer bytez"
+
+struct fixture {
+    char root[PATH_MAX];
+    struct oci_config config;
+    struct oci_registry reg;
+    struct oci_plan plan;
+};
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)type, (void)ftw;
+    return remove(path);
+}
+
+static int group_setup(void **state)
+{
+    struct oci_upstream_timeouts timeouts = {.connect = 5, .low_speed = 5};
+
+    (void)state;
+    if (!oci_upstream_global_init())
+        return -1;
+    oci_upstream_set_timeouts(&timeouts);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    oci_upstream_global_cleanup();
+    return 0;
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char err[256] = "";
+
+    if (f == NULL)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "/tmp/test_registry.XXXXXX");
+    if (mkdtemp(f->root) == NULL)
+        return -1;
+    if (!oci_config_parse(config_yaml, strlen(config_yaml), "test.yaml", &f->config, err,
+                          sizeof(err))) {
+        fprintf(stderr, "config: %s\n", err);
+        return -1;
+    }
+    f->reg.config = &f->config;
+    f->reg.options.default_namespace = "reg.test";
+    f->reg.options.dynamic_namespaces = true;
+    f->reg.storage = storage_fs_open(f->root, err, sizeof(err));
+    if (f->reg.storage == NULL) {
+        fprintf(stderr, "storage: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    oci_plan_release(&f->plan);
+    f->reg.storage->ops->destroy(f->reg.storage);
+    oci_config_free(&f->config);
+    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Plans method path?query into f->plan (releasing the previous plan). */
+static struct oci_plan *plan(struct fixture *f, const char *method, const char *path,
+                             const char *query)
+{
+    struct oci_request req = {.method = method, .path = path, .query = query};
+
+    oci_plan_release(&f->plan);
+    oci_registry_plan(&f->reg, &req, &f->plan);
+    return &f->plan;
+}
+
+static struct oci_digest digest_of(const char *content)
+{
+    struct oci_digest d;
+
+    assert_true(oci_digest_buffer(OCI_DIGEST_SHA256, content, strlen(content), &d));
+    return d;
+}
+
+static const char *digest_string(const char *content)
+{
+    static char s[OCI_DIGEST_STRING_MAX];
+    struct oci_digest d = digest_of(content);
+
+    oci_digest_format(&d, s);
+    return s;
+}
+
+/* Request paths, built in static buffers (one of each alive at a time). */
+static const char *blob_path(const char *name, const char *content)
+{
+    static char path[512];
+
+    snprintf(path, sizeof(path), "/v2/%s/blobs/%s", name, digest_string(content));
+    return path;
+}
+
+static const char *manifest_path(const char *name, const char *reference)
+{
+    static char path[512];
+
+    snprintf(path, sizeof(path), "/v2/%s/manifests/%s", name, reference);
+    return path;
+}
+
+/* Puts bytes at the blob key of digest_of(for_content): a (possibly corrupt) cached blob. */
+static void put_blob(struct fixture *f, const char *for_content, const char *bytes)
+{
+    struct storage *st = f->reg.storage;
+    struct oci_digest d = digest_of(for_content);
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_blob_key(&d, key);
+    assert_int_equal(st->ops->put_small(st, key, bytes, strlen(bytes)), STORAGE_OK);
+}
+
+static void remove_blob(struct fixture *f, const char *content)
+{
+    struct storage *st = f->reg.storage;
+    struct oci_digest d = digest_of(content);
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_blob_key(&d, key);
+    assert_int_equal(st->ops->remove(st, key), STORAGE_OK);
+}
+
+static bool blob_present(struct fixture *f, const char *content)
+{
+    struct storage *st = f->reg.storage;
+    struct oci_digest d = digest_of(content);
+    struct storage_info info;
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_blob_key(&d, key);
+    return st->ops->stat(st, key, &info) == STORAGE_OK;
+}
+
+static struct oci_route route_of(const char *ns, const char *path)
+{
+    struct oci_route r;
+
+    assert_int_equal(oci_route_parse(path, NULL, ns, &r), OCI_OK);
+    return r;
+}
+
+/* Caches MANIFEST as ns/name:tag, the way a fetch would have. */
+static void store_manifest(struct fixture *f, const char *ns, const char *name, const char *tag)
+{
+    struct oci_route r = route_of(ns, manifest_path(name, tag));
+    struct oci_manifest_record rec = {.size = strlen(MANIFEST), .media_type = OCI_MANIFEST};
+
+    rec.digest = digest_of(MANIFEST);
+    assert_int_equal(oci_cache_manifest_store(f->reg.storage, &r, &rec, MANIFEST, strlen(MANIFEST)),
+                     STORAGE_OK);
+}
+
+/* Sets the modification time of the record of a manifest path to seconds ago. */
+static void age_record(struct fixture *f, const char *ns, const char *path, long seconds)
+{
+    struct storage *st = f->reg.storage;
+    struct oci_route r = route_of(ns, path);
+    struct storage_location loc;
+    char key[OCI_CACHE_KEY_MAX];
+    time_t then = time(NULL) - seconds;
+    struct timespec times[2] = {{then, 0}, {then, 0}};
+
+    oci_cache_manifest_key(&r, key);
+    assert_int_equal(st->ops->locate(st, key, &loc), STORAGE_OK);
+    assert_int_equal(utimensat(AT_FDCWD, loc.path, times, 0), 0);
+}
+
+/* The "code" of the first error of a JSON error body. */
+static void assert_error_body(const char *body, size_t len, const char *code)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+    const cJSON *got = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(errors, 0), "code");
+
+    if (!cJSON_IsString(got) || strcmp(got->valuestring, code) != 0)
+        fail_msg("body %.*s: want code %s", (int)len, body, code);
+    cJSON_Delete(doc);
+}
+
+static void assert_error_plan(const struct oci_plan *p, int status, const char *code)
+{
+    assert_int_equal(p->kind, OCI_PLAN_RESPOND);
+    assert_int_equal(p->head.status, status);
+    assert_string_equal(p->head.content_type, "application/json");
+    assert_int_equal(p->head.content_length, p->body_len);
+    assert_error_body(p->body, p->body_len, code);
+}
+
+static void assert_send_stored(const struct oci_plan *p, const char *content,
+                               const char *content_type)
+{
+    struct oci_digest d = digest_of(content);
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_blob_key(&d, key);
+    assert_int_equal(p->kind, OCI_PLAN_SEND_STORED);
+    assert_int_equal(p->head.status, 200);
+    assert_string_equal(p->key, key);
+    assert_int_equal(p->head.content_length, strlen(content));
+    assert_string_equal(p->head.digest, digest_string(content));
+    assert_string_equal(p->head.content_type, content_type);
+}
+
+/* ---- requests answered from memory ------------------------------------- */
+
+static void test_base(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p = plan(f, "GET", "/v2/", NULL);
+
+    assert_int_equal(p->kind, OCI_PLAN_RESPOND);
+    assert_int_equal(p->head.status, 200);
+    assert_string_equal(p->head.content_type, "application/json");
+    assert_int_equal(p->head.content_length, 2);
+    assert_int_equal(p->body_len, 2);
+    assert_memory_equal(p->body, "{}", 2);
+    assert_false(p->head_only);
+
+    p = plan(f, "HEAD", "/v2/", NULL);
+    assert_int_equal(p->head.status, 200);
+    assert_true(p->head_only);
+}
+
+static void test_push_methods_refused(void **state)
+{
+    static const char *const methods[] = {"PUT", "POST", "DELETE", "PATCH", "OPTIONS", "get"};
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        struct oci_plan *p = plan(f, methods[i], manifest_path("x", "latest"), NULL);
+
+        assert_error_plan(p, 405, "UNSUPPORTED");
+        assert_non_null(p->head.allow);
+        assert_string_equal(p->head.allow, "GET, HEAD");
+    }
+}
+
+static void test_bad_requests(void **state)
+{
+    static const struct {
+        const char *path;
+        int status;
+        const char *code;
+    } cases[] = {
+        {"/v2/Upper/manifests/latest", 400, "NAME_INVALID"},
+        {"/v2/a..b/manifests/latest", 400, "NAME_INVALID"},
+        {"/v2/x/manifests/-dash", 400, "TAG_INVALID"},
+        {"/v2/x/manifests/..", 400, "TAG_INVALID"},
+        {"/v2/x/blobs/sha256:abc", 400, "DIGEST_INVALID"},
+        {"/v2/x/blobs/latest", 400, "DIGEST_INVALID"},
+        {"/v2/x/tags/list", 404, "NOT_FOUND"},
+        {"/v3/", 404, "NOT_FOUND"},
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct oci_plan *p = plan(f, "GET", cases[i].path, NULL);
+
+        if (p->kind != OCI_PLAN_RESPOND || p->head.status != cases[i].status)
+            fail_msg("%s: plan %d, status %d; want status %d", cases[i].path, (int)p->kind,
+                     p->head.status, cases[i].status);
+        assert_error_plan(p, cases[i].status, cases[i].code);
+    }
+}
+
+/* ---- blobs ------------------------------------------------------------- */
+
+static void test_blob_uncached_fetches(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p = plan(f, "GET", blob_path("x", LAYER), NULL);
+
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_int_equal(p->route.kind, OCI_ROUTE_BLOB);
+    assert_string_equal(p->route.namespace_, "reg.test");
+    assert_string_equal(p->route.name, "x");
+    assert_string_equal(p->route.reference, digest_string(LAYER));
+    assert_string_equal(p->upstream.host, "127.0.0.1:9");
+    assert_false(p->upstream.tls);
+    assert_false(p->guard); /* configured: trusted even on a private address */
+}
+
+static void test_blob_cached_sent_stored(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    put_blob(f, LAYER, LAYER);
+    p = plan(f, "GET", blob_path("x", LAYER), NULL);
+    assert_send_stored(p, LAYER, "application/octet-stream");
+    assert_false(p->head_only);
+
+    p = plan(f, "HEAD", blob_path("x", LAYER), NULL);
+    assert_send_stored(p, LAYER, "application/octet-stream");
+    assert_true(p->head_only);
+
+    /* Content is shared: another repository finds the same bytes. */
+    p = plan(f, "GET", blob_path("other/repo", LAYER), NULL);
+    assert_send_stored(p, LAYER, "application/octet-stream");
+}
+
+/* ---- manifests --------------------------------------------------------- */
+
+static void test_manifest_fresh_sent_stored(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    store_manifest(f, "reg.test", "x", "latest");
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_send_stored(p, MANIFEST, OCI_MANIFEST);
+
+    p = plan(f, "HEAD", manifest_path("x", digest_string(MANIFEST)), NULL);
+    assert_send_stored(p, MANIFEST, OCI_MANIFEST);
+    assert_true(p->head_only);
+
+    /* Within the invalidation time a tag is still fresh. */
+    age_record(f, "reg.test", manifest_path("x", "latest"), HOUR / 2);
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_send_stored(p, MANIFEST, OCI_MANIFEST);
+}
+
+static void test_manifest_uncached_fetches(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_int_equal(p->route.kind, OCI_ROUTE_MANIFEST);
+    assert_false(p->have_stale);
+
+    /* A record whose content is gone is no hit, and nothing to fall back on. */
+    store_manifest(f, "reg.test", "x", "latest");
+    age_record(f, "reg.test", manifest_path("x", "latest"), 2 * HOUR);
+    remove_blob(f, MANIFEST);
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_false(p->have_stale);
+
+    /* Nor is content of another size than the record says. */
+    put_blob(f, MANIFEST, "{}");
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_false(p->have_stale);
+}
+
+static void test_manifest_stale_tag_fetches(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+    struct oci_digest d = digest_of(MANIFEST);
+
+    store_manifest(f, "reg.test", "x", "latest");
+    age_record(f, "reg.test", manifest_path("x", "latest"), 2 * HOUR);
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_true(p->have_stale);
+    /* What the fetch serves if the upstream fails. */
+    assert_true(oci_digest_equal(&p->manifest.digest, &d));
+    assert_int_equal(p->manifest.size, strlen(MANIFEST));
+    assert_string_equal(p->manifest.media_type, OCI_MANIFEST);
+}
+
+/* A digest names the same bytes forever: its record never goes stale. */
+static void test_manifest_by_digest_never_stale(void **state)
+{
+    struct fixture *f = *state;
+    const char *path;
+
+    store_manifest(f, "reg.test", "x", "latest");
+    path = manifest_path("x", digest_string(MANIFEST));
+    age_record(f, "reg.test", path, 365L * 24 * HOUR);
+    assert_send_stored(plan(f, "GET", path, NULL), MANIFEST, OCI_MANIFEST);
+}
+
+/* A record that does not parse is a miss, not an error and not a crash. */
+static void test_manifest_damaged_record(void **state)
+{
+    static const char *const records[] = {
+        "",
+        "garbage\n",
+        "sha256:abc 5 " OCI_MANIFEST "\n",
+        /* Digest and size but no media type. */
+        "sha256:e1f0c6b1c81b1d6b52e1f4f1c6a05b37c2d1b9e4fd4b01dc8c3c1e0e6a3c9b2a 19\n",
+        "sha256:e1f0c6b1c81b1d6b52e1f4f1c6a05b37c2d1b9e4fd4b01dc8c3c1e0e6a3c9b2a 19 ",
+    };
+    struct fixture *f = *state;
+    struct storage *st = f->reg.storage;
+    struct oci_route r = route_of("reg.test", manifest_path("x", "latest"));
+    struct oci_manifest_record rec;
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_manifest_key(&r, key);
+    for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++) {
+        struct oci_plan *p;
+
+        assert_int_equal(st->ops->put_small(st, key, records[i], strlen(records[i])), STORAGE_OK);
+        if (oci_cache_manifest_lookup(st, &r, &rec) != STORAGE_NOT_FOUND)
+            fail_msg("record \"%s\" parsed", records[i]);
+        p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+        assert_int_equal(p->kind, OCI_PLAN_FETCH);
+        assert_false(p->have_stale);
+    }
+}
+
+/* With check_cache_digest, content that no longer matches is removed and fetched again. */
+static void test_check_cache_digest(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    f->reg.options.check_cache_digest = true;
+    put_blob(f, LAYER, LAYER);
+    assert_send_stored(plan(f, "GET", blob_path("x", LAYER), NULL), LAYER,
+                       "application/octet-stream");
+
+    put_blob(f, LAYER, LAYER_BAD);
+    p = plan(f, "GET", blob_path("x", LAYER), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_false(blob_present(f, LAYER));
+
+    /* The same for a manifest's content behind a fresh record. */
+    store_manifest(f, "reg.test", "x", "latest");
+    put_blob(f, MANIFEST, MANIFEST_BAD);
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_false(p->have_stale);
+    assert_false(blob_present(f, MANIFEST));
+}
+
+/* Without the check, corrupt content of the right size is served (it is not hashed). */
+static void test_no_check_cache_digest(void **state)
+{
+    struct fixture *f = *state;
+
+    put_blob(f, LAYER, LAYER_BAD);
+    assert_send_stored(plan(f, "GET", blob_path("x", LAYER), NULL), LAYER,
+                       "application/octet-stream");
+}
+
+/* ---- namespaces -------------------------------------------------------- */
+
+static void test_dynamic_namespaces(void **state)
+{
+    static const struct {
+        const char *path;
+        const char *query;
+        const char *host;
+        const char *name;
+    } cases[] = {
+        {"/v2/x/manifests/latest", "ns=docker.io", "registry-1.docker.io", "library/x"},
+        {"/v2/owner/img/manifests/1.0", "ns=ghcr.io", "ghcr.io", "owner/img"},
+        {"/v2/quay.io/owner/img/manifests/1.0", NULL, "quay.io", "owner/img"},
+    };
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct oci_plan *p = plan(f, "GET", cases[i].path, cases[i].query);
+
+        if (p->kind != OCI_PLAN_FETCH)
+            fail_msg("%s?%s: plan %d, status %d", cases[i].path, cases[i].query, (int)p->kind,
+                     p->head.status);
+        assert_string_equal(p->upstream.host, cases[i].host);
+        assert_string_equal(p->route.name, cases[i].name);
+        assert_true(p->upstream.tls);
+        assert_false(p->upstream.configured);
+        /* Not configured: every address it resolves to must be public. */
+        assert_true(p->guard);
+    }
+}
+
+static void test_dynamic_namespaces_disabled(void **state)
+{
+    struct fixture *f = *state;
+
+    f->reg.options.dynamic_namespaces = false;
+    assert_error_plan(plan(f, "GET", "/v2/x/manifests/latest", "ns=docker.io"), 404,
+                      "NAME_UNKNOWN");
+    /* Configured namespaces still work. */
+    assert_int_equal(plan(f, "GET", "/v2/x/manifests/latest", "ns=down.test")->kind,
+                     OCI_PLAN_FETCH);
+    /* /v2/ needs no upstream. */
+    assert_int_equal(plan(f, "GET", "/v2/", "ns=docker.io")->head.status, 200);
+}
+
+/* An address can only be an upstream by configuration, never on a client's say-so. */
+static void test_ip_literal_namespace_denied(void **state)
+{
+    static const char *const queries[] = {"ns=10.0.0.1", "ns=127.0.0.1:5000", "ns=8.8.8.8"};
+    struct fixture *f = *state;
+
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++)
+        assert_error_plan(plan(f, "GET", "/v2/x/manifests/latest", queries[i]), 403, "DENIED");
+}
+
+/* ---- fetching from an upstream that refuses connections ----------------- */
+
+/* A sink that records what it is given. */
+struct capture {
+    int heads, stored;
+    struct oci_response_head head;
+    char content_type[OCI_MEDIA_TYPE_MAX + 1];
+    char warning[64];
+    char key[OCI_CACHE_KEY_MAX];
+    char body[4096];
+    size_t body_len;
+};
+
+static void capture_head(struct capture *c, const struct oci_response_head *head)
+{
+    c->head = *head;
+    /* The head's strings may point into the plan: keep copies. */
+    snprintf(c->content_type, sizeof(c->content_type), "%s",
+             head->content_type ? head->content_type : "");
+    snprintf(c->warning, sizeof(c->warning), "%s", head->warning ? head->warning : "");
+}
+
+static int sink_head(void *ctx, const struct oci_response_head *head)
+{
+    struct capture *c = ctx;
+
+    c->heads++;
+    capture_head(c, head);
+    return 0;
+}
+
+static int sink_body(void *ctx, const void *buf, size_t len)
+{
+    struct capture *c = ctx;
+
+    assert_true(c->body_len + len <= sizeof(c->body));
+    memcpy(c->body + c->body_len, buf, len);
+    c->body_len += len;
+    return 0;
+}
+
+static int sink_send_stored(void *ctx, const struct oci_response_head *head, const char *key)
+{
+    struct capture *c = ctx;
+
+    c->stored++;
+    capture_head(c, head);
+    snprintf(c->key, sizeof(c->key), "%s", key);
+    return 0;
+}
+
+/* Plans and fetches method path from down.test into c. */
+static void fetch(struct fixture *f, const char *method, const char *path, struct capture *c)
+{
+    struct oci_sink sink = {c, sink_head, sink_body, sink_send_stored};
+    struct oci_upstream_conn *conn = oci_upstream_conn_new();
+    struct oci_plan *p = plan(f, method, path, "ns=down.test");
+
+    assert_non_null(conn);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_string_equal(p->upstream.host, "127.0.0.1:1");
+    memset(c, 0, sizeof(*c));
+    oci_registry_fetch(&f->reg, conn, p, &sink);
+    oci_upstream_conn_free(conn);
+}
+
+static void assert_unavailable(const struct capture *c, bool with_body)
+{
+    assert_int_equal(c->heads, 1);
+    assert_int_equal(c->stored, 0);
+    assert_int_equal(c->head.status, 503);
+    assert_string_equal(c->content_type, "application/json");
+    if (with_body)
+        assert_error_body(c->body, c->body_len, "UNAVAILABLE");
+    else
+        assert_int_equal(c->body_len, 0);
+}
+
+static void test_fetch_unreachable(void **state)
+{
+    struct fixture *f = *state;
+    struct capture c;
+
+    fetch(f, "GET", blob_path("x", LAYER), &c);
+    assert_unavailable(&c, true);
+    assert_false(blob_present(f, LAYER));
+
+    fetch(f, "GET", manifest_path("x", "latest"), &c);
+    assert_unavailable(&c, true);
+
+    /* A HEAD gets the same status, without the body. */
+    fetch(f, "HEAD", blob_path("x", LAYER), &c);
+    assert_unavailable(&c, false);
+}
+
+/* A stale tag beats an error: it is served, marked stale, and kept. */
+static void test_fetch_unreachable_serves_stale(void **state)
+{
+    struct fixture *f = *state;
+    struct capture c;
+    struct oci_manifest_record rec;
+    struct oci_digest d = digest_of(MANIFEST);
+    struct oci_route r = route_of("down.test", manifest_path("x", "latest"));
+    char key[OCI_CACHE_KEY_MAX];
+
+    store_manifest(f, "down.test", "x", "latest");
+    age_record(f, "down.test", manifest_path("x", "latest"), 2 * HOUR);
+    fetch(f, "GET", manifest_path("x", "latest"), &c);
+    assert_true(f->plan.have_stale);
+
+    assert_int_equal(c.stored, 1);
+    assert_int_equal(c.heads, 0);
+    oci_cache_blob_key(&d, key);
+    assert_string_equal(c.key, key);
+    assert_int_equal(c.head.status, 200);
+    assert_int_equal(c.head.content_length, strlen(MANIFEST));
+    assert_string_equal(c.head.digest, digest_string(MANIFEST));
+    assert_string_equal(c.content_type, OCI_MANIFEST);
+    assert_string_equal(c.warning, "110 - \"Response is Stale\"");
+
+    /* Unconfirmed, the record stays stale (and present) for the next try. */
+    assert_int_equal(oci_cache_manifest_lookup(f->reg.storage, &r, &rec), STORAGE_OK);
+    assert_true(time(NULL) - rec.confirmed >= 2 * HOUR - 5);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_base),
+        T(test_push_methods_refused),
+        T(test_bad_requests),
+        T(test_blob_uncached_fetches),
+        T(test_blob_cached_sent_stored),
+        T(test_manifest_fresh_sent_stored),
+        T(test_manifest_uncached_fetches),
+        T(test_manifest_stale_tag_fetches),
+        T(test_manifest_by_digest_never_stale),
+        T(test_manifest_damaged_record),
+        T(test_check_cache_digest),
+        T(test_no_check_cache_digest),
+        T(test_dynamic_namespaces),
+        T(test_dynamic_namespaces_disabled),
+        T(test_ip_literal_namespace_denied),
+        T(test_fetch_unreachable),
+        T(test_fetch_unreachable_serves_stale),
+    };
+#undef T
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
