@@ -158,7 +158,7 @@ like "$(tr -d '\r' <"$T/fcgi-manifest2" | sed '/^$/q')" "X-Accel-Redirect: /_oci
 check "cache tmp/ is empty after all pulls" cache_tmp_empty
 check "the blob files are in the cache layout" \
 	test -s "$CACHE/blobs/sha256/${LAYER:7:2}/${LAYER:7}"
-check "the tag record is in the cache layout" test -e "$CACHE/manifests/reg.test/test/small/tags/v1"
+check "the tag record is in the cache layout" test -e "$CACHE/manifests/reg.test/test/small/_tags/v1"
 
 stop nginx
 stop_responder_checked
