@@ -31,6 +31,7 @@
 #define OCI_MANIFEST_MAX (4 * 1024 * 1024)
 
 #define OCTET_STREAM  "application/octet-stream"
+#define TOUCH_AFTER_SECONDS 60
 #define STALE_WARNING "110 - \"Response is Stale\""
 
 /* Every manifest type a pull client may use, for upstreams that negotiate. */
@@ -98,6 +99,11 @@ static bool cached(const struct oci_registry *reg, const struct oci_digest *dige
 
     oci_cache_blob_key(digest, key);
     if (st->ops->stat(st, key, info) != STORAGE_OK)
+        return false;
+    /* Marks it used for cleanup, at most once a minute: a hit stays one stat. A touch
+     * that finds the file gone lost the race with cleanup: a miss. */
+    if (time(NULL) - info->mtime > TOUCH_AFTER_SECONDS &&
+        st->ops->touch(st, key) == STORAGE_NOT_FOUND)
         return false;
     if (reg->options.check_cache_digest && oci_cache_verify(st, key, digest) != STORAGE_OK) {
         oci_log(OCI_LOG_WARN, "cache: %s does not match its digest, removing it", key);

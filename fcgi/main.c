@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cleanup.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/reference.h"
@@ -63,15 +64,19 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
                  const sigset_t *stop)
 {
     struct fcgi_server *server;
+    struct oci_cleaner *cleaner = NULL;
     int sig = 0;
 
     server = fcgi_server_start(listen_fd, o->workers, o->front, reg);
     if (server == NULL)
         return EXIT_FAILURE;
+    if (o->cleanup_interval > 0 && (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
+        oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
     oci_log(OCI_LOG_INFO, "%s %s serving %s with %d workers, cache in %s", PACKAGE_NAME,
             PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers, o->root);
     sigwait(stop, &sig);
     oci_log(OCI_LOG_INFO, "signal %d: finishing requests in progress", sig);
+    oci_cleaner_stop(cleaner);
     fcgi_server_stop(server);
     oci_log(OCI_LOG_INFO, "stopped");
     return EXIT_SUCCESS;

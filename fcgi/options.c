@@ -43,6 +43,9 @@ static const char usage[] =
     "  --connect-timeout SECONDS     upstream connect limit (default 10) [CONNECT_TIMEOUT]\n"
     "  --low-speed-timeout SECONDS   abort an upstream transfer stalled this long\n"
     "                                (default 30) [LOW_SPEED_TIMEOUT]\n"
+    "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
+    "                                blob_invalidation_time is removed (default 3600;\n"
+    "                                0: never) [CLEANUP_INTERVAL]\n"
     "  -h, --help                    show this help\n"
     "  -V, --version                 show the version\n"
     "\n"
@@ -62,6 +65,7 @@ enum {
     OPT_FRONT,
     OPT_CONNECT_TIMEOUT,
     OPT_LOW_SPEED_TIMEOUT,
+    OPT_CLEANUP_INTERVAL,
     OPT_ROOT,
 };
 
@@ -75,6 +79,7 @@ static const struct option global_options[] = {
     {"front", required_argument, NULL, OPT_FRONT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"low-speed-timeout", required_argument, NULL, OPT_LOW_SPEED_TIMEOUT},
+    {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -169,6 +174,8 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         return parse_long(name, value, 1, 3600, &o->connect_timeout);
     case OPT_LOW_SPEED_TIMEOUT:
         return parse_long(name, value, 1, 3600, &o->low_speed_timeout);
+    case OPT_CLEANUP_INTERVAL:
+        return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
@@ -191,6 +198,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"FRONT", OPT_FRONT},
         {"CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
         {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
+        {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
         {"FILESYSTEM_ROOT", OPT_ROOT},
     };
     size_t i;
@@ -257,6 +265,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .workers = DEFAULT_WORKERS,
         .connect_timeout = 10,
         .low_speed_timeout = 30,
+        .cleanup_interval = 3600,
     };
     if (!apply_environment(o))
         return FCGI_OPTIONS_ERROR;

@@ -6,12 +6,13 @@
  *                [--check-cache-digest] [--workers N] [--no-dynamic-namespaces]
  *                [--front auto|nginx|lighttpd]
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
+ *                [--cleanup-interval SECONDS]
  *                filesystem --root DIR
  *
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
- * LOW_SPEED_TIMEOUT, FILESYSTEM_ROOT); the command line wins.
+ * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, FILESYSTEM_ROOT); the command line wins.
  */
 #ifndef FCGI_OPTIONS_H
 #define FCGI_OPTIONS_H
@@ -34,6 +35,7 @@ struct fcgi_options {
     enum fcgi_front front;
     long connect_timeout;
     long low_speed_timeout;
+    long cleanup_interval; /* seconds between cleanup passes; 0: none */
     const char *root; /* filesystem storage */
 };
 

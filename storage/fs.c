@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -506,6 +507,34 @@ static enum storage_err fs_remove(struct storage *st, const char *key)
     return STORAGE_OK;
 }
 
+/*
+ * Moves the file aside before deciding, so that a request touching it in
+ * the meantime either touched it before the move (we see the new time and
+ * put it back) or finds it gone (and fetches it again): never a served
+ * object that disappears after its hit was decided on a fresh time.
+ */
+static enum storage_err fs_remove_stale(struct storage *st, const char *key, time_t cutoff)
+{
+    struct fs_storage *fs = fs_of(st);
+    char path[PATH_MAX], aside[PATH_MAX];
+    struct stat sb;
+    enum storage_err err = fs_path(fs, key, path, sizeof(path));
+
+    if (err != STORAGE_OK)
+        return err;
+    if (snprintf(aside, sizeof(aside), "%s/" FS_TMP_DIR "/stale.%lu", fs->root,
+                 (unsigned long)pthread_self()) >= (int)sizeof(aside))
+        return STORAGE_BAD_KEY;
+    if (rename(path, aside) < 0)
+        return fs_errno("move aside", path);
+    if (stat(aside, &sb) == 0 && sb.st_mtime >= cutoff) {
+        rename(aside, path); /* touched meanwhile: it stays */
+        return STORAGE_NOT_FOUND;
+    }
+    unlink(aside);
+    return STORAGE_OK;
+}
+
 /* Walks dir (the path of key prefix rel) depth first, reporting regular files. */
 static enum storage_err list_dir(const char *dir, const char *rel, storage_list_fn fn, void *arg,
                                  bool *stop)
@@ -583,6 +612,7 @@ static const struct storage_ops fs_ops = {
     .writer_abort = fs_writer_abort,
     .touch = fs_touch,
     .remove = fs_remove,
+    .remove_stale = fs_remove_stale,
     .list = fs_list,
     .locate = fs_locate,
     .destroy = fs_destroy,

@@ -94,6 +94,12 @@ struct storage_ops {
     /* Marks an object as used now (for invalidation by last use). */
     enum storage_err (*touch)(struct storage *st, const char *key);
     enum storage_err (*remove)(struct storage *st, const char *key);
+    /*
+     * Removes key if it was last written or touched before cutoff. A touch
+     * racing with the removal wins: the object stays. STORAGE_NOT_FOUND
+     * when nothing was removed.
+     */
+    enum storage_err (*remove_stale)(struct storage *st, const char *key, time_t cutoff);
     /* Calls fn for every object whose key starts with prefix (a folder, "manifests/"). */
     enum storage_err (*list)(struct storage *st, const char *prefix, storage_list_fn fn,
                              void *arg);

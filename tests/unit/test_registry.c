@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/cleanup.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 
@@ -223,6 +224,21 @@ static void age_record(struct fixture *f, const char *ns, const char *path, long
     struct timespec times[2] = {{then, 0}, {then, 0}};
 
     oci_cache_manifest_key(&r, key);
+    assert_int_equal(st->ops->locate(st, key, &loc), STORAGE_OK);
+    assert_int_equal(utimensat(AT_FDCWD, loc.path, times, 0), 0);
+}
+
+/* Sets the modification time of a cached blob to seconds ago. */
+static void age_blob(struct fixture *f, const char *content, long seconds)
+{
+    struct storage *st = f->reg.storage;
+    struct oci_digest d = digest_of(content);
+    struct storage_location loc;
+    char key[OCI_CACHE_KEY_MAX];
+    time_t then = time(NULL) - seconds;
+    struct timespec times[2] = {{then, 0}, {then, 0}};
+
+    oci_cache_blob_key(&d, key);
     assert_int_equal(st->ops->locate(st, key, &loc), STORAGE_OK);
     assert_int_equal(utimensat(AT_FDCWD, loc.path, times, 0), 0);
 }
@@ -680,6 +696,47 @@ static void test_fetch_unreachable_serves_stale(void **state)
     assert_true(time(NULL) - rec.confirmed >= 2 * HOUR - 5);
 }
 
+/* ---- cleanup ---------------------------------------------------------- */
+
+#define DAY (24 * HOUR)
+
+static void test_cleanup_removes_unused(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_manifest_record rec;
+    struct oci_cleanup_stats stats;
+    struct oci_route r = route_of("reg.test", manifest_path("x", "v1"));
+
+    put_blob(f, LAYER, LAYER);
+    age_blob(f, LAYER, 40 * DAY); /* past the default 30 days */
+    store_manifest(f, "reg.test", "x", "v1");
+    age_record(f, "reg.test", manifest_path("x", "v1"), 40 * DAY);
+    put_blob(f, LAYER_BAD, LAYER_BAD); /* used just now */
+
+    oci_cleanup_run(&f->reg, time(NULL), &stats);
+    assert_int_equal(stats.blobs, 1);
+    assert_int_equal(stats.manifests, 1); /* the tag record; the digest record is fresh */
+    assert_false(blob_present(f, LAYER));
+    assert_true(blob_present(f, LAYER_BAD));
+    assert_int_equal(oci_cache_manifest_lookup(f->reg.storage, &r, &rec), STORAGE_NOT_FOUND);
+    assert_true(blob_present(f, MANIFEST));
+}
+
+static void test_cleanup_spares_what_a_hit_used(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_cleanup_stats stats;
+
+    put_blob(f, LAYER, LAYER);
+    age_blob(f, LAYER, 40 * DAY);
+    /* A hit marks the blob used, so the next pass keeps it. */
+    assert_int_equal(plan(f, "GET", blob_path("reg.test/x", LAYER), NULL)->kind,
+                     OCI_PLAN_SEND_STORED);
+    oci_cleanup_run(&f->reg, time(NULL), &stats);
+    assert_int_equal(stats.blobs, 0);
+    assert_true(blob_present(f, LAYER));
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -701,6 +758,8 @@ int main(void)
         T(test_ip_literal_namespace_denied),
         T(test_fetch_unreachable),
         T(test_fetch_unreachable_serves_stale),
+        T(test_cleanup_removes_unused),
+        T(test_cleanup_spares_what_a_hit_used),
     };
 #undef T
 

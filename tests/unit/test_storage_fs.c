@@ -577,11 +577,110 @@ static void test_cache_verify(void **state)
     assert_int_equal(oci_cache_verify(st, key, &other), STORAGE_NOT_FOUND); /* mismatch */
 }
 
+/* ---- single flight and stale removal ----------------------------------- */
+
+#define JOIN_KEY "blobs/sha256/ab/abcd"
+
+/* Reads what the follower has now; the writer in these tests always wrote first. */
+static void assert_follow_reads(struct storage *st, struct storage_reader *r, const char *want)
+{
+    char buf[64];
+    size_t got;
+
+    assert_int_equal(st->ops->reader_read(r, buf, sizeof(buf), &got), STORAGE_OK);
+    assert_int_equal(got, strlen(want));
+    assert_memory_equal(buf, want, got);
+}
+
+static void test_join_leader_and_follower(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w, *w2;
+    struct storage_reader *r, *r2;
+    char buf[8];
+    size_t got;
+
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_IN_PROGRESS);
+    assert_int_equal(st->ops->writer_write(w, "abc", 3), STORAGE_OK);
+    assert_follow_reads(st, r2, "abc");
+    assert_int_equal(st->ops->writer_write(w, "de", 2), STORAGE_OK);
+    assert_follow_reads(st, r2, "de");
+    assert_int_equal(st->ops->writer_commit(w, JOIN_KEY), STORAGE_OK);
+    /* After the commit the follower reaches the end instead of waiting. */
+    assert_int_equal(st->ops->reader_read(r2, buf, sizeof(buf), &got), STORAGE_OK);
+    assert_int_equal(got, 0);
+    st->ops->reader_close(r2);
+    assert_content(st, JOIN_KEY, "abcde");
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_EXISTS);
+    assert_int_equal(tmp_entries(f), 0);
+}
+
+static void test_join_abort_fails_followers(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w, *w2;
+    struct storage_reader *r, *r2;
+    char buf[8];
+    size_t got;
+
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_IN_PROGRESS);
+    assert_int_equal(st->ops->writer_write(w, "abc", 3), STORAGE_OK);
+    st->ops->writer_abort(w);
+    assert_follow_reads(st, r2, "abc");
+    assert_int_equal(st->ops->reader_read(r2, buf, sizeof(buf), &got), STORAGE_ABORTED);
+    st->ops->reader_close(r2);
+    assert_missing(st, JOIN_KEY);
+    /* The next request leads a fresh download. */
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
+    st->ops->writer_abort(w);
+    assert_int_equal(tmp_entries(f), 0);
+}
+
+static void test_join_replaces_dead_writers_file(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w;
+    struct storage_reader *r;
+
+    /* What a writer killed halfway leaves: content, and no lock. */
+    make_leftover(f, "blobs,sha256,ab,abcd.part");
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
+    assert_int_equal(st->ops->writer_write(w, "new", 3), STORAGE_OK);
+    assert_int_equal(st->ops->writer_commit(w, JOIN_KEY), STORAGE_OK);
+    assert_content(st, JOIN_KEY, "new");
+}
+
+static void test_remove_stale(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    time_t now = time(NULL);
+
+    put(f->st, "blobs/old", "x");
+    set_mtime(st, "blobs/old", now - 100);
+    put(f->st, "blobs/new", "y");
+    assert_int_equal(st->ops->remove_stale(st, "blobs/old", now - 50), STORAGE_OK);
+    assert_missing(st, "blobs/old");
+    assert_int_equal(st->ops->remove_stale(st, "blobs/new", now - 50), STORAGE_NOT_FOUND);
+    assert_content(st, "blobs/new", "y");
+    assert_int_equal(st->ops->remove_stale(st, "blobs/gone", now), STORAGE_NOT_FOUND);
+    assert_int_equal(tmp_entries(f), 0);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_put_read_small),
+        T(test_join_leader_and_follower),
+        T(test_join_abort_fails_followers),
+        T(test_join_replaces_dead_writers_file),
+        T(test_remove_stale),
         T(test_read_small_too_large),
         T(test_missing),
         T(test_directory_is_not_an_object),

@@ -1,0 +1,34 @@
+/*
+ * cleanup.h - removes what was not used for longer than its invalidation time.
+ *
+ * Blobs (layers, configs and manifest contents) are marked used when served
+ * and removed when unused for longer than blob_invalidation_time; blobs are
+ * shared by all namespaces, so the longest such time of any upstream that
+ * can be served applies. Manifest records of a namespace are removed by that
+ * namespace's own blob_invalidation_time. A removal is safe against a
+ * request that marks the object used at the same moment (see
+ * storage_ops.remove_stale); downloads in progress live elsewhere and are
+ * never touched.
+ */
+#ifndef OCI_CLEANUP_H
+#define OCI_CLEANUP_H
+
+#include <time.h>
+
+#include "core/registry.h"
+
+struct oci_cleanup_stats {
+    unsigned long blobs;
+    unsigned long manifests;
+};
+
+/* One pass over the cache, as of now. */
+void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_cleanup_stats *stats);
+
+/* Runs a pass every interval seconds in a thread of its own, until stopped. */
+struct oci_cleaner;
+struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long interval);
+/* Stops the thread (waiting for a pass in progress) and frees it; NULL is fine. */
+void oci_cleaner_stop(struct oci_cleaner *cleaner);
+
+#endif
