@@ -46,9 +46,10 @@ void oci_log(enum oci_log_level level, const char *fmt, ...)
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    head = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+    /* The pid tells apart responders that share one log (spawn-fcgi -F N). */
+    head = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s [%ld] ",
                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                    now.tv_nsec / 1000000, level_name(level));
+                    now.tv_nsec / 1000000, level_name(level), (long)getpid());
     va_start(ap, fmt);
     body = vsnprintf(line + head, sizeof(line) - (size_t)head - 1, fmt, ap);
     va_end(ap);

@@ -643,6 +643,8 @@ static bool follow_blob(struct oci_plan *plan, const struct oci_sink *sink,
     enum storage_err err = buf ? STORAGE_OK : STORAGE_NO_MEMORY;
     size_t n;
 
+    oci_log(OCI_LOG_INFO, "following the download of %s %s %s", plan->route.namespace_,
+            plan->route.name, plan->route.reference);
     while (err == STORAGE_OK && !s.client_gone) {
         err = st->ops->reader_read(r, buf, FOLLOW_CHUNK, &n);
         if (err != STORAGE_OK)

@@ -1,10 +1,13 @@
 /*
  * server.c - the listening socket and the worker threads that serve it.
  *
- * Shutdown: fcgi_server_stop marks the server stopping, shuts down the
- * listening socket (waking workers blocked in accept) and the kept-alive
- * connections of idle workers (waking workers waiting there for a next
- * request). Busy workers finish their request, see the mark and leave.
+ * Shutdown: fcgi_server_stop marks the server stopping and wakes the idle
+ * workers - blocked in accept(), or waiting on a kept-alive connection for
+ * its next request - with SIGUSR1, which interrupts that wait (libfcgi's
+ * FCGI_FAIL_ACCEPT_ON_INTR). A busy worker keeps SIGUSR1 blocked, so no
+ * write of an answer in progress is ever interrupted; it finishes, sees the
+ * mark and leaves. The listening socket itself is left alone: under
+ * spawn-fcgi -F N it is shared with the other responders, which go on.
  */
 #include "autoconfig.h"
 
@@ -12,6 +15,7 @@
 #include <fcgiapp.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +37,10 @@ struct worker {
     pthread_t thread;
     FCGX_Request req;
     bool idle; /* waiting for a request, under server->lock */
+    bool done; /* has left its loop, under server->lock */
 };
 
 struct fcgi_server {
-    int listen_fd;
     enum fcgi_front front;
     const struct oci_registry *reg;
     pthread_mutex_t lock;
@@ -177,17 +181,29 @@ static bool set_idle(struct worker *w, bool idle)
     return stopping;
 }
 
+/* Waits for a request with SIGUSR1 open: the one wait that stopping may interrupt. */
+static int accept_interruptibly(struct worker *w)
+{
+    sigset_t wake;
+    int rc;
+
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR1);
+    pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+    rc = FCGX_Accept_r(&w->req);
+    pthread_sigmask(SIG_BLOCK, &wake, NULL);
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct oci_upstream_conn *conn = oci_upstream_conn_new();
 
-    if (conn == NULL) {
+    if (conn == NULL)
         oci_log(OCI_LOG_ERROR, "worker: out of memory");
-        return NULL;
-    }
-    while (!set_idle(w, true)) {
-        int rc = FCGX_Accept_r(&w->req);
+    while (conn != NULL && !set_idle(w, true)) {
+        int rc = accept_interruptibly(w);
 
         if (set_idle(w, false))
             break;
@@ -202,7 +218,29 @@ static void *worker_main(void *arg)
     }
     FCGX_Finish_r(&w->req);
     oci_upstream_conn_free(conn);
+    pthread_mutex_lock(&w->server->lock);
+    w->done = true;
+    pthread_mutex_unlock(&w->server->lock);
     return NULL;
+}
+
+/* SIGUSR1 only interrupts a worker's wait; the handler has nothing to do. */
+static void on_wake(int sig)
+{
+    (void)sig;
+}
+
+/* Blocks SIGUSR1 (threads inherit it) and installs its handler, without SA_RESTART. */
+static void prepare_wake_signal(void)
+{
+    struct sigaction sa = {.sa_handler = on_wake};
+    sigset_t wake;
+
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &wake, NULL);
 }
 
 struct fcgi_server *fcgi_server_start(int listen_fd, int workers, enum fcgi_front front,
@@ -216,10 +254,10 @@ struct fcgi_server *fcgi_server_start(int listen_fd, int workers, enum fcgi_fron
     s->workers = calloc((size_t)workers, sizeof(*s->workers));
     if (s->workers == NULL)
         goto fail;
-    s->listen_fd = listen_fd;
     s->front = front;
     s->reg = reg;
     pthread_mutex_init(&s->lock, NULL);
+    prepare_wake_signal();
     for (i = 0; i < workers; i++) {
         struct worker *w = &s->workers[i];
 
@@ -241,17 +279,32 @@ fail:
     return NULL;
 }
 
-void fcgi_server_stop(struct fcgi_server *s)
+/* Signals the idle workers; returns how many have not left yet. */
+static int wake_idle_workers(struct fcgi_server *s)
 {
-    int i;
+    int i, remaining = 0;
 
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
-    for (i = 0; i < s->started; i++)
-        if (s->workers[i].idle && s->workers[i].req.ipcFd >= 0)
-            shutdown(s->workers[i].req.ipcFd, SHUT_RDWR);
+    for (i = 0; i < s->started; i++) {
+        struct worker *w = &s->workers[i];
+
+        remaining += !w->done;
+        if (w->idle && !w->done)
+            pthread_kill(w->thread, SIGUSR1);
+    }
     pthread_mutex_unlock(&s->lock);
-    shutdown(s->listen_fd, SHUT_RDWR);
+    return remaining;
+}
+
+void fcgi_server_stop(struct fcgi_server *s)
+{
+    /* Again and again: a worker may be between its check and its wait when signalled. */
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    int i;
+
+    while (wake_idle_workers(s) > 0)
+        nanosleep(&pause, NULL);
     for (i = 0; i < s->started; i++)
         pthread_join(s->workers[i].thread, NULL);
     pthread_mutex_destroy(&s->lock);

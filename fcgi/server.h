@@ -27,9 +27,9 @@ struct fcgi_server *fcgi_server_start(int listen_fd, int workers, enum fcgi_fron
                                       const struct oci_registry *reg);
 
 /*
- * Stops accepting, lets every request in progress finish, and frees the
- * server. Workers idle on a kept-alive connection are woken by shutting
- * that connection down.
+ * Stops taking requests, lets every request in progress finish, and frees
+ * the server. Idle workers are woken with SIGUSR1 (which the server
+ * reserves); the listening socket stays open for others that share it.
  */
 void fcgi_server_stop(struct fcgi_server *server);
 
