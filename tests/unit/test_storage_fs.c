@@ -592,28 +592,46 @@ static void assert_follow_reads(struct storage *st, struct storage_reader *r, co
     assert_memory_equal(buf, want, got);
 }
 
+/* A leader and a follower of JOIN_KEY, the leader having written "abc". */
+static void join_pair(struct storage *st, struct storage_writer **leader,
+                      struct storage_reader **follower)
+{
+    struct storage_writer *unused_writer;
+    struct storage_reader *unused_reader;
+
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, leader, &unused_reader), STORAGE_OK);
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &unused_writer, follower),
+                     STORAGE_IN_PROGRESS);
+    assert_int_equal(st->ops->writer_write(*leader, "abc", 3), STORAGE_OK);
+    assert_follow_reads(st, *follower, "abc");
+}
+
+/* The follower's next read once its writer is gone; closes the follower. */
+static enum storage_err follow_to_end(struct storage *st, struct storage_reader *r)
+{
+    char buf[8];
+    size_t got = 1;
+    enum storage_err err = st->ops->reader_read(r, buf, sizeof(buf), &got);
+
+    st->ops->reader_close(r);
+    return err == STORAGE_OK && got != 0 ? STORAGE_IO : err;
+}
+
 static void test_join_leader_and_follower(void **state)
 {
     struct fixture *f = *state;
     struct storage *st = f->st;
-    struct storage_writer *w, *w2;
-    struct storage_reader *r, *r2;
-    char buf[8];
-    size_t got;
+    struct storage_writer *w;
+    struct storage_reader *r;
 
-    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
-    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_IN_PROGRESS);
-    assert_int_equal(st->ops->writer_write(w, "abc", 3), STORAGE_OK);
-    assert_follow_reads(st, r2, "abc");
+    join_pair(st, &w, &r);
     assert_int_equal(st->ops->writer_write(w, "de", 2), STORAGE_OK);
-    assert_follow_reads(st, r2, "de");
+    assert_follow_reads(st, r, "de");
     assert_int_equal(st->ops->writer_commit(w, JOIN_KEY), STORAGE_OK);
     /* After the commit the follower reaches the end instead of waiting. */
-    assert_int_equal(st->ops->reader_read(r2, buf, sizeof(buf), &got), STORAGE_OK);
-    assert_int_equal(got, 0);
-    st->ops->reader_close(r2);
+    assert_int_equal(follow_to_end(st, r), STORAGE_OK);
     assert_content(st, JOIN_KEY, "abcde");
-    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_EXISTS);
+    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_EXISTS);
     assert_int_equal(tmp_entries(f), 0);
 }
 
@@ -621,18 +639,12 @@ static void test_join_abort_fails_followers(void **state)
 {
     struct fixture *f = *state;
     struct storage *st = f->st;
-    struct storage_writer *w, *w2;
-    struct storage_reader *r, *r2;
-    char buf[8];
-    size_t got;
+    struct storage_writer *w;
+    struct storage_reader *r;
 
-    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
-    assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w2, &r2), STORAGE_IN_PROGRESS);
-    assert_int_equal(st->ops->writer_write(w, "abc", 3), STORAGE_OK);
+    join_pair(st, &w, &r);
     st->ops->writer_abort(w);
-    assert_follow_reads(st, r2, "abc");
-    assert_int_equal(st->ops->reader_read(r2, buf, sizeof(buf), &got), STORAGE_ABORTED);
-    st->ops->reader_close(r2);
+    assert_int_equal(follow_to_end(st, r), STORAGE_ABORTED);
     assert_missing(st, JOIN_KEY);
     /* The next request leads a fresh download. */
     assert_int_equal(st->ops->writer_join(st, JOIN_KEY, &w, &r), STORAGE_OK);
