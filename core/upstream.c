@@ -400,8 +400,7 @@ static CURLcode perform(struct oci_upstream_conn *conn, struct transfer *t, CURL
         t->stopped = true;
         rc = CURLE_WRITE_ERROR;
     }
-    if (!t->challenged)
-        log_fetch(t, rc, &start);
+    log_fetch(t, rc, &start);
     return rc;
 }
 
@@ -445,11 +444,16 @@ enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
     rc = perform(conn, &t, url, headers,
                  oci_auth_token_get(req->upstream->namespace_, scope, token, TOKEN_MAX) ? token
                                                                                         : NULL);
-    if (t.challenged) {
-        bool have_token = token_for_retry(&t, scope, token, TOKEN_MAX);
-
+    if (t.challenged && token_for_retry(&t, scope, token, TOKEN_MAX)) {
         t = (struct transfer){.req = req, .handler = handler};
-        rc = perform(conn, &t, url, headers, have_token ? token : NULL);
+        rc = perform(conn, &t, url, headers, token);
+    } else if (t.challenged) {
+        /* No token to be had (or a Basic challenge): the 401 is the answer, without
+         * asking the upstream the same question twice. */
+        struct oci_upstream_head refused = {.status = 401, .content_length = -1};
+
+        if (handler->on_head(handler->ctx, &refused) != 0)
+            t.stopped = true;
     }
     result = classify(&t, rc);
     *bytes = t.bytes;
