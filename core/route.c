@@ -8,6 +8,7 @@
  */
 #include "core/route.h"
 
+#include <ctype.h>
 #include <string.h>
 
 /* A digest or a tag that passed its check always fits the reference array. */
@@ -55,12 +56,19 @@ static bool percent_decode(const char *s, size_t len, char *dst, size_t cap, siz
     return true;
 }
 
-/* Checks the namespace ns[0..len) and makes it the route's. */
+/*
+ * Checks the namespace ns[0..len) and makes it the route's, in lower case:
+ * host names are case-insensitive, and "Docker.io" must share docker.io's
+ * cache and rules.
+ */
 static enum oci_error set_namespace(struct oci_route *out, const char *ns, size_t len)
 {
+    size_t i;
+
     if (!oci_namespace_valid(ns, len) || len >= sizeof(out->namespace_))
         return OCI_E_NAME_INVALID;
-    memcpy(out->namespace_, ns, len);
+    for (i = 0; i < len; i++)
+        out->namespace_[i] = (char)tolower((unsigned char)ns[i]);
     out->namespace_[len] = '\0';
     return OCI_OK;
 }

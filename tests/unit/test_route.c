@@ -83,6 +83,8 @@ static void test_base(void **state)
         {"/v2/ghcr.io", NULL, NULL, OCI_ROUTE_BASE, "ghcr.io", "", ""},
         {"/v2/localhost:5000/", NULL, NULL, OCI_ROUTE_BASE, "localhost:5000", "", ""},
         {"/v2/docker.io/", "ns=docker.io", NULL, OCI_ROUTE_BASE, "docker.io", "", ""},
+        /* Host names are case-insensitive: one namespace, one cache. */
+        {"/v2/", "ns=Docker.IO", NULL, OCI_ROUTE_BASE, "docker.io", "", ""},
     };
 
     (void)state;
@@ -95,6 +97,8 @@ static void test_default_namespace(void **state)
     static const struct expect cases[] = {
         {"/v2/alpine/manifests/3.19", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io", "library/alpine",
          "3.19"},
+        {"/v2/alpine/manifests/3.19", "ns=Docker.io", NULL, OCI_ROUTE_MANIFEST, "docker.io",
+         "library/alpine", "3.19"},
         {"/v2/library/alpine/manifests/latest", NULL, NULL, OCI_ROUTE_MANIFEST, "docker.io",
          "library/alpine", "latest"},
         {"/v2/bitnami/redis/blobs/" DIGEST, NULL, NULL, OCI_ROUTE_BLOB, "docker.io",
