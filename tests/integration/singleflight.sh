@@ -51,6 +51,15 @@ all_clients_right() {
 	done
 }
 
+# all_exited PID...: none of the processes runs any more.
+all_exited() {
+	local pid
+	for pid in "$@"; do
+		proc_alive "$pid" && return 1
+	done
+	return 0
+}
+
 # forget_blob: drop the cached copy so the next request is a miss again.
 forget_blob() {
 	rm -f "$FINAL"
@@ -84,7 +93,7 @@ stop_spawned() {
 		kill "$pid" 2>/dev/null
 	done <"$T/run/spawn.pid"
 	rm -f "$T/run/spawn.pid"
-	wait_until 15 clients_done "${pids[@]}"
+	wait_until 15 all_exited "${pids[@]}"
 }
 at_exit stop_spawned
 is "$(grep -c . "$T/run/spawn.pid")" 2 "spawn-fcgi -F 2 started two responders"
@@ -134,14 +143,6 @@ followers_following() {
 	[ "$(grep -c 'following the download' "$T/log/responder_b.log")" -ge 4 ]
 }
 
-clients_done() {
-	local pid
-	for pid in "$@"; do
-		proc_alive "$pid" && return 1
-	done
-	return 0
-}
-
 before=$(layer_gets)
 fcgi_get leader "$T/run/a.sock" &
 leader=$!
@@ -154,7 +155,7 @@ done
 check "four requests to responder B follow A's download" wait_until 30 followers_following
 stop responder_a KILL 10
 check "the followers finish within 30 s of the leader's death" \
-	wait_until 30 clients_done "${followers[@]}" "$leader"
+	wait_until 30 all_exited "${followers[@]}" "$leader"
 wait "${followers[@]}" "$leader" 2>/dev/null
 for i in 1 2 3 4; do
 	read -r size digest < <(body_of "follower$i")
