@@ -109,6 +109,8 @@ LAYER=$(upstream_curl /v2/test/small/manifests/v1 -H 'Accept: application/vnd.oc
 	json_get - layers 0 digest)
 is "$(http_status "/v2/test/small/blobs/$LAYER")" 200 "blob fetched while the upstream is up"
 stop upstream
+# The responder commits a blob just after its last byte went out: let it finish.
+check "the fetched blob is committed" wait_until 20 cache_tmp_empty
 BLOBS_BEFORE=$(blobs_count)
 
 start=$SECONDS

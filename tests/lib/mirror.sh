@@ -2,16 +2,35 @@
 # nginx, configured with contrib/nginx/*.conf changed only in ports and paths.
 # shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
 
-# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh.
+# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh,
+# trusted for MANIFEST_INVALIDATION_TIME (default 1h), its blobs kept for
+# BLOB_INVALIDATION_TIME (default 30d), followed by the YAML
+# entries of EXTRA_UPSTREAMS when a test sets it.
 write_upstream_config() {
 	cat >"$1" <<-EOF
 		- namespace: reg.test
 		  host: $UPSTREAM
 		  tls: true
 		  ca_file: $T/pki/ca.pem
-		  manifest_invalidation_time: 1h
-		  blob_invalidation_time: 30d
+		  manifest_invalidation_time: ${MANIFEST_INVALIDATION_TIME:-1h}
+		  blob_invalidation_time: ${BLOB_INVALIDATION_TIME:-30d}
 	EOF
+	[ -z "${EXTRA_UPSTREAMS:-}" ] || printf '%s\n' "$EXTRA_UPSTREAMS" >>"$1"
+}
+
+# upstream_entry NAMESPACE HOST [KEY: VALUE]...: one YAML entry for EXTRA_UPSTREAMS
+# (TLS with the test CA unless one of KEY is tls, ca_file or accept_invalid_certs).
+upstream_entry() {
+	local ns=$1 host=$2 kv
+	shift 2
+	printf -- '- namespace: %s\n  host: %s\n' "$ns" "$host"
+	case " $* " in
+	*" tls: "* | *" ca_file: "* | *" accept_invalid_certs: "*) ;;
+	*) printf '  tls: true\n  ca_file: %s\n' "$T/pki/ca.pem" ;;
+	esac
+	for kv in "$@"; do
+		printf '  %s\n' "$kv"
+	done
 }
 
 # start_responder [OPTIONS...]: oci-registry on $FCGI_SOCK with cache root
@@ -96,13 +115,14 @@ header() {
 
 # fcgi_request METHOD URI [QUERY]: one request straight to the responder's
 # socket with cgi-fcgi, with the parameters nginx's fastcgi_params sends.
+# FCGI_SERVER_SOFTWARE (default nginx/1.22.1) poses as another front server.
 # Prints the raw CGI response (headers, blank line, body).
 fcgi_request() {
 	local method=$1 uri=$2 query=${3:-} path=${2%%\?*}
 	env -i REQUEST_METHOD="$method" REQUEST_URI="$uri${query:+?$query}" \
 		SCRIPT_NAME="$path" SCRIPT_FILENAME="$path" DOCUMENT_URI="$path" \
 		DOCUMENT_ROOT=/nonexistent QUERY_STRING="$query" SERVER_PROTOCOL=HTTP/1.1 \
-		REQUEST_SCHEME=http GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE=nginx/1.22.1 \
+		REQUEST_SCHEME=http GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE="${FCGI_SERVER_SOFTWARE:-nginx/1.22.1}" \
 		REMOTE_ADDR=127.0.0.1 REMOTE_PORT=40000 SERVER_ADDR=127.0.0.1 SERVER_PORT=80 \
 		SERVER_NAME=localhost CONTENT_TYPE='' CONTENT_LENGTH='' \
 		HTTP_HOST=localhost \
@@ -113,4 +133,34 @@ fcgi_request() {
 # cache_tmp_empty: no in-progress download left in the cache.
 cache_tmp_empty() {
 	[ -z "$(find "$CACHE/tmp" -mindepth 1 2>/dev/null | head -n 1)" ]
+}
+
+# pull_through NAME REF [skopeo options]: skopeo copy docker://$MIRROR/REF into
+# dir:$T/pulled/NAME (path-prefix style: REF is NAMESPACE/REPO:TAG or @DIGEST).
+pull_through() {
+	local dest=$T/pulled/$1 ref=$2
+	shift 2
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	skopeo_q copy --src-tls-verify=false "$@" "docker://$MIRROR/$ref" "dir:$dest"
+}
+
+# pull_refused NAME REF: a pull through the mirror that must fail; true when
+# it does. skopeo's messages are left in $T/pulled/NAME.err.
+pull_refused() {
+	local dest=$T/pulled/$1
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	! timeout 120 skopeo --insecure-policy copy --src-tls-verify=false \
+		"docker://$MIRROR/$2" "dir:$dest" >"$dest.err" 2>&1
+}
+
+# pulled_verifies NAME: every blob of $T/pulled/NAME hashes to its digest.
+pulled_verifies() {
+	"$PYTHON" "$TESTLIB/util.py" verify-dir "$T/pulled/$1" >/dev/null
+}
+
+# pulled_digest NAME: the digest of the manifest skopeo pulled.
+pulled_digest() {
+	sha256_of "$T/pulled/$1/manifest.json"
 }

@@ -11,6 +11,10 @@ SERVE_PACKAGES=(nginx-light spawn-fcgi)
 TEST_PACKAGES=(
 	nginx-light docker-registry skopeo containerd libfcgi-bin spawn-fcgi
 	openssl curl python3 ca-certificates coreutils
+	apache2-utils python3-cryptography
+	lighttpd python3-yaml
+	wrk
+	python3-swift
 )
 
 # missing_packages PKG...: those not installed, one per line.

@@ -1,6 +1,6 @@
 # upstream.sh - a real upstream registry for the tests: a private CA, Debian's
 # docker-registry (CNCF distribution) over TLS, and images pushed with skopeo.
-# shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
+# shellcheck shell=bash disable=SC2154,SC2034 # top_srcdir, T, PYTHON: set by common.sh
 
 # make_pki: a CA and a server certificate for 127.0.0.1 and localhost in
 # $T/pki; $T/pki/certs.d is a skopeo --*-cert-dir with the CA.
@@ -22,12 +22,38 @@ make_pki() {
 # start_upstream: docker-registry on a free port with TLS; sets UPSTREAM_PORT,
 # UPSTREAM_LOG (its access log lines go there) and UPSTREAM (host:port).
 start_upstream() {
-	local d=$T/upstream
+	start_registry upstream none || return 1
+	UPSTREAM=${REG_ADDR[upstream]}
+	UPSTREAM_PORT=${UPSTREAM##*:}
+	UPSTREAM_LOG=${REG_LOG[upstream]}
+}
+
+declare -A REG_ADDR=() # registry name -> 127.0.0.1:port
+declare -A REG_LOG=()  # registry name -> its log (access log lines included)
+
+# make_secrets: TEST_USER with TEST_PASSWORD, the account of the private
+# registries, and WRONG_PASSWORD; random, so a grep of the logs finds no
+# false positives. skopeo gets them from $T/auth.json, never on its command line.
+make_secrets() {
+	[ -z "${TEST_PASSWORD:-}" ] || return 0
+	TEST_USER=tester
+	TEST_PASSWORD=right-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	WRONG_PASSWORD=wrong-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	printf '%s:%s\n' "$TEST_USER" "$TEST_PASSWORD" >"$T/users"
+}
+
+# start_registry NAME none|htpasswd|token: docker-registry over TLS on a free
+# port, data in $T/NAME, log in $T/log/NAME.log; sets REG_ADDR[NAME] and
+# REG_LOG[NAME]. htpasswd: Basic auth for TEST_USER. token: auth by the
+# token server of start_token_server (started when not running yet);
+# anonymous users may pull test/pub*, TEST_USER may pull and push anything.
+start_registry() {
+	local name=$1 auth=${2:-none} d=$T/$1 port
 	mkdir -p "$d/data"
 	[ -f "$T/pki/server.pem" ] || make_pki || return 1
-	UPSTREAM_PORT=$(free_ports 1)
-	UPSTREAM=127.0.0.1:$UPSTREAM_PORT
-	UPSTREAM_LOG=$T/log/upstream.log
+	port=$(free_ports 1)
+	REG_ADDR[$name]=127.0.0.1:$port
+	REG_LOG[$name]=$T/log/$name.log
 	cat >"$d/config.yml" <<-EOF
 		version: 0.1
 		log:
@@ -40,17 +66,91 @@ start_upstream() {
 		  delete:
 		    enabled: true
 		http:
-		  addr: $UPSTREAM
+		  addr: 127.0.0.1:$port
 		  tls:
 		    certificate: $T/pki/server.pem
 		    key: $T/pki/server.key
 	EOF
-	spawn upstream "$UPSTREAM_LOG" docker-registry serve "$d/config.yml"
-	wait_ready upstream 20 upstream_answers
+	case $auth in
+	none) ;;
+	htpasswd)
+		make_secrets
+		htpasswd -bBc "$d/htpasswd" "$TEST_USER" "$TEST_PASSWORD" >/dev/null 2>&1 || return 1
+		registry_login "${REG_ADDR[$name]}"
+		cat >>"$d/config.yml" <<-EOF
+			auth:
+			  htpasswd:
+			    realm: oci-test
+			    path: $d/htpasswd
+		EOF
+		;;
+	token)
+		running tokens || start_token_server || return 1
+		registry_login "${REG_ADDR[$name]}"
+		cat >>"$d/config.yml" <<-EOF
+			auth:
+			  token:
+			    realm: http://127.0.0.1:$TOKEN_PORT/token
+			    service: oci-test-registry
+			    issuer: oci-test-issuer
+			    rootcertbundle: $T/pki/ca.pem
+		EOF
+		;;
+	*) return 1 ;;
+	esac
+	spawn "$name" "${REG_LOG[$name]}" docker-registry serve "$d/config.yml"
+	wait_ready "$name" 20 registry_answers "${REG_ADDR[$name]}"
 }
 
 upstream_answers() {
 	curl -fsS -o /dev/null --max-time 2 --cacert "$T/pki/ca.pem" "https://$UPSTREAM/v2/" 2>/dev/null
+}
+
+# registry_answers HOST:PORT: the registry answers /v2/ (401 counts: auth is on).
+registry_answers() {
+	local code
+	code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$T/pki/ca.pem" \
+		"https://$1/v2/" 2>/dev/null)
+	[ "$code" = 200 ] || [ "$code" = 401 ]
+}
+
+# registry_login HOST:PORT: TEST_USER's credentials for HOST:PORT in $T/auth.json.
+registry_login() {
+	make_secrets
+	"$PYTHON" - "$T/auth.json" "$1" "$TEST_USER:$TEST_PASSWORD" <<-'EOF'
+		import base64, json, os, sys
+		path, host, creds = sys.argv[1:4]
+		auths = json.load(open(path)) if os.path.exists(path) else {"auths": {}}
+		auths["auths"][host] = {"auth": base64.b64encode(creds.encode()).decode()}
+		json.dump(auths, open(path, "w"))
+	EOF
+}
+
+# make_token_cert: a token signing key and certificate issued by the test CA.
+make_token_cert() {
+	local d=$T/pki
+	[ -f "$d/token.pem" ] && return 0
+	openssl req -newkey rsa:2048 -nodes -subj '/CN=oci-test token signer' \
+		-keyout "$d/token.key" -out "$d/token.csr" >>"$d/openssl.log" 2>&1 &&
+		printf '%s\n' 'keyUsage=critical,digitalSignature' 'basicConstraints=CA:FALSE' >"$d/token.ext" &&
+		openssl x509 -req -in "$d/token.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+			-CAcreateserial -days 2 -extfile "$d/token.ext" -out "$d/token.pem" >>"$d/openssl.log" 2>&1
+}
+
+# start_token_server: the token server of servers.py on a free port, for the
+# registries started with `token`; sets TOKEN_PORT and TOKEN_LOG (one line
+# per token request: user, scope, what was granted, status).
+start_token_server() {
+	[ -f "$T/pki/ca.pem" ] || make_pki || return 1
+	make_token_cert || return 1
+	make_secrets
+	TOKEN_PORT=$(free_ports 1)
+	TOKEN_LOG=$T/log/tokens.log
+	: >"$TOKEN_LOG"
+	spawn tokens "$T/log/tokens.out" "$PYTHON" "$TESTLIB/servers.py" token "$TOKEN_PORT" \
+		--cert "$T/pki/token.pem" --key "$T/pki/token.key" --service oci-test-registry \
+		--issuer oci-test-issuer --users "$T/users" --log "$TOKEN_LOG"
+	wait_ready tokens 20 tcp_open "$TOKEN_PORT"
 }
 
 # skopeo_q ARGS...: skopeo with no system policy needed, output logged, and
@@ -67,11 +167,22 @@ skopeo_q() {
 # (an OCI layout) and push it to the upstream as test/NAME:TAG. Prints the
 # digest of the pushed manifest or index.
 make_image() {
-	local name=$1 tag=$2 dir=$T/images/$1 digest
-	shift 2
+	local name=$1
+	shift
+	push_image "$UPSTREAM" "test/$name" "$@"
+}
+
+# push_image HOST:PORT REPO TAG [mkimage options]: generate an image in
+# $T/images/HOST_PORT/REPO (an OCI layout) and push it to the registry as REPO:TAG,
+# with the credentials of $T/auth.json when there are some. Prints the
+# digest of the pushed manifest or index.
+push_image() {
+	local addr=$1 repo=$2 tag=$3 dir=$T/images/${1//[.:]/_}/${2//\//_} digest auth=()
+	shift 3
+	[ ! -f "$T/auth.json" ] || auth=(--dest-authfile "$T/auth.json")
 	digest=$("$PYTHON" "$TESTLIB/util.py" mkimage "$dir" "$tag" "$@") || return 1
-	skopeo_q copy --all --dest-cert-dir "$T/pki/certs.d" \
-		"oci:$dir:$tag" "docker://$UPSTREAM/test/$name:$tag" || return 1
+	skopeo_q copy --all --dest-cert-dir "$T/pki/certs.d" "${auth[@]}" \
+		"oci:$dir:$tag" "docker://$addr/$repo:$tag" || return 1
 	echo "$digest"
 }
 

@@ -89,6 +89,11 @@ class Layout:
         with open(self.index_path) as f:
             index = json.load(f)
         desc = dict(desc, annotations={"org.opencontainers.image.ref.name": tag})
+        # A tag names one image: a new image of the same tag replaces the old one.
+        index["manifests"] = [
+            m for m in index["manifests"]
+            if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag
+        ]
         index["manifests"].append(desc)
         with open(self.index_path, "w") as f:
             json.dump(index, f, indent=2)
@@ -96,7 +101,8 @@ class Layout:
 
 def make_layer(rng, number, size):
     # Random bytes do not compress, so the blob is about SIZE bytes.
-    content = rng.randbytes(size)
+    # In pieces: randbytes() of 256 MiB or more overflows.
+    content = b"".join(rng.randbytes(min(1 << 24, size - at)) for at in range(0, size, 1 << 24))
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
         info = tarfile.TarInfo("data/layer-%d.bin" % number)
