@@ -21,8 +21,10 @@
 #include "core/registry.h"
 #include "core/upstream.h"
 #include "fcgi/options.h"
+#include "fcgi/respond.h"
 #include "fcgi/server.h"
 #include "storage/fs.h"
+#include "storage/s3.h"
 
 #define EXIT_USAGE 2
 
@@ -49,6 +51,35 @@ static bool load_config(const struct fcgi_options *o, struct oci_config *cfg)
     return true;
 }
 
+/* The storage of the subcommand; NULL after one line on stderr. */
+static struct storage *open_storage(const struct fcgi_options *o)
+{
+    struct storage_s3_config s3 = {
+        .host = o->s3.host,
+        .bucket = o->s3.bucket,
+        .region = o->s3.region,
+        .access_key = o->s3.access_key,
+        .secret_key = o->s3.secret_key,
+        .path_style = o->s3.path_style,
+        .ca_file = o->s3.ca_file,
+        .prefix = o->s3.prefix,
+        .connect_timeout = o->connect_timeout,
+        .low_speed_timeout = o->low_speed_timeout,
+        .multipart_threshold = (uint64_t)o->s3.multipart_threshold,
+    };
+    struct storage *st;
+    char err[512];
+
+    if (o->storage == FCGI_STORAGE_S3)
+        st = storage_s3_open(&s3, err, sizeof(err));
+    else
+        st = storage_fs_open(o->root, err, sizeof(err));
+    if (st == NULL)
+        fprintf(stderr, "oci-registry: %s\n", err);
+    fcgi_respond_set_s3_redirect(o->s3.redirect);
+    return st;
+}
+
 /* Blocks the stop signals in every thread; main takes them with sigwait. */
 static void block_signals(sigset_t *stop)
 {
@@ -72,8 +103,10 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
         return EXIT_FAILURE;
     if (o->cleanup_interval > 0 && (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
         oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
-    oci_log(OCI_LOG_INFO, "%s %s serving %s with %d workers, cache in %s", PACKAGE_NAME,
-            PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers, o->root);
+    oci_log(OCI_LOG_INFO, "%s %s serving %s with %d workers, cache in %s%s", PACKAGE_NAME,
+            PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
+            o->storage == FCGI_STORAGE_S3 ? "S3 bucket " : "",
+            o->storage == FCGI_STORAGE_S3 ? o->s3.bucket : o->root);
     sigwait(stop, &sig);
     oci_log(OCI_LOG_INFO, "signal %d: finishing requests in progress", sig);
     oci_cleaner_stop(cleaner);
@@ -90,7 +123,6 @@ int main(int argc, char **argv)
     struct oci_registry reg;
     struct oci_upstream_timeouts timeouts;
     sigset_t stop;
-    char err[512];
     int listen_fd, status = EXIT_USAGE;
 
     switch (fcgi_options_parse(argc, argv, &opts)) {
@@ -103,20 +135,19 @@ int main(int argc, char **argv)
     }
     if (!load_config(&opts, &cfg))
         goto done;
-    storage = storage_fs_open(opts.root, err, sizeof(err));
-    if (storage == NULL) {
-        fprintf(stderr, "oci-registry: %s\n", err);
-        goto done;
-    }
-    block_signals(&stop);
-    listen_fd = fcgi_server_listen(opts.listen);
-    if (listen_fd < 0)
-        goto done;
+    /* libcurl first: the S3 storage checks its bucket when it opens. */
     if (!oci_upstream_global_init()) {
         fprintf(stderr, "oci-registry: cannot initialise libcurl\n");
         status = EXIT_FAILURE;
         goto done;
     }
+    storage = open_storage(&opts);
+    if (storage == NULL)
+        goto done;
+    block_signals(&stop);
+    listen_fd = fcgi_server_listen(opts.listen);
+    if (listen_fd < 0)
+        goto done;
     timeouts.connect = opts.connect_timeout;
     timeouts.low_speed = opts.low_speed_timeout;
     oci_upstream_set_timeouts(&timeouts);
@@ -126,10 +157,10 @@ int main(int argc, char **argv)
     reg.config = &cfg;
     reg.storage = storage;
     status = serve(&opts, &reg, listen_fd, &stop);
-    oci_upstream_global_cleanup();
 done:
     if (storage != NULL)
         storage->ops->destroy(storage);
+    oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
     oci_config_free(&cfg);
     return status;
 }

@@ -17,11 +17,13 @@
 
 #include "fcgi/options.h"
 
-#define DEFAULT_WORKERS 16
+#define DEFAULT_WORKERS 32
 #define MAX_WORKERS 1024
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
+    "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B --access-key K\n"
+    "                                 --secret-key S [S3 OPTIONS]\n"
     "\n"
     "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
     "responder behind nginx or lighttpd.\n"
@@ -34,7 +36,7 @@ static const char usage[] =
     "  --upstream-config-file FILE   YAML list of upstreams [UPSTREAM_CONFIG_FILE]\n"
     "  --check-cache-digest          verify cached content before serving it\n"
     "                                [CHECK_CACHE_DIGEST]\n"
-    "  --workers N                   concurrent requests (default 16) [WORKERS]\n"
+    "  --workers N                   concurrent requests (default 32) [WORKERS]\n"
     "  --no-dynamic-namespaces       serve only the namespaces in the config\n"
     "                                [DYNAMIC_NAMESPACES=false]\n"
     "  --front auto|nginx|lighttpd   how cached files are handed to the front server:\n"
@@ -51,6 +53,19 @@ static const char usage[] =
     "\n"
     "Storage:\n"
     "  filesystem --root DIR         cache under DIR [FILESYSTEM_ROOT]\n"
+    "  s3                            cache in an S3 bucket (AWS Signature Version 4):\n"
+    "    --host [http[s]://]HOST[:PORT]  endpoint; default AWS for the region, https\n"
+    "                                unless http:// is given [S3_HOST]\n"
+    "    --bucket B                  bucket [S3_BUCKET]\n"
+    "    --region R                  region (default us-east-1) [S3_REGION]\n"
+    "    --access-key K              access key id [S3_ACCESS_KEY]\n"
+    "    --secret-key S              secret access key [S3_SECRET_KEY]; prefer the\n"
+    "                                variable: arguments are visible to other users\n"
+    "    --path-style                HOST/B/key URLs instead of B.HOST/key [S3_PATH_STYLE]\n"
+    "    --ca-file F                 trust this PEM bundle for the endpoint [S3_CA_FILE]\n"
+    "    --prefix P                  keep every key under P/ in the bucket [S3_PREFIX]\n"
+    "    --s3-redirect               answer hits with a 307 to a presigned URL instead\n"
+    "                                of having nginx proxy it [S3_REDIRECT]\n"
     "\n"
     "Credentials for upstreams come from the config file or from\n"
     "UPSTREAM_CREDENTIALS (JSON); see oci-registry(8).\n";
@@ -67,6 +82,16 @@ enum {
     OPT_LOW_SPEED_TIMEOUT,
     OPT_CLEANUP_INTERVAL,
     OPT_ROOT,
+    OPT_S3_HOST,
+    OPT_S3_BUCKET,
+    OPT_S3_REGION,
+    OPT_S3_ACCESS_KEY,
+    OPT_S3_SECRET_KEY,
+    OPT_S3_PATH_STYLE,
+    OPT_S3_CA_FILE,
+    OPT_S3_PREFIX,
+    OPT_S3_REDIRECT,
+    OPT_S3_MULTIPART_THRESHOLD,
 };
 
 static const struct option global_options[] = {
@@ -87,6 +112,20 @@ static const struct option global_options[] = {
 
 static const struct option filesystem_options[] = {
     {"root", required_argument, NULL, OPT_ROOT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option s3_options[] = {
+    {"host", required_argument, NULL, OPT_S3_HOST},
+    {"bucket", required_argument, NULL, OPT_S3_BUCKET},
+    {"region", required_argument, NULL, OPT_S3_REGION},
+    {"access-key", required_argument, NULL, OPT_S3_ACCESS_KEY},
+    {"secret-key", required_argument, NULL, OPT_S3_SECRET_KEY},
+    {"path-style", no_argument, NULL, OPT_S3_PATH_STYLE},
+    {"ca-file", required_argument, NULL, OPT_S3_CA_FILE},
+    {"prefix", required_argument, NULL, OPT_S3_PREFIX},
+    {"s3-redirect", no_argument, NULL, OPT_S3_REDIRECT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -144,6 +183,47 @@ static bool parse_front(const char *value, enum fcgi_front *out)
     return true;
 }
 
+/* Applies one S3 option; values are never echoed (one is a secret). */
+static bool apply_s3(int opt, const char *name, const char *value, struct fcgi_s3_options *s3)
+{
+    const char **field = NULL;
+
+    switch (opt) {
+    case OPT_S3_PATH_STYLE:
+        return parse_bool(name, value, &s3->path_style);
+    case OPT_S3_REDIRECT:
+        return parse_bool(name, value, &s3->redirect);
+    case OPT_S3_MULTIPART_THRESHOLD:
+        return parse_long(name, value, 5L * 1024 * 1024, 5L * 1024 * 1024 * 1024,
+                          &s3->multipart_threshold);
+    case OPT_S3_HOST:
+        field = &s3->host;
+        break;
+    case OPT_S3_BUCKET:
+        field = &s3->bucket;
+        break;
+    case OPT_S3_REGION:
+        field = &s3->region;
+        break;
+    case OPT_S3_ACCESS_KEY:
+        field = &s3->access_key;
+        break;
+    case OPT_S3_SECRET_KEY:
+        field = &s3->secret_key;
+        break;
+    case OPT_S3_CA_FILE:
+        field = &s3->ca_file;
+        break;
+    case OPT_S3_PREFIX:
+        field = &s3->prefix;
+        break;
+    }
+    if (field == NULL)
+        return false;
+    *field = *value ? value : NULL;
+    return true;
+}
+
 /* Applies one option, whether from a flag or from its environment variable. */
 static bool apply(int opt, const char *name, const char *value, struct fcgi_options *o)
 {
@@ -180,7 +260,7 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
     }
-    return false;
+    return apply_s3(opt, name, value, &o->s3);
 }
 
 static bool apply_environment(struct fcgi_options *o)
@@ -200,6 +280,16 @@ static bool apply_environment(struct fcgi_options *o)
         {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
         {"FILESYSTEM_ROOT", OPT_ROOT},
+        {"S3_HOST", OPT_S3_HOST},
+        {"S3_BUCKET", OPT_S3_BUCKET},
+        {"S3_REGION", OPT_S3_REGION},
+        {"S3_ACCESS_KEY", OPT_S3_ACCESS_KEY},
+        {"S3_SECRET_KEY", OPT_S3_SECRET_KEY},
+        {"S3_PATH_STYLE", OPT_S3_PATH_STYLE},
+        {"S3_CA_FILE", OPT_S3_CA_FILE},
+        {"S3_PREFIX", OPT_S3_PREFIX},
+        {"S3_REDIRECT", OPT_S3_REDIRECT},
+        {"S3_MULTIPART_THRESHOLD", OPT_S3_MULTIPART_THRESHOLD},
     };
     size_t i;
 
@@ -219,6 +309,8 @@ static const char *flag_value(int opt)
         return "true";
     if (opt == OPT_NO_DYNAMIC_NAMESPACES)
         return "false";
+    if (opt == OPT_S3_PATH_STYLE || opt == OPT_S3_REDIRECT)
+        return "true";
     return optarg;
 }
 
@@ -254,6 +346,17 @@ static int parse_flags(int argc, char **argv, const struct option *table,
     return optind;
 }
 
+/* The S3 options that have no default must be there. */
+static bool s3_complete(const struct fcgi_s3_options *s3)
+{
+    if (s3->bucket == NULL)
+        return fail("s3 storage needs --bucket (or S3_BUCKET)");
+    if (s3->access_key == NULL || s3->secret_key == NULL)
+        return fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
+                    "S3_SECRET_KEY)");
+    return true;
+}
+
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *o)
 {
     enum fcgi_options_result result = FCGI_OPTIONS_RUN;
@@ -276,17 +379,23 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         fail("missing storage: filesystem --root DIR (see --help)");
         return FCGI_OPTIONS_ERROR;
     }
-    if (strcmp(argv[first], "filesystem") != 0) {
+    if (strcmp(argv[first], "s3") == 0)
+        o->storage = FCGI_STORAGE_S3;
+    else if (strcmp(argv[first], "filesystem") != 0) {
         fail("unknown storage '%s' (see --help)", argv[first]);
         return FCGI_OPTIONS_ERROR;
     }
     optind = 1;
-    if (parse_flags(argc - first, argv + first, filesystem_options, o, &result) < 0)
+    if (parse_flags(argc - first, argv + first,
+                    o->storage == FCGI_STORAGE_S3 ? s3_options : filesystem_options, o,
+                    &result) < 0)
         return result;
     if (optind < argc - first) {
         fail("unexpected argument '%s'", argv[first + optind]);
         return FCGI_OPTIONS_ERROR;
     }
+    if (o->storage == FCGI_STORAGE_S3)
+        return s3_complete(&o->s3) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;
     if (o->root == NULL) {
         fail("filesystem storage needs --root DIR");
         return FCGI_OPTIONS_ERROR;

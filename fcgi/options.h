@@ -8,11 +8,16 @@
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
  *                [--cleanup-interval SECONDS]
  *                filesystem --root DIR
+ *              | s3 --host HOST[:PORT] --bucket B [--region R] --access-key K
+ *                   --secret-key S [--path-style] [--ca-file F] [--prefix P]
+ *                   [--s3-redirect]
  *
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
- * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, FILESYSTEM_ROOT); the command line wins.
+ * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
+ * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
+ * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
  */
 #ifndef FCGI_OPTIONS_H
 #define FCGI_OPTIONS_H
@@ -23,6 +28,24 @@ enum fcgi_front {
     FCGI_FRONT_AUTO,     /* from SERVER_SOFTWARE, per request */
     FCGI_FRONT_NGINX,    /* X-Accel-Redirect */
     FCGI_FRONT_LIGHTTPD, /* X-Sendfile */
+};
+
+enum fcgi_storage {
+    FCGI_STORAGE_FILESYSTEM,
+    FCGI_STORAGE_S3,
+};
+
+struct fcgi_s3_options {
+    const char *host; /* NULL: AWS for the region */
+    const char *bucket;
+    const char *region;
+    const char *access_key;
+    const char *secret_key; /* never printed */
+    const char *ca_file;
+    const char *prefix;
+    bool path_style;
+    bool redirect;            /* hits: 307 to the presigned URL instead of proxying it */
+    long multipart_threshold; /* bytes; 0: the backend's default */
 };
 
 struct fcgi_options {
@@ -36,7 +59,9 @@ struct fcgi_options {
     long connect_timeout;
     long low_speed_timeout;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */
-    const char *root; /* filesystem storage */
+    const char *root;      /* filesystem storage */
+    enum fcgi_storage storage;
+    struct fcgi_s3_options s3;
 };
 
 enum fcgi_options_result {

@@ -6,13 +6,30 @@
  * reaches nginx (which does not buffer it, see contrib/nginx) as it
  * arrives. A write that fails means the client or the front server went
  * away; it is reported to core, which decides whether to go on.
+ *
+ * A stored object that the storage can serve by URL (S3's presigned GET
+ * URLs) goes to nginx's internal location FCGI_S3_ACCEL_PREFIX, which
+ * proxies the URL (contrib/nginx), or to the client as a 307 with
+ * --s3-redirect; other front servers get it streamed through a storage
+ * reader. A HEAD needs no byte of it: its head is answered here.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fcgi/respond.h"
+
+#define STREAM_CHUNK (128 * 1024)
+
+/* Set once at start, before the workers run. */
+static bool s3_redirect;
+
+void fcgi_respond_set_s3_redirect(bool on)
+{
+    s3_redirect = on;
+}
 
 struct response {
     FCGX_Request *req;
@@ -25,6 +42,8 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 307:
+        return "Temporary Redirect";
     case 400:
         return "Bad Request";
     case 401:
@@ -84,8 +103,8 @@ static int put_head(struct response *r, const struct oci_response_head *head, co
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
     if (rc >= 0)
         rc = FCGX_FPrintF(out, "%s\r\n", extra);
-    if (rc >= 0)
-        rc = FCGX_FFlush(out);
+    /* No flush: a complete answer leaves in one write with the end of the
+     * request; a streamed one is flushed with its first body bytes. */
     return rc < 0;
 }
 
@@ -103,6 +122,62 @@ static int sink_body(void *ctx, const void *buf, size_t len)
     return FCGX_FFlush(r->req->out) < 0;
 }
 
+static bool is_head_request(const struct response *r)
+{
+    const char *method = FCGX_GetParam("REQUEST_METHOD", r->req->envp);
+
+    return method != NULL && strcmp(method, "HEAD") == 0;
+}
+
+/* Sends a stored object's bytes through the responder (fronts that cannot fetch URLs). */
+static int stream_stored(struct response *r, const struct oci_response_head *head, const char *key)
+{
+    struct storage *st = r->reg->storage;
+    struct storage_reader *reader;
+    char *buf;
+    size_t got = 0;
+    enum storage_err err;
+    int rc = 1;
+
+    if (st->ops->reader_open(st, key, &reader) != STORAGE_OK)
+        return 1;
+    buf = malloc(STREAM_CHUNK);
+    if (buf == NULL || put_head(r, head, "") != 0)
+        goto done;
+    while ((err = st->ops->reader_read(reader, buf, STREAM_CHUNK, &got)) == STORAGE_OK && got > 0)
+        if (sink_body(r, buf, got) != 0)
+            goto done;
+    rc = err != STORAGE_OK; /* a short body: the client sees the length is wrong */
+done:
+    free(buf);
+    st->ops->reader_close(reader);
+    return rc;
+}
+
+/* An object the storage serves by URL: nginx proxies it, or the client is redirected to it. */
+static int send_by_url(struct response *r, const struct oci_response_head *head, const char *key,
+                       const char *url)
+{
+    struct oci_response_head redirect = *head;
+    char line[sizeof(((struct storage_location *)0)->url) + OCI_CACHE_KEY_MAX + 96];
+
+    if (is_head_request(r))
+        return put_head(r, head, "");
+    if (s3_redirect) {
+        redirect.status = 307;
+        redirect.content_length = 0;
+        redirect.content_type = NULL;
+        snprintf(line, sizeof(line), "Location: %s\r\n", url);
+        return put_head(r, &redirect, line);
+    }
+    if (front_of(r) != FCGI_FRONT_NGINX)
+        return stream_stored(r, head, key);
+    snprintf(line, sizeof(line),
+             "X-Oci-Presigned-Url: %s\r\nX-Accel-Redirect: " FCGI_S3_ACCEL_PREFIX "%s\r\n", url,
+             key);
+    return put_head(r, head, line);
+}
+
 /* Hands a stored object to the front server: the responder sends no byte of it. */
 static int sink_send_stored(void *ctx, const struct oci_response_head *head, const char *key)
 {
@@ -110,12 +185,15 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
     struct storage *st = r->reg->storage;
     struct storage_location loc;
     char line[sizeof(loc.path) + 64];
+    enum storage_err err = st->ops->locate(st, key, &loc);
 
+    if (err == STORAGE_OK && loc.url[0] != '\0')
+        return send_by_url(r, head, key, loc.url);
     if (front_of(r) == FCGI_FRONT_NGINX) {
         snprintf(line, sizeof(line), "X-Accel-Redirect: " FCGI_ACCEL_PREFIX "%s\r\n", key);
         return put_head(r, head, line);
     }
-    if (st->ops->locate(st, key, &loc) != STORAGE_OK || loc.path[0] == '\0')
+    if (err != STORAGE_OK || loc.path[0] == '\0')
         return 1;
     snprintf(line, sizeof(line), "X-Sendfile: %s\r\n", loc.path);
     return put_head(r, head, line);

@@ -10,12 +10,18 @@
 #define FCGI_RESPOND_H
 
 #include <fcgiapp.h>
+#include <stdbool.h>
 
 #include "core/registry.h"
 #include "fcgi/options.h"
 
 /* nginx's internal location that maps to the cache root (contrib/nginx). */
 #define FCGI_ACCEL_PREFIX "/_oci_cache/"
+/* nginx's internal location that proxies X-Oci-Presigned-Url (S3 storage). */
+#define FCGI_S3_ACCEL_PREFIX "/_oci_s3/"
+
+/* --s3-redirect: answer hits stored in S3 with a 307 to a presigned URL. */
+void fcgi_respond_set_s3_redirect(bool on);
 
 /*
  * Answers the request req according to plan, fetching from the upstream

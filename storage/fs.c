@@ -590,6 +590,7 @@ static enum storage_err fs_list(struct storage *st, const char *prefix, storage_
 static enum storage_err fs_locate(struct storage *st, const char *key,
                                   struct storage_location *loc)
 {
+    loc->url[0] = '\0';
     return fs_path(fs_of(st), key, loc->path, sizeof(loc->path));
 }
 

@@ -2,9 +2,10 @@
  * storage.h - the storage interface: named objects, written atomically.
  *
  * The cache keeps everything as objects under keys: relative, '/'-separated
- * paths such as "blobs/sha256/ab/ab12...". A backend (the filesystem today,
- * S3 next) stores bytes under keys and knows nothing of HTTP or of the
- * registry: the layout of keys belongs to core/cache.c.
+ * paths such as "blobs/sha256/ab/ab12...". A backend (the filesystem in
+ * storage/fs.c, S3 in storage/s3.c) stores bytes under keys and knows
+ * nothing of HTTP or of the registry: the layout of keys belongs to
+ * core/cache.c.
  *
  * Writes are never visible half-done: a writer collects the bytes under a
  * private name and commit makes them appear under the final key at once
@@ -46,6 +47,9 @@ struct storage_info {
 struct storage_location {
     /* Absolute filesystem path (X-Sendfile), or "" when the backend has none. */
     char path[4096];
+    /* A URL that serves the object to anyone holding it for a short while
+     * (an S3 presigned GET URL), or "" when the backend has none. */
+    char url[4096];
 };
 
 struct storage;
