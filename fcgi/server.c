@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +37,16 @@ struct worker {
     struct fcgi_server *server;
     pthread_t thread;
     FCGX_Request req;
-    bool idle; /* waiting for a request, under server->lock */
-    bool done; /* has left its loop, under server->lock */
+    atomic_bool idle; /* waiting for a request */
+    atomic_bool done; /* has left its loop */
 };
 
 struct fcgi_server {
     enum fcgi_front front;
     const struct oci_registry *reg;
-    pthread_mutex_t lock;
-    bool stopping;
+    /* Atomics, not a lock: every request passes here, and a lock would be a
+     * global one on the hot path. */
+    atomic_bool stopping;
     int started;
     struct worker *workers;
 };
@@ -172,12 +174,9 @@ static void handle(struct worker *w, struct oci_upstream_conn *conn)
 /* Marks the worker idle or busy; returns whether the server is stopping. */
 static bool set_idle(struct worker *w, bool idle)
 {
-    bool stopping;
+    bool stopping = atomic_load(&w->server->stopping);
 
-    pthread_mutex_lock(&w->server->lock);
-    stopping = w->server->stopping;
-    w->idle = idle && !stopping;
-    pthread_mutex_unlock(&w->server->lock);
+    atomic_store(&w->idle, idle && !stopping);
     return stopping;
 }
 
@@ -218,9 +217,7 @@ static void *worker_main(void *arg)
     }
     FCGX_Finish_r(&w->req);
     oci_upstream_conn_free(conn);
-    pthread_mutex_lock(&w->server->lock);
-    w->done = true;
-    pthread_mutex_unlock(&w->server->lock);
+    atomic_store(&w->done, true);
     return NULL;
 }
 
@@ -256,7 +253,6 @@ struct fcgi_server *fcgi_server_start(int listen_fd, int workers, enum fcgi_fron
         goto fail;
     s->front = front;
     s->reg = reg;
-    pthread_mutex_init(&s->lock, NULL);
     prepare_wake_signal();
     for (i = 0; i < workers; i++) {
         struct worker *w = &s->workers[i];
@@ -284,16 +280,14 @@ static int wake_idle_workers(struct fcgi_server *s)
 {
     int i, remaining = 0;
 
-    pthread_mutex_lock(&s->lock);
-    s->stopping = true;
+    atomic_store(&s->stopping, true);
     for (i = 0; i < s->started; i++) {
         struct worker *w = &s->workers[i];
 
-        remaining += !w->done;
-        if (w->idle && !w->done)
+        remaining += !atomic_load(&w->done);
+        if (atomic_load(&w->idle) && !atomic_load(&w->done))
             pthread_kill(w->thread, SIGUSR1);
     }
-    pthread_mutex_unlock(&s->lock);
     return remaining;
 }
 
@@ -307,7 +301,6 @@ void fcgi_server_stop(struct fcgi_server *s)
         nanosleep(&pause, NULL);
     for (i = 0; i < s->started; i++)
         pthread_join(s->workers[i].thread, NULL);
-    pthread_mutex_destroy(&s->lock);
     free(s->workers);
     free(s);
 }
