@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# lighttpd.sh - real clients pull through lighttpd + oci-registry, with
+# contrib/lighttpd as shipped (only port, paths and users changed), both ways
+# lighttpd runs with the responder:
+#   spawn:   lighttpd starts the responder itself (bin-path)
+#   connect: the responder runs under spawn-fcgi; lighttpd connects to it
+# Each way: Docker default-namespace, cri-o path prefix and containerd ?ns=
+# pulls, the second pull served from the cache, and cache hits handed to
+# lighttpd with X-Sendfile.
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/upstream.sh
+. "$TESTLIB/upstream.sh"
+# shellcheck source=tests/lib/mirror.sh
+. "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/containerd.sh
+. "$TESTLIB/containerd.sh"
+# shellcheck source=tests/lib/lighttpd.sh
+. "$TESTLIB/lighttpd.sh"
+
+need_program docker-registry skopeo lighttpd spawn-fcgi curl cgi-fcgi openssl containerd ctr
+need_responder
+
+start_upstream || bail "docker-registry upstream did not start"
+SMALL=$(make_image small v1 --layers 3 --size 1048576) || bail "cannot push test/small:v1"
+MULTI=$(make_image multi v1 --layers 2 --size 65536 --index) || bail "cannot push test/multi:v1"
+CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ctrd:v1"
+write_upstream_config "$T/upstream.yaml"
+diag "upstream $UPSTREAM, test dir $T"
+
+pull_dir() {
+	local dest=$T/pulled/$1 src=$2
+	shift 2
+	rm -rf "$dest"
+	mkdir -p "$dest"
+	skopeo_q copy "$@" "$src" "dir:$dest"
+}
+
+blobs_verify() {
+	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
+}
+
+pulled_ok() {
+	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
+	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
+}
+
+ctr_digest() {
+	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
+		awk -v ref="$1" '$1 == ref { print $3 }'
+}
+
+# head_of FILE: the CGI head of a raw cgi-fcgi answer.
+head_of() {
+	tr -d '\r' <"$1" | sed '/^$/q'
+}
+
+# client_pulls MODE: every client style through $MIRROR, into a cache that
+# starts empty, and the answers of cache hits.
+client_pulls() {
+	local m=$1 gets0 gets1 gets2 layer
+	gets0=$(upstream_blob_gets)
+	check "$m: docker style: skopeo pulls test/small:v1 (cache miss, streamed)" \
+		pull_dir "$m-docker" "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+	pulled_ok "$m-docker" "$SMALL" "$m: docker style"
+	gets1=$(upstream_blob_gets)
+	ok "$((gets1 > gets0 ? 0 : 1))" "$m: the miss fetched blobs from the upstream ($((gets1 - gets0)) GETs)"
+	check "$m: cache tmp/ is empty after the pull" cache_tmp_empty
+	check "$m: docker style: second pull (cache hit)" \
+		pull_dir "$m-docker2" "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+	pulled_ok "$m-docker2" "$SMALL" "$m: docker style, cached"
+	is "$(upstream_blob_gets)" "$gets1" "$m: the second pull made no blob GET upstream"
+
+	# cri-o / podman / skopeo: registries.conf mirror with a path prefix.
+	mkdir -p "$HOME/.config/containers"
+	cat >"$HOME/.config/containers/registries.conf" <<-EOF2
+		[[registry]]
+		location = "reg.test"
+
+		[[registry.mirror]]
+		location = "$MIRROR/reg.test"
+		insecure = true
+	EOF2
+	check "$m: cri-o style: pull reg.test/test/small:v1 (cached)" pull_dir "$m-crio" docker://reg.test/test/small:v1
+	pulled_ok "$m-crio" "$SMALL" "$m: cri-o style"
+	is "$(upstream_blob_gets)" "$gets1" "$m: cri-o style pull of a cached image made no blob GET upstream"
+	check "$m: cri-o style: pull the multi-arch index with --all (miss)" \
+		skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/$m-multi:v1"
+	is "$(json_get "$T/pulled/$m-multi/index.json" manifests 0 digest 2>/dev/null)" "$MULTI" \
+		"$m: cri-o style: index digest equals the upstream's"
+	gets2=$(upstream_blob_gets)
+	check "$m: cri-o style: second pull of the index" \
+		skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/$m-multi2:v1"
+	is "$(upstream_blob_gets)" "$gets2" "$m: second pull of the index made no blob GET upstream"
+	rm -f "$HOME/.config/containers/registries.conf"
+
+	# containerd: hosts.toml mirror, ?ns=reg.test; a fresh containerd each time.
+	rm -rf "$T/containerd" "$T/certs.d"
+	if check "$m: containerd starts" start_containerd; then
+		write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
+		check "$m: containerd: ctr pulls reg.test/test/ctrd:v1 (miss through ?ns=)" \
+			ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/ctrd:v1 ||
+			diag_file "$T/log/ctr.log" 10
+		is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "$m: containerd: digest equals the upstream's"
+		gets2=$(upstream_blob_gets)
+		check "$m: containerd: ctr pulls reg.test/test/small:v1 (cached)" \
+			ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/small:v1 ||
+			diag_file "$T/log/ctr.log" 10
+		is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "$m: containerd: cached image digest equals the upstream's"
+		is "$(upstream_blob_gets)" "$gets2" "$m: containerd pull of a cached image made no blob GET upstream"
+		# lighttpd writes its access log in batches.
+		check "$m: lighttpd saw containerd's ?ns=reg.test requests" \
+			wait_until 10 grep -q 'ns=reg.test' "$ACCESS_LOG"
+		stop containerd
+	fi
+
+	# HTTP details of hits sent by lighttpd.
+	layer=$(json_get "$T/pulled/$m-docker/manifest.json" layers 0 digest)
+	code=$(http_status /v2/test/small/manifests/v1 -I -H 'Accept: application/vnd.oci.image.manifest.v1+json')
+	is "$code" 200 "$m: HEAD manifest: 200"
+	is "$(header Content-Length)" "$(stat -c %s "$T/pulled/$m-docker/manifest.json")" "$m: HEAD manifest: Content-Length"
+	is "$(header Docker-Content-Digest)" "$SMALL" "$m: HEAD manifest: Docker-Content-Digest"
+	code=$(http_status "/v2/test/small/blobs/$layer" -r 1000-1999)
+	is "$code" 206 "$m: Range on a cached blob: 206"
+	cmp -s "$T/body" <(tail -c +1001 "$T/pulled/$m-docker/${layer#sha256:}" | head -c 1000)
+	ok $? "$m: Range on a cached blob: the right 1000 bytes"
+	code=$(http_status "/v2/test/small/blobs/$layer")
+	is "$code" 200 "$m: GET cached blob: 200"
+	is "$(sha256_of "$T/body")" "$layer" "$m: GET cached blob: content matches the digest"
+	is "$(header Docker-Content-Digest)" "$layer" "$m: GET cached blob: Docker-Content-Digest kept with X-Sendfile"
+	is "$(http_status /_oci_cache/blobs/sha256/"${layer:7:2}"/"${layer:7}")" 403 "$m: nothing but /v2/ is served"
+
+	# Straight to the responder, as lighttpd asks: hits are handed over with X-Sendfile.
+	FCGI_SERVER_SOFTWARE=lighttpd/1.4.69 fcgi_request GET "/v2/test/small/blobs/$layer" >"$T/$m-fcgi-blob" 2>>"$T/fcgi.err"
+	like "$(head_of "$T/$m-fcgi-blob")" "X-Sendfile: $CACHE/blobs/sha256/${layer:7:2}/${layer:7}" \
+		"$m: FastCGI: a cached blob is answered with X-Sendfile"
+	FCGI_SERVER_SOFTWARE=lighttpd/1.4.69 fcgi_request GET /v2/reg.test/test/small/manifests/v1 >"$T/$m-fcgi-manifest" 2>>"$T/fcgi.err"
+	like "$(head_of "$T/$m-fcgi-manifest")" "X-Sendfile: $CACHE/blobs/sha256/${SMALL:7:2}/${SMALL:7}" \
+		"$m: FastCGI: a cached manifest (path prefix) is answered with X-Sendfile"
+	check "$m: the blob is in the cache layout" test -s "$CACHE/blobs/sha256/${layer:7:2}/${layer:7}"
+}
+
+# --- lighttpd starts the responder (bin-path), options from its environment ---
+CACHE=$T/cache-spawn
+mkdir -p "$CACHE"
+if start_lighttpd spawn DEFAULT_NAMESPACE=reg.test UPSTREAM_CONFIG_FILE="$T/upstream.yaml" WORKERS=8; then
+	ok 0 "spawn: lighttpd starts the responder (bin-path) and answers /v2/"
+	FCGI_SOCK=$T/run/spawn/fcgi.sock-0
+	client_pulls spawn
+	stop lighttpd TERM 20
+	is "$?" 0 "spawn: lighttpd exits 0 on SIGTERM"
+	# lighttpd SIGTERMs its backend on the way out but does not wait for it.
+	check "spawn: lighttpd stopped the responder it started (SIGTERM)" \
+		wait_until 20 grep -Eq 'info (\[[0-9]+\] )?stopped$' "$LIGHTTPD_LOG"
+	check "spawn: responder log has no sanitizer report" sanitizer_clean "$LIGHTTPD_LOG" ||
+		diag_file "$LIGHTTPD_LOG" 40
+else
+	ok 1 "spawn: lighttpd starts the responder (bin-path) and answers /v2/"
+fi
+
+# --- the responder under spawn-fcgi, lighttpd connects (bin_path "") ---
+CACHE=$T/cache-connect
+FCGI_SOCK=$T/run/connect/fcgi.sock
+RESPONDER_LOG=$T/log/responder-connect.log
+mkdir -p "$CACHE" "$T/run/connect"
+# -n: spawn-fcgi creates the socket and execs the responder on it (no fork),
+# so it is our child and its log and exit status can be checked.
+spawn responder "$RESPONDER_LOG" spawn-fcgi -n -s "$FCGI_SOCK" -- "$OCI_REGISTRY" \
+	--upstream-config-file "$T/upstream.yaml" --default-namespace reg.test --workers 8 \
+	filesystem --root "$CACHE"
+wait_ready responder 20 unix_open "$FCGI_SOCK" || bail "the responder did not start under spawn-fcgi"
+check "connect: lighttpd connects to the spawn-fcgi responder" start_lighttpd connect
+client_pulls connect
+# The responder was not told its front: auto tells them apart per request.
+fcgi_request GET "/v2/test/small/manifests/v1" >"$T/connect-fcgi-nginx" 2>>"$T/fcgi.err"
+like "$(head_of "$T/connect-fcgi-nginx")" "X-Accel-Redirect: /_oci_cache/" \
+	"connect: the same responder still answers nginx (SERVER_SOFTWARE nginx) with X-Accel-Redirect"
+stop lighttpd TERM 20
+is "$?" 0 "connect: lighttpd exits 0 on SIGTERM"
+stop_responder_checked
+
+done_testing
