@@ -38,7 +38,8 @@ done
 for spec in manifest_tag:rps manifest_tag:p50_ms manifest_tag:p99_ms \
 	manifest_digest:rps manifest_digest:p99_ms blob_hit_1:mbps blob_hit_4:mbps \
 	cold_pull:seconds cold_pull:upstream_bytes cold_concurrent:seconds \
-	cold_concurrent:upstream_blob_bytes memory:idle_rss memory:peak_rss; do
+	cold_concurrent:upstream_blob_bytes cold_concurrent:ttfb_first_ms cold_concurrent:ttfb_last_ms \
+	memory:idle_rss memory:peak_rss; do
 	w=${spec%%:*} k=${spec#*:}
 	json_check "all(($num)(d['workloads']['$w'][s]['median'].get('$k')) and d['workloads']['$w'][s]['median']['$k'] > 0 for s in $systems)" \
 		"$w: a positive median $k for every system"
