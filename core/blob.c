@@ -44,7 +44,16 @@ static void stream_send(struct blob_stream *s, const void *buf, size_t len)
         s->client_gone = true;
 }
 
-/* Sends all but the last byte received, which waits for the verdict. */
+static void stream_flush(struct blob_stream *s)
+{
+    if (!s->client_gone && s->sink->flush(s->sink->ctx) != 0)
+        s->client_gone = true;
+}
+
+/*
+ * Sends all but the last byte received, which waits for the verdict. The
+ * held byte joins the next piece in the sink's buffer: one write a piece.
+ */
 static void stream_forward(struct blob_stream *s, const void *buf, size_t len)
 {
     if (len == 0)
@@ -52,6 +61,7 @@ static void stream_forward(struct blob_stream *s, const void *buf, size_t len)
     if (s->holding)
         stream_send(s, &s->held, 1);
     stream_send(s, buf, len - 1);
+    stream_flush(s);
     s->held = ((const unsigned char *)buf)[len - 1];
     s->holding = true;
 }
@@ -59,8 +69,10 @@ static void stream_forward(struct blob_stream *s, const void *buf, size_t len)
 /* The content is verified: the client gets its last byte. */
 static void stream_release(struct blob_stream *s)
 {
-    if (s->holding)
+    if (s->holding) {
         stream_send(s, &s->held, 1);
+        stream_flush(s);
+    }
     s->holding = false;
 }
 

@@ -87,7 +87,10 @@ struct oci_plan {
 struct oci_sink {
     void *ctx;
     int (*head)(void *ctx, const struct oci_response_head *head);
+    /* Writes body bytes; they may wait in a buffer until flush or the end. */
     int (*body)(void *ctx, const void *buf, size_t len);
+    /* Pushes what was written to the client now (streams, after each piece). */
+    int (*flush)(void *ctx);
     /* Sends a stored object by the front server (a stale manifest, say). */
     int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
 };

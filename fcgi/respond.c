@@ -117,8 +117,13 @@ static int sink_body(void *ctx, const void *buf, size_t len)
 {
     struct response *r = ctx;
 
-    if (FCGX_PutStr(buf, (int)len, r->req->out) < 0)
-        return 1;
+    return FCGX_PutStr(buf, (int)len, r->req->out) < 0;
+}
+
+static int sink_flush(void *ctx)
+{
+    struct response *r = ctx;
+
     return FCGX_FFlush(r->req->out) < 0;
 }
 
@@ -145,7 +150,7 @@ static int stream_stored(struct response *r, const struct oci_response_head *hea
     if (buf == NULL || put_head(r, head, "") != 0)
         goto done;
     while ((err = st->ops->reader_read(reader, buf, STREAM_CHUNK, &got)) == STORAGE_OK && got > 0)
-        if (sink_body(r, buf, got) != 0)
+        if (sink_body(r, buf, got) != 0 || sink_flush(r) != 0)
             goto done;
     rc = err != STORAGE_OK; /* a short body: the client sees the length is wrong */
 done:
@@ -203,7 +208,7 @@ void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_reg
                   struct oci_upstream_conn *conn, struct oci_plan *plan)
 {
     struct response r = {req, front, reg};
-    struct oci_sink sink = {&r, sink_head, sink_body, sink_send_stored};
+    struct oci_sink sink = {&r, sink_head, sink_body, sink_flush, sink_send_stored};
 
     if (plan->kind == OCI_PLAN_FETCH)
         oci_registry_fetch(reg, conn, plan, &sink);

@@ -612,6 +612,12 @@ static int sink_body(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
+static int sink_flush(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
 static int sink_send_stored(void *ctx, const struct oci_response_head *head, const char *key)
 {
     struct capture *c = ctx;
@@ -625,7 +631,7 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
 /* Plans and fetches method path from down.test into c. */
 static void fetch(struct fixture *f, const char *method, const char *path, struct capture *c)
 {
-    struct oci_sink sink = {c, sink_head, sink_body, sink_send_stored};
+    struct oci_sink sink = {c, sink_head, sink_body, sink_flush, sink_send_stored};
     struct oci_upstream_conn *conn = oci_upstream_conn_new();
     struct oci_plan *p = plan(f, method, path, "ns=down.test");
 
