@@ -29,28 +29,6 @@ CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ct
 write_upstream_config "$T/upstream.yaml"
 diag "upstream $UPSTREAM, test dir $T"
 
-pull_dir() {
-	local dest=$T/pulled/$1 src=$2
-	shift 2
-	rm -rf "$dest"
-	mkdir -p "$dest"
-	skopeo_q copy "$@" "$src" "dir:$dest"
-}
-
-blobs_verify() {
-	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
-}
-
-pulled_ok() {
-	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
-	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
-}
-
-ctr_digest() {
-	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
-		awk -v ref="$1" '$1 == ref { print $3 }'
-}
-
 # head_of FILE: the CGI head of a raw cgi-fcgi answer.
 head_of() {
 	tr -d '\r' <"$1" | sed '/^$/q'
@@ -100,13 +78,11 @@ client_pulls() {
 	if check "$m: containerd starts" start_containerd; then
 		write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
 		check "$m: containerd: ctr pulls reg.test/test/ctrd:v1 (miss through ?ns=)" \
-			ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/ctrd:v1 ||
-			diag_file "$T/log/ctr.log" 10
+			ctr_pull reg.test/test/ctrd:v1
 		is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "$m: containerd: digest equals the upstream's"
 		gets2=$(upstream_blob_gets)
 		check "$m: containerd: ctr pulls reg.test/test/small:v1 (cached)" \
-			ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/small:v1 ||
-			diag_file "$T/log/ctr.log" 10
+			ctr_pull reg.test/test/small:v1
 		is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "$m: containerd: cached image digest equals the upstream's"
 		is "$(upstream_blob_gets)" "$gets2" "$m: containerd pull of a cached image made no blob GET upstream"
 		# lighttpd writes its access log in batches.

@@ -26,25 +26,6 @@ CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ct
 start_mirror --default-namespace reg.test --workers 8 || bail "mirror did not start"
 diag "upstream $UPSTREAM, mirror $MIRROR, test dir $T"
 
-# pull_dir NAME SKOPEO-SOURCE [skopeo options]: skopeo copy into dir:$T/pulled/NAME.
-pull_dir() {
-	local dest=$T/pulled/$1 src=$2
-	shift 2
-	rm -rf "$dest"
-	mkdir -p "$dest"
-	skopeo_q copy "$@" "$src" "dir:$dest"
-}
-
-# pulled_ok NAME WANT-DIGEST STYLE: the pulled manifest is the upstream's and
-# every blob hashes to its digest.
-pulled_ok() {
-	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
-	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
-}
-
-blobs_verify() {
-	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
-}
 
 # --- Docker style: default namespace, domain-root mirror ---
 gets0=$(upstream_blob_gets)
@@ -95,25 +76,17 @@ is "$(upstream_blob_gets)" "$gets3" "second pull of the index made no blob GET u
 rm -f "$HOME/.config/containers/registries.conf"
 
 # --- containerd style: hosts.toml mirror, ?ns=reg.test ---
-# ctr_digest REF: the digest containerd recorded for an image.
-ctr_digest() {
-	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
-		awk -v ref="$1" '$1 == ref { print $3 }'
-}
 
 containerd_pulls() {
 	write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
 	check "containerd: ctr pulls and unpacks reg.test/test/small:v1 through the mirror" \
-		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/small:v1 ||
-		diag_file "$T/log/ctr.log" 10
+		ctr_pull reg.test/test/small:v1
 	is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "containerd: image digest equals the upstream's"
 	check "containerd: pull the index by digest (unpacks linux/amd64)" \
-		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native "reg.test/test/multi@$MULTI" ||
-		diag_file "$T/log/ctr.log" 10
+		ctr_pull "reg.test/test/multi@$MULTI"
 	is "$(upstream_blob_gets)" "$gets3" "containerd pulls of cached images made no blob GET upstream"
 	check "containerd: pull reg.test/test/ctrd:v1, not cached yet (a miss through ?ns=)" \
-		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/ctrd:v1 ||
-		diag_file "$T/log/ctr.log" 10
+		ctr_pull reg.test/test/ctrd:v1
 	is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "containerd: digest of the missed image equals the upstream's"
 	check "the mirror saw containerd's ?ns=reg.test requests" \
 		grep -q 'ns=reg.test' "$T/log/nginx-access.log"

@@ -59,22 +59,6 @@ start_s3_responder responder "$FCGI_SOCK" "$RESPONDER_LOG" || bail "responder on
 start_nginx || bail "nginx did not start"
 diag "upstream $UPSTREAM, mirror $MIRROR, S3 $S3_ENDPOINT, test dir $T"
 
-pull_dir() {
-	local dest=$T/pulled/$1 src=$2
-	shift 2
-	rm -rf "$dest"
-	mkdir -p "$dest"
-	skopeo_q copy "$@" "$src" "dir:$dest"
-}
-
-pulled_ok() {
-	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
-	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
-}
-
-blobs_verify() {
-	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
-}
 
 # presigned_gets: GETs that nginx made to S3 with a presigned URL.
 presigned_gets() {
@@ -130,20 +114,14 @@ is "$(upstream_blob_gets)" "$gets1" "cri-o style pulls of a cached image made no
 rm -f "$HOME/.config/containers/registries.conf"
 
 # --- containerd style: ?ns=reg.test ---
-ctr_digest() {
-	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
-		awk -v ref="$1" '$1 == ref { print $3 }'
-}
 if check "containerd starts" start_containerd; then
 	write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
 	check "containerd: pull reg.test/test/ctrd:v1 (miss through ?ns=)" \
-		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/ctrd:v1 ||
-		diag_file "$T/log/ctr.log" 10
+		ctr_pull reg.test/test/ctrd:v1
 	is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "containerd: digest equals the upstream's"
 	gets2=$(upstream_blob_gets)
 	check "containerd: pull reg.test/test/small:v1 (hit through ?ns=)" \
-		ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native reg.test/test/small:v1 ||
-		diag_file "$T/log/ctr.log" 10
+		ctr_pull reg.test/test/small:v1
 	is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "containerd: cached image digest equals the upstream's"
 	is "$(upstream_blob_gets)" "$gets2" "containerd: the cached image made no blob GET upstream"
 	stop containerd

@@ -56,20 +56,6 @@ check "the socket accepts" wait_until 20 unix_open "$FCGI_SOCK"
 start_nginx || bail "nginx did not start"
 diag "upstream $UPSTREAM, mirror $MIRROR, responders ${PIDS[*]}, test dir $T"
 
-pull_dir() {
-	local dest=$T/pulled/$1 src=$2
-	shift 2
-	rm -rf "$dest"
-	mkdir -p "$dest"
-	skopeo_q copy "$@" "$src" "dir:$dest"
-}
-pulled_ok() {
-	is "$(sha256_of "$T/pulled/$1/manifest.json")" "$2" "$3: manifest digest equals the upstream's"
-	check "$3: config and layers verify against their digests" blobs_verify "$T/pulled/$1"
-}
-blobs_verify() {
-	"$PYTHON" "$TESTLIB/util.py" verify-dir "$1" >/dev/null
-}
 
 gets0=$(upstream_blob_gets)
 check "docker style: pull test/small:v1 (miss)" \

@@ -29,6 +29,21 @@ ctr_q() {
 	timeout 120 ctr --address "$CTR_SOCK" --namespace oci-test "$@" >>"$T/log/ctr.log" 2>&1
 }
 
+# ctr_pull REF: ctr pulls and unpacks REF through the mirror of $T/certs.d
+# (write_hosts_dir); shows ctr's last words when it fails.
+ctr_pull() {
+	ctr_q images pull --hosts-dir "$T/certs.d" --snapshotter native "$1" || {
+		diag_file "$T/log/ctr.log" 10
+		return 1
+	}
+}
+
+# ctr_digest REF: the digest containerd recorded for an image.
+ctr_digest() {
+	timeout 30 ctr --address "$CTR_SOCK" --namespace oci-test images ls 2>/dev/null |
+		awk -v ref="$1" '$1 == ref { print $3 }'
+}
+
 # write_hosts_dir DIR REGISTRY MIRROR: certs.d/REGISTRY/hosts.toml that sends
 # every pull of REGISTRY to http://MIRROR first. The fallback `server` is
 # https://REGISTRY, which does not resolve here: a pull that bypasses the

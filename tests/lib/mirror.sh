@@ -135,14 +135,28 @@ cache_tmp_empty() {
 	[ -z "$(find "$CACHE/tmp" -mindepth 1 2>/dev/null | head -n 1)" ]
 }
 
-# pull_through NAME REF [skopeo options]: skopeo copy docker://$MIRROR/REF into
-# dir:$T/pulled/NAME (path-prefix style: REF is NAMESPACE/REPO:TAG or @DIGEST).
-pull_through() {
-	local dest=$T/pulled/$1 ref=$2
+# pull_dir NAME SKOPEO-SOURCE [skopeo options]: skopeo copy into dir:$T/pulled/NAME.
+pull_dir() {
+	local dest=$T/pulled/$1 src=$2
 	shift 2
 	rm -rf "$dest"
 	mkdir -p "$dest"
-	skopeo_q copy --src-tls-verify=false "$@" "docker://$MIRROR/$ref" "dir:$dest"
+	skopeo_q copy "$@" "$src" "dir:$dest"
+}
+
+# pull_through NAME REF [skopeo options]: skopeo copy docker://$MIRROR/REF into
+# dir:$T/pulled/NAME (path-prefix style: REF is NAMESPACE/REPO:TAG or @DIGEST).
+pull_through() {
+	local name=$1 ref=$2
+	shift 2
+	pull_dir "$name" "docker://$MIRROR/$ref" --src-tls-verify=false "$@"
+}
+
+# pulled_ok NAME WANT-DIGEST STYLE: the pulled manifest is the upstream's and
+# every blob hashes to its digest (two test points).
+pulled_ok() {
+	is "$(pulled_digest "$1")" "$2" "$3: manifest digest equals the upstream's"
+	check "$3: config and layers verify against their digests" pulled_verifies "$1"
 }
 
 # pull_refused NAME REF: a pull through the mirror that must fail; true when
