@@ -12,7 +12,7 @@ TEST_PACKAGES=(
 	nginx-light docker-registry skopeo containerd libfcgi-bin spawn-fcgi
 	openssl curl python3 ca-certificates coreutils
 	apache2-utils python3-cryptography
-	lighttpd python3-yaml
+	lighttpd python3-yaml man-db systemd
 	wrk
 	python3-swift
 )
