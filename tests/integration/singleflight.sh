@@ -84,15 +84,14 @@ spawn-fcgi -s "$FCGI_SOCK" -M 0666 -F 2 -P "$T/run/spawn.pid" -- /bin/sh -c \
 	"exec '$OCI_REGISTRY' --workers 24 --default-namespace reg.test --upstream-config-file '$T/upstream.yaml' \
 	 filesystem --root '$CACHE' 2>>'$T/log/spawned.log'" >"$T/log/spawn-fcgi.log" 2>&1 ||
 	bail "spawn-fcgi failed"
-# stop_spawned: SIGTERM the children of spawn-fcgi (not ours to wait for) until gone.
+# stop_spawned: SIGTERM the children of spawn-fcgi (not ours to wait for) until
+# gone. (Its pid file has no newline after the last pid: mapfile, not read.)
 stop_spawned() {
-	local pid pids=()
+	local pids=()
 	[ -f "$T/run/spawn.pid" ] || return 0
-	while read -r pid; do
-		pids+=("$pid")
-		kill "$pid" 2>/dev/null
-	done <"$T/run/spawn.pid"
+	mapfile -t pids <"$T/run/spawn.pid"
 	rm -f "$T/run/spawn.pid"
+	kill "${pids[@]}" 2>/dev/null
 	wait_until 15 all_exited "${pids[@]}"
 }
 at_exit stop_spawned
@@ -101,7 +100,10 @@ before=$(layer_gets)
 concurrent_clients 16
 check "spawn-fcgi -F 2: 16 clients all receive the right blob" all_clients_right 16
 is "$(($(layer_gets) - before))" 1 "spawn-fcgi -F 2: the upstream is asked once"
+SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
 check "both spawn-fcgi children stop on SIGTERM" stop_spawned
+# shellcheck disable=SC2086 # the pids, one word each
+check "no spawn-fcgi child is left running" all_exited $SPAWNED
 
 # --- a leader killed halfway: two responders, A leads through a slow link ---
 forget_blob
