@@ -76,15 +76,7 @@ client_pulls() {
 	# containerd: hosts.toml mirror, ?ns=reg.test; a fresh containerd each time.
 	rm -rf "$T/containerd" "$T/certs.d"
 	if check "$m: containerd starts" start_containerd; then
-		write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
-		check "$m: containerd: ctr pulls reg.test/test/ctrd:v1 (miss through ?ns=)" \
-			ctr_pull reg.test/test/ctrd:v1
-		is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "$m: containerd: digest equals the upstream's"
-		gets2=$(upstream_blob_gets)
-		check "$m: containerd: ctr pulls reg.test/test/small:v1 (cached)" \
-			ctr_pull reg.test/test/small:v1
-		is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "$m: containerd: cached image digest equals the upstream's"
-		is "$(upstream_blob_gets)" "$gets2" "$m: containerd pull of a cached image made no blob GET upstream"
+		containerd_miss_then_hit "$m: containerd"
 		# lighttpd writes its access log in batches.
 		check "$m: lighttpd saw containerd's ?ns=reg.test requests" \
 			wait_until 10 grep -q 'ns=reg.test' "$ACCESS_LOG"

@@ -115,15 +115,7 @@ rm -f "$HOME/.config/containers/registries.conf"
 
 # --- containerd style: ?ns=reg.test ---
 if check "containerd starts" start_containerd; then
-	write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
-	check "containerd: pull reg.test/test/ctrd:v1 (miss through ?ns=)" \
-		ctr_pull reg.test/test/ctrd:v1
-	is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "containerd: digest equals the upstream's"
-	gets2=$(upstream_blob_gets)
-	check "containerd: pull reg.test/test/small:v1 (hit through ?ns=)" \
-		ctr_pull reg.test/test/small:v1
-	is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "containerd: cached image digest equals the upstream's"
-	is "$(upstream_blob_gets)" "$gets2" "containerd: the cached image made no blob GET upstream"
+	containerd_miss_then_hit containerd
 	stop containerd
 fi
 

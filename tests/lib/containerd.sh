@@ -57,3 +57,18 @@ write_hosts_dir() {
 		  capabilities = ["pull", "resolve"]
 	EOF
 }
+
+# containerd_miss_then_hit LABEL: containerd pulls reg.test/test/ctrd:v1 (not
+# cached: a miss through ?ns=) and reg.test/test/small:v1 (cached: no blob
+# GET upstream) through $MIRROR; both digests must be the upstream's ($CTRD,
+# $SMALL). Needs a started containerd and upstream.sh's upstream_blob_gets.
+containerd_miss_then_hit() {
+	local label=$1 gets
+	write_hosts_dir "$T/certs.d" reg.test "$MIRROR"
+	check "$label: ctr pulls reg.test/test/ctrd:v1 (miss through ?ns=)" ctr_pull reg.test/test/ctrd:v1
+	is "$(ctr_digest reg.test/test/ctrd:v1)" "$CTRD" "$label: digest equals the upstream's"
+	gets=$(upstream_blob_gets)
+	check "$label: ctr pulls reg.test/test/small:v1 (cached)" ctr_pull reg.test/test/small:v1
+	is "$(ctr_digest reg.test/test/small:v1)" "$SMALL" "$label: cached image digest equals the upstream's"
+	is "$(upstream_blob_gets)" "$gets" "$label: the cached image made no blob GET upstream"
+}
