@@ -51,15 +51,7 @@ client_pulls() {
 	is "$(upstream_blob_gets)" "$gets1" "$m: the second pull made no blob GET upstream"
 
 	# cri-o / podman / skopeo: registries.conf mirror with a path prefix.
-	mkdir -p "$HOME/.config/containers"
-	cat >"$HOME/.config/containers/registries.conf" <<-EOF2
-		[[registry]]
-		location = "reg.test"
-
-		[[registry.mirror]]
-		location = "$MIRROR/reg.test"
-		insecure = true
-	EOF2
+	use_crio_mirror
 	check "$m: cri-o style: pull reg.test/test/small:v1 (cached)" pull_dir "$m-crio" docker://reg.test/test/small:v1
 	pulled_ok "$m-crio" "$SMALL" "$m: cri-o style"
 	is "$(upstream_blob_gets)" "$gets1" "$m: cri-o style pull of a cached image made no blob GET upstream"
@@ -71,7 +63,7 @@ client_pulls() {
 	check "$m: cri-o style: second pull of the index" \
 		skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/$m-multi2:v1"
 	is "$(upstream_blob_gets)" "$gets2" "$m: second pull of the index made no blob GET upstream"
-	rm -f "$HOME/.config/containers/registries.conf"
+	drop_crio_mirror
 
 	# containerd: hosts.toml mirror, ?ns=reg.test; a fresh containerd each time.
 	rm -rf "$T/containerd" "$T/certs.d"

@@ -46,16 +46,7 @@ check "docker style: pull by digest" \
 pulled_ok docker3 "$SMALL" "docker style, by digest"
 
 # --- cri-o / podman / skopeo style: registries.conf mirror with a path prefix ---
-mkdir -p "$HOME/.config/containers"
-cat >"$HOME/.config/containers/registries.conf" <<EOF
-# reg.test does not resolve: a fallback past the mirror fails loudly.
-[[registry]]
-location = "reg.test"
-
-[[registry.mirror]]
-location = "$MIRROR/reg.test"
-insecure = true
-EOF
+use_crio_mirror
 check "cri-o style: pull reg.test/test/small:v1 through the mirror" \
 	pull_dir crio docker://reg.test/test/small:v1
 pulled_ok crio "$SMALL" "cri-o style"
@@ -73,7 +64,7 @@ gets3=$(upstream_blob_gets)
 check "cri-o style: second pull of the index" \
 	skopeo_q copy --all docker://reg.test/test/multi:v1 "oci:$T/pulled/multi2:v1"
 is "$(upstream_blob_gets)" "$gets3" "second pull of the index made no blob GET upstream ($((gets3 - gets2)) on the first)"
-rm -f "$HOME/.config/containers/registries.conf"
+drop_crio_mirror
 
 # --- containerd style: hosts.toml mirror, ?ns=reg.test ---
 

@@ -96,22 +96,14 @@ ok "$((presigned1 > presigned0 ? 0 : 1))" \
 	"nginx fetched the blobs from S3 by presigned URL ($((presigned1 - presigned0)) GETs)"
 
 # --- cri-o style: registries.conf mirror with a path prefix ---
-mkdir -p "$HOME/.config/containers"
-cat >"$HOME/.config/containers/registries.conf" <<EOF2
-[[registry]]
-location = "reg.test"
-
-[[registry.mirror]]
-location = "$MIRROR/reg.test"
-insecure = true
-EOF2
+use_crio_mirror
 check "cri-o style: pull reg.test/test/small:v1 through the mirror (hit)" \
 	pull_dir crio docker://reg.test/test/small:v1
 pulled_ok crio "$SMALL" "cri-o style"
 check "cri-o style: pull by digest" pull_dir crio2 "docker://reg.test/test/small@$SMALL"
 pulled_ok crio2 "$SMALL" "cri-o style, by digest"
 is "$(upstream_blob_gets)" "$gets1" "cri-o style pulls of a cached image made no blob GET upstream"
-rm -f "$HOME/.config/containers/registries.conf"
+drop_crio_mirror
 
 # --- containerd style: ?ns=reg.test ---
 if check "containerd starts" start_containerd; then

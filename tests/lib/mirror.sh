@@ -135,6 +135,26 @@ cache_tmp_empty() {
 	[ -z "$(find "$CACHE/tmp" -mindepth 1 2>/dev/null | head -n 1)" ]
 }
 
+# use_crio_mirror: skopeo (like cri-o and podman, containers-registries.conf)
+# pulls reg.test through $MIRROR with the path prefix /reg.test. reg.test does
+# not resolve, so a pull that falls back past the mirror fails loudly.
+# drop_crio_mirror undoes it.
+use_crio_mirror() {
+	mkdir -p "$HOME/.config/containers"
+	cat >"$HOME/.config/containers/registries.conf" <<-EOF
+		[[registry]]
+		location = "reg.test"
+
+		[[registry.mirror]]
+		location = "$MIRROR/reg.test"
+		insecure = true
+	EOF
+}
+
+drop_crio_mirror() {
+	rm -f "$HOME/.config/containers/registries.conf"
+}
+
 # pull_dir NAME SKOPEO-SOURCE [skopeo options]: skopeo copy into dir:$T/pulled/NAME.
 pull_dir() {
 	local dest=$T/pulled/$1 src=$2
