@@ -256,7 +256,7 @@ void oci_fetch_blob(const struct oci_registry *reg, struct oci_upstream_conn *co
         case STORAGE_EXISTS:
             if (st->ops->stat(st, key, &info) != STORAGE_OK)
                 continue;
-            oci_plan_send_stored(plan, OCI_OCTET_STREAM, info.size, &plan->route.digest);
+            oci_plan_send_stored(plan, info.size, &plan->route.digest);
             oci_plan_send(plan, sink);
             return;
         case STORAGE_IN_PROGRESS:

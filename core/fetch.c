@@ -80,13 +80,12 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
     bool stale_ok =
         err == OCI_E_UNAVAILABLE || err == OCI_E_UPSTREAM_FAILED || err == OCI_E_TOOMANYREQUESTS;
 
-    if (plan->have_stale && stale_ok) {
+    if (plan->have_stale && stale_ok && oci_plan_stored_manifest(reg, plan)) {
         oci_log(OCI_LOG_WARN, "serving stale %s %s:%s: upstream failed (%s)",
                 plan->route.namespace_, plan->route.name, plan->route.reference,
                 oci_error_code(err));
-        oci_plan_send_stored(plan, plan->manifest.media_type, plan->manifest.size,
-                             &plan->manifest.digest);
         plan->head.warning = STALE_WARNING;
+        plan->head.fresh_for = 0;
         oci_plan_send(plan, sink);
         return;
     }

@@ -48,9 +48,18 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
                       const struct oci_sink *sink, enum oci_error err,
                       const struct oci_upstream_answer *a);
 
-/* Makes plan a SEND_STORED of the content of digest. */
-void oci_plan_send_stored(struct oci_plan *plan, const char *content_type, uint64_t size,
-                          const struct oci_digest *digest);
+/*
+ * Makes plan a RESPOND with the cached manifest plan->manifest names, read
+ * from storage (see registry.c for why not SEND_STORED). False when the
+ * cache does not hold it whole; plan is then unchanged.
+ */
+bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *plan);
+
+/* The head of a 200 answer with the manifest plan->manifest names; makes plan a RESPOND. */
+void oci_plan_manifest_head(struct oci_plan *plan);
+
+/* Makes plan a SEND_STORED of the blob digest names. */
+void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest);
 
 /* The FETCH plans of each kind (core/manifest.c, core/blob.c). */
 void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn *conn,

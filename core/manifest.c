@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "core/fetch.h"
 #include "core/log.h"
@@ -122,17 +123,14 @@ static void manifest_answer(const struct oci_registry *reg, struct oci_plan *pla
         return;
     }
     rec.size = m->len;
+    rec.confirmed = time(NULL);
     manifest_media_type(m, rec.media_type, sizeof(rec.media_type));
     serr = oci_cache_manifest_store(reg->storage, &plan->route, &rec, m->buf ? m->buf : "", m->len);
     if (serr != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "cache: cannot store manifest %s:%s: %s", plan->route.name,
                 plan->route.reference, storage_strerror(serr));
-    plan->kind = OCI_PLAN_RESPOND;
-    plan->head.status = 200;
     plan->manifest = rec;
-    plan->head.content_type = plan->manifest.media_type;
-    plan->head.content_length = (int64_t)m->len;
-    oci_digest_format(&rec.digest, plan->head.digest);
+    oci_plan_manifest_head(plan);
     if (sink->head(sink->ctx, &plan->head) == 0 && !plan->head_only && m->len > 0)
         sink->body(sink->ctx, m->buf, m->len);
 }
@@ -159,6 +157,7 @@ static bool manifest_still_current(const struct oci_registry *reg, struct oci_up
         !oci_digest_equal(&current, &plan->manifest.digest))
         return false;
     oci_cache_manifest_confirm(reg->storage, &plan->route);
+    plan->manifest.confirmed = time(NULL);
     return true;
 }
 
@@ -172,9 +171,8 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn
     uint64_t bytes;
 
     if (plan->have_stale) {
-        if (manifest_still_current(reg, conn, plan, &m.answer, &result)) {
-            oci_plan_send_stored(plan, plan->manifest.media_type, plan->manifest.size,
-                                 &plan->manifest.digest);
+        if (manifest_still_current(reg, conn, plan, &m.answer, &result) &&
+            oci_plan_stored_manifest(reg, plan)) {
             oci_plan_send(plan, sink);
             return;
         }

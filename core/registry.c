@@ -28,6 +28,7 @@ void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detai
     plan->body_len = plan->body ? strlen(plan->body) : 0;
     plan->head.content_length = (int64_t)plan->body_len;
     plan->head.digest[0] = '\0';
+    plan->head.fresh_for = 0;
 }
 
 void oci_plan_release(struct oci_plan *plan)
@@ -36,12 +37,11 @@ void oci_plan_release(struct oci_plan *plan)
     plan->body = NULL;
 }
 
-void oci_plan_send_stored(struct oci_plan *plan, const char *content_type, uint64_t size,
-                          const struct oci_digest *digest)
+void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest)
 {
     plan->kind = OCI_PLAN_SEND_STORED;
     plan->head.status = 200;
-    plan->head.content_type = content_type;
+    plan->head.content_type = OCI_OCTET_STREAM;
     plan->head.content_length = (int64_t)size;
     oci_digest_format(digest, plan->head.digest);
     oci_cache_blob_key(digest, plan->key);
@@ -68,6 +68,14 @@ static enum oci_error choose_upstream(const struct oci_registry *reg, struct oci
     return OCI_OK;
 }
 
+/* Marks a hit's object used, for cleanup, at most once a minute: a hit stays
+ * one stat. False when the object went away in between (cleanup won the race). */
+static bool mark_used(struct storage *st, const char *key, const struct storage_info *info)
+{
+    return time(NULL) - info->mtime <= TOUCH_AFTER_SECONDS ||
+           st->ops->touch(st, key) != STORAGE_NOT_FOUND;
+}
+
 /* A cached object is usable when present and, if asked, still matching its digest. */
 static bool cached(const struct oci_registry *reg, const struct oci_digest *digest,
                    struct storage_info *info)
@@ -76,12 +84,7 @@ static bool cached(const struct oci_registry *reg, const struct oci_digest *dige
     struct storage *st = reg->storage;
 
     oci_cache_blob_key(digest, key);
-    if (st->ops->stat(st, key, info) != STORAGE_OK)
-        return false;
-    /* Marks it used for cleanup, at most once a minute: a hit stays one stat. A touch
-     * that finds the file gone lost the race with cleanup: a miss. */
-    if (time(NULL) - info->mtime > TOUCH_AFTER_SECONDS &&
-        st->ops->touch(st, key) == STORAGE_NOT_FOUND)
+    if (st->ops->stat(st, key, info) != STORAGE_OK || !mark_used(st, key, info))
         return false;
     if (reg->options.check_cache_digest && oci_cache_verify(st, key, digest) != STORAGE_OK) {
         oci_log(OCI_LOG_WARN, "cache: %s does not match its digest, removing it", key);
@@ -91,12 +94,69 @@ static bool cached(const struct oci_registry *reg, const struct oci_digest *dige
     return true;
 }
 
+/*
+ * A manifest hit is answered with its bytes, not through the front server:
+ * nginx stops reading a FastCGI answer at X-Accel-Redirect, before the end
+ * of the request, and so closes the connection; a manifest is small, and
+ * answered inline its hit costs one write on a kept-alive connection.
+ */
+bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *plan)
+{
+    const struct oci_manifest_record *rec = &plan->manifest;
+    struct storage *st = reg->storage;
+    char key[OCI_CACHE_KEY_MAX];
+    struct storage_info info;
+    struct oci_digest actual;
+    char *body;
+    size_t len;
+
+    oci_cache_blob_key(&rec->digest, key);
+    if (st->ops->read_small(st, key, rec->size, &body, &len, &info) != STORAGE_OK)
+        return false;
+    if (len != rec->size) { /* damaged: fetched again, and stored anew */
+        free(body);
+        return false;
+    }
+    if (reg->options.check_cache_digest &&
+        (!oci_digest_buffer(rec->digest.alg, body, len, &actual) ||
+         !oci_digest_equal(&actual, &rec->digest))) {
+        oci_log(OCI_LOG_WARN, "cache: %s does not match its digest, removing it", key);
+        st->ops->remove(st, key);
+        free(body);
+        return false;
+    }
+    mark_used(st, key, &info); /* the bytes are in hand: a lost race does not matter */
+    free(plan->body);
+    plan->body = body;
+    plan->body_len = len;
+    oci_plan_manifest_head(plan);
+    return true;
+}
+
+void oci_plan_manifest_head(struct oci_plan *plan)
+{
+    const struct oci_manifest_record *rec = &plan->manifest;
+    long left = plan->upstream.manifest_invalidation_time - (long)(time(NULL) - rec->confirmed);
+
+    plan->kind = OCI_PLAN_RESPOND;
+    plan->head.status = 200;
+    plan->head.content_type = rec->media_type;
+    plan->head.content_length = (int64_t)rec->size;
+    oci_digest_format(&rec->digest, plan->head.digest);
+    /* A digest's answer never changes; a tag's may once it goes stale here
+     * (a second less: the front server's clock ticks in whole seconds). */
+    if (plan->route.by_digest)
+        plan->head.fresh_for = plan->upstream.blob_invalidation_time;
+    else
+        plan->head.fresh_for = left > 1 ? left - 1 : 0;
+}
+
 static void plan_blob(const struct oci_registry *reg, struct oci_plan *plan)
 {
     struct storage_info info;
 
     if (cached(reg, &plan->route.digest, &info))
-        oci_plan_send_stored(plan, OCI_OCTET_STREAM, info.size, &plan->route.digest);
+        oci_plan_send_stored(plan, info.size, &plan->route.digest);
     else
         plan->kind = OCI_PLAN_FETCH;
 }
@@ -108,16 +168,14 @@ static void plan_manifest(const struct oci_registry *reg, struct oci_plan *plan)
     time_t age;
 
     plan->kind = OCI_PLAN_FETCH;
-    if (oci_cache_manifest_lookup(reg->storage, &plan->route, rec) != STORAGE_OK ||
-        !cached(reg, &rec->digest, &info) || info.size != rec->size)
+    if (oci_cache_manifest_lookup(reg->storage, &plan->route, rec) != STORAGE_OK)
         return;
     age = time(NULL) - rec->confirmed;
     /* A record from the future (the clock went back) is not trusted as fresh. */
-    if (plan->route.by_digest || (age >= 0 && age < plan->upstream.manifest_invalidation_time)) {
-        oci_plan_send_stored(plan, rec->media_type, rec->size, &rec->digest);
-        return;
-    }
-    plan->have_stale = true;
+    if (plan->route.by_digest || (age >= 0 && age < plan->upstream.manifest_invalidation_time))
+        oci_plan_stored_manifest(reg, plan); /* else a miss: fetched */
+    else
+        plan->have_stale = cached(reg, &rec->digest, &info) && info.size == rec->size;
 }
 
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,

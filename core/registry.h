@@ -5,9 +5,10 @@
  *   oci_registry_plan()   validates and routes a request, asks storage what
  *                         the cache holds and decides, without touching the
  *                         network, one of:
- *       OCI_PLAN_RESPOND      answer head and body from memory (errors, /v2/)
+ *       OCI_PLAN_RESPOND      answer head and body from memory (errors, /v2/,
+ *                             cached manifests: small, read whole)
  *       OCI_PLAN_SEND_STORED  answer head; the front server sends the cached
- *                             object (X-Accel-Redirect, X-Sendfile)
+ *                             blob (X-Accel-Redirect, X-Sendfile)
  *       OCI_PLAN_FETCH        go to the upstream: oci_registry_fetch()
  *   oci_registry_fetch()  fetches from the upstream, streams the answer into
  *                         a sink as it arrives, verifies it and only then
@@ -52,12 +53,13 @@ struct oci_request {
 /* The head of an answer. */
 struct oci_response_head {
     int status;
-    const char *content_type;       /* NULL: none */
-    int64_t content_length;         /* -1: unknown (streamed) */
+    const char *content_type;           /* NULL: none */
+    int64_t content_length;             /* -1: unknown (streamed) */
     char digest[OCI_DIGEST_STRING_MAX]; /* Docker-Content-Digest, "" when none */
-    const char *warning;            /* Warning header (stale answers), or NULL */
-    const char *allow;              /* Allow header (405), or NULL */
-    char retry_after[32];           /* Retry-After passed on from a 429, or "" */
+    const char *warning;                /* Warning header (stale answers), or NULL */
+    const char *allow;                  /* Allow header (405), or NULL */
+    char retry_after[32];               /* Retry-After passed on from a 429, or "" */
+    long fresh_for;                     /* seconds a cache in front may keep it; 0: none */
 };
 
 enum oci_plan_kind {
@@ -72,7 +74,7 @@ struct oci_plan {
     struct oci_response_head head;
     char *body; /* RESPOND: owned, freed by oci_plan_release */
     size_t body_len;
-    char key[OCI_CACHE_KEY_MAX]; /* SEND_STORED: the object to send */
+    char key[OCI_CACHE_KEY_MAX]; /* SEND_STORED: the blob to send */
     /* FETCH: what to fetch and from where */
     struct oci_route route;
     struct oci_upstream upstream;
@@ -91,7 +93,7 @@ struct oci_sink {
     int (*body)(void *ctx, const void *buf, size_t len);
     /* Pushes what was written to the client now (streams, after each piece). */
     int (*flush)(void *ctx);
-    /* Sends a stored object by the front server (a stale manifest, say). */
+    /* Has the front server send a stored blob. */
     int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
 };
 

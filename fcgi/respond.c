@@ -5,9 +5,11 @@
  * request's output stream, flushed after every piece so a streamed blob
  * reaches nginx (which does not buffer it, see contrib/nginx) as it
  * arrives. A write that fails means the client or the front server went
- * away; it is reported to core, which decides whether to go on.
+ * away; it is reported to core, which decides whether to go on. An answer
+ * nginx may keep (a cached manifest) says for how long in X-Accel-Expires.
  *
- * A stored object that the storage can serve by URL (S3's presigned GET
+ * A stored blob is handed to the front server: X-Accel-Redirect for nginx,
+ * X-Sendfile for lighttpd. A stored object that the storage can serve by URL (S3's presigned GET
  * URLs) goes to nginx's internal location FCGI_S3_ACCEL_PREFIX, which
  * proxies the URL (contrib/nginx), or to the client as a 307 with
  * --s3-redirect; other front servers get it streamed through a storage
@@ -101,6 +103,10 @@ static int put_head(struct response *r, const struct oci_response_head *head, co
         rc = FCGX_FPrintF(out, "Retry-After: %s\r\n", head->retry_after);
     if (rc >= 0 && head->content_length < 0)
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
+    /* nginx may keep the answer in its cache this long (contrib/nginx), and
+     * does not pass the header on. */
+    if (rc >= 0 && head->fresh_for > 0 && front_of(r) == FCGI_FRONT_NGINX)
+        rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", head->fresh_for);
     if (rc >= 0)
         rc = FCGX_FPrintF(out, "%s\r\n", extra);
     /* No flush: a complete answer leaves in one write with the end of the

@@ -106,18 +106,42 @@ is "$code" 200 "GET cached blob: 200"
 is "$(sha256_of "$T/body")" "$LAYER" "GET cached blob: content matches the digest"
 is "$(header Docker-Content-Digest)" "$LAYER" "GET cached blob: Docker-Content-Digest"
 
-# --- straight to the responder: hits are handed to nginx ---
+# --- nginx keeps manifest answers for as long as the responder says ---
+# A HEAD first, then GETs, by digest, as containerd asks (an image nobody pulled).
+FRESH=$(make_image fresh v1 --layers 1 --size 1024) || bail "cannot push test/fresh:v1"
+MANIFEST_BY_DIGEST=/v2/test/fresh/manifests/$FRESH
+code=$(http_status "$MANIFEST_BY_DIGEST" -I)
+is "$code $(header X-Cache-Status)" "200 MISS" "HEAD manifest by digest: asks the responder"
+code=$(http_status "$MANIFEST_BY_DIGEST")
+is "$code $(header X-Cache-Status)" "200 MISS" "GET after a HEAD: not the HEAD's kept answer"
+is "$(sha256_of "$T/body")" "$FRESH" "GET after a HEAD: the whole manifest"
+code=$(http_status "$MANIFEST_BY_DIGEST")
+is "$code $(header X-Cache-Status)" "200 HIT" "GET again: answered from nginx's cache"
+is "$(sha256_of "$T/body")" "$FRESH" "GET from nginx's cache: the whole manifest"
+is "$(header Docker-Content-Digest)" "$FRESH" "GET from nginx's cache: Docker-Content-Digest"
+check "nginx does not pass X-Accel-Expires on" eval "! grep -qi '^X-Accel' '$T/headers'"
+for i in 1 2; do
+	code=$(http_status /v2/test/small/manifests/no-such-tag)
+	is "$code $(header X-Cache-Status)" "404 MISS" "an error is never kept ($i)"
+done
+
+# --- straight to the responder: blob hits are handed to nginx, manifests answered whole ---
 fcgi_request GET "/v2/test/small/blobs/$LAYER" >"$T/fcgi-blob" 2>"$T/fcgi.err"
-like "$(tr -d '\r' <"$T/fcgi-blob" | sed '/^$/q')" \
+like "$(head_of "$T/fcgi-blob")" \
 	"X-Accel-Redirect: /_oci_cache/blobs/sha256/${LAYER:7:2}/${LAYER:7}" \
 	"FastCGI: a cached blob is answered with X-Accel-Redirect"
-fcgi_request GET /v2/test/small/manifests/v1 >"$T/fcgi-manifest" 2>>"$T/fcgi.err"
-like "$(tr -d '\r' <"$T/fcgi-manifest" | sed '/^$/q')" \
-	"X-Accel-Redirect: /_oci_cache/blobs/sha256/${SMALL:7:2}/${SMALL:7}" \
-	"FastCGI: a cached manifest is answered with X-Accel-Redirect"
-fcgi_request GET /v2/reg.test/test/small/manifests/v1 >"$T/fcgi-manifest2" 2>>"$T/fcgi.err"
-like "$(tr -d '\r' <"$T/fcgi-manifest2" | sed '/^$/q')" "X-Accel-Redirect: /_oci_cache/" \
-	"FastCGI: path-prefix request for a cached manifest too"
+for uri in /v2/test/small/manifests/v1 /v2/reg.test/test/small/manifests/v1; do
+	fcgi_request GET "$uri" >"$T/fcgi-manifest" 2>>"$T/fcgi.err"
+	body_of "$T/fcgi-manifest" >"$T/fcgi-manifest.body"
+	is "$(sha256_of "$T/fcgi-manifest.body")" "$SMALL" "FastCGI: $uri is answered whole"
+	# A tag for what is left of its hour here (a second less), less the time since it was fetched.
+	expires=$(header X-Accel-Expires <(head_of "$T/fcgi-manifest"))
+	check "FastCGI: $uri may be kept by nginx for the rest of the hour ($expires s)" \
+		test "${expires:-0}" -gt 3000 -a "${expires:-0}" -lt 3600
+done
+fcgi_request GET "/v2/test/small/manifests/$SMALL" >"$T/fcgi-manifest" 2>>"$T/fcgi.err"
+is "$(header X-Accel-Expires <(head_of "$T/fcgi-manifest"))" $((30 * 86400)) \
+	"FastCGI: a manifest by digest may be kept as long as blobs (blob_invalidation_time)"
 
 check "cache tmp/ is empty after all pulls" cache_tmp_empty
 check "the blob files are in the cache layout" \

@@ -130,6 +130,16 @@ fcgi_request() {
 		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
 }
 
+# head_of FILE: the CGI head of a raw cgi-fcgi answer, without CRs.
+head_of() {
+	tr -d '\r' <"$1" | sed '/^$/q'
+}
+
+# body_of FILE: the body of a raw cgi-fcgi answer, as sent.
+body_of() {
+	sed '1,/^\r\{0,1\}$/d' "$1"
+}
+
 # cache_tmp_empty: no in-progress download left in the cache.
 cache_tmp_empty() {
 	[ -z "$(find "$CACHE/tmp" -mindepth 1 2>/dev/null | head -n 1)" ]
