@@ -10,6 +10,7 @@
 #include "autoconfig.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +56,28 @@ struct transfer {
     char challenge[CHALLENGE_MAX]; /* WWW-Authenticate */
 };
 
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static bool global_ready;
+
+static void global_init_once(void)
+{
+    global_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/*
+ * libcurl, and OpenSSL's TLS state with it (about 2 MiB resident), is set up
+ * by the first fetch: a responder that has only answered hits holds none.
+ */
 bool oci_upstream_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    pthread_once(&global_once, global_init_once);
+    return global_ready;
 }
 
 void oci_upstream_global_cleanup(void)
 {
-    curl_global_cleanup();
+    if (global_ready)
+        curl_global_cleanup();
 }
 
 void oci_upstream_set_timeouts(const struct oci_upstream_timeouts *t)
@@ -70,19 +85,10 @@ void oci_upstream_set_timeouts(const struct oci_upstream_timeouts *t)
     timeouts = *t;
 }
 
+/* Its handles are made on first use: a worker that only answers hits holds none. */
 struct oci_upstream_conn *oci_upstream_conn_new(void)
 {
-    struct oci_upstream_conn *conn = calloc(1, sizeof(*conn));
-
-    if (conn == NULL)
-        return NULL;
-    conn->trusted = curl_easy_init();
-    conn->guarded = curl_easy_init();
-    if (conn->trusted == NULL || conn->guarded == NULL) {
-        oci_upstream_conn_free(conn);
-        return NULL;
-    }
-    return conn;
+    return calloc(1, sizeof(struct oci_upstream_conn));
 }
 
 void oci_upstream_conn_free(struct oci_upstream_conn *conn)
@@ -257,7 +263,8 @@ static enum oci_fetch_result classify(const struct transfer *t, CURLcode rc)
         return OCI_FETCH_STOPPED;
     if (t->denied)
         return OCI_FETCH_DENIED;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->easy != NULL) /* NULL: no handle could be made */
+        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     return status > 0 ? OCI_FETCH_BROKEN : OCI_FETCH_UNREACHABLE;
 }
 
@@ -383,10 +390,13 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, 
 static CURLcode perform(struct oci_upstream_conn *conn, struct transfer *t, CURLU *url,
                         struct curl_slist *headers, const char *bearer)
 {
+    CURL **easy = t->req->guard ? &conn->guarded : &conn->trusted;
     struct timespec start;
     CURLcode rc;
 
-    t->easy = t->req->guard ? conn->guarded : conn->trusted;
+    if (*easy == NULL && (*easy = curl_easy_init()) == NULL)
+        return CURLE_OUT_OF_MEMORY;
+    t->easy = *easy;
     curl_easy_reset(t->easy);
     set_request(t->easy, t, url, headers);
     if (bearer != NULL) {
@@ -432,7 +442,7 @@ enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
     CURLcode rc;
 
     *bytes = 0;
-    if (url == NULL || token == NULL)
+    if (!oci_upstream_global_init() || url == NULL || token == NULL)
         goto done;
     if (req->accept != NULL) {
         snprintf(accept, sizeof(accept), "Accept: %s", req->accept);

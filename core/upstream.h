@@ -21,13 +21,15 @@
 
 #include "core/config.h"
 
-/* Connection state kept between requests of one worker thread. */
+/* Connection state kept between requests of one worker thread (its libcurl
+ * handles, made on first use: connections and TLS sessions are reused). */
 struct oci_upstream_conn;
 
 struct oci_upstream_conn *oci_upstream_conn_new(void);
 void oci_upstream_conn_free(struct oci_upstream_conn *conn);
 
-/* Process-wide set-up (curl_global_init) and its undoing. */
+/* Process-wide set-up (curl_global_init), done by the first fetch if not
+ * before, and its undoing (at exit, when it was done). */
 bool oci_upstream_global_init(void);
 void oci_upstream_global_cleanup(void);
 

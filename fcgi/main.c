@@ -135,12 +135,6 @@ int main(int argc, char **argv)
     }
     if (!load_config(&opts, &cfg))
         goto done;
-    /* libcurl first: the S3 storage checks its bucket when it opens. */
-    if (!oci_upstream_global_init()) {
-        fprintf(stderr, "oci-registry: cannot initialise libcurl\n");
-        status = EXIT_FAILURE;
-        goto done;
-    }
     storage = open_storage(&opts);
     if (storage == NULL)
         goto done;

@@ -576,6 +576,8 @@ static void s3_destroy(struct storage *st)
     struct s3 *s = s3_of(st);
 
     s3_http_pool_destroy(s);
+    if (s->curl_ready)
+        curl_global_cleanup();
     if (s->secret_key != NULL)
         OPENSSL_cleanse(s->secret_key, strlen(s->secret_key));
     free(s->access_key);
@@ -731,7 +733,11 @@ struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, 
     }
     s->base.ops = &s3_ops;
     s3_http_pool_init(s);
-    if (!copy_config(s, cfg, err, errlen) || !check_bucket(s, err, errlen)) {
+    /* Its own reference to libcurl's global state, which counts them. */
+    s->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!s->curl_ready)
+        snprintf(err, errlen, "cannot initialise libcurl");
+    if (!s->curl_ready || !copy_config(s, cfg, err, errlen) || !check_bucket(s, err, errlen)) {
         s3_destroy(&s->base);
         return NULL;
     }

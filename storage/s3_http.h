@@ -37,6 +37,7 @@ struct s3 {
     char *ca_file;
     long connect_timeout, low_speed_timeout, presign_expires;
     uint64_t threshold;
+    bool curl_ready; /* holds a reference to libcurl's global state */
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;
