@@ -169,6 +169,10 @@ fcgi_get retry "$T/run/b.sock"
 read -r size digest < <(body_of retry)
 is "$digest" "$LAYER" "a new request after the crash gets the whole blob"
 check "and the blob is now cached" test -s "$FINAL"
+# The upstream logs a request when it ends, and the killed one ends when the
+# throttle lets go of it: wait (bounded) for two lines, then count.
+upstream_logged_two() { [ $(($(layer_gets) - before)) -ge 2 ]; }
+wait_until 30 upstream_logged_two
 is "$(($(layer_gets) - before))" 2 "the upstream was asked twice: the killed download and the retry"
 stop responder_b TERM 15
 is "$?" 0 "responder B exits 0 on SIGTERM"
