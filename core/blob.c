@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "core/fetch.h"
+#include "core/hashpipe.h"
 #include "core/log.h"
 
 /* What a blob's client has been sent so far. */
@@ -82,7 +83,7 @@ struct blob_fetch {
     struct blob_stream stream;
     struct oci_upstream_answer answer;
     struct storage_writer *writer; /* NULL: not caching this one */
-    struct oci_hasher *hasher;
+    struct oci_hashpipe *hash;     /* hashed on its own thread, alongside */
     uint64_t received;
 };
 
@@ -105,8 +106,8 @@ static int blob_on_head(void *ctx, const struct oci_upstream_head *head)
     oci_fetch_keep_head(&b->answer, head);
     if (head->status < 200 || head->status >= 300 || b->plan->head_only)
         return 0;
-    b->hasher = oci_hasher_new(b->plan->route.digest.alg);
-    if (b->hasher == NULL)
+    b->hash = oci_hashpipe_new(b->plan->route.digest.alg);
+    if (b->hash == NULL)
         return 1;
     stream_start(&b->stream, b->plan, head->content_length);
     return 0;
@@ -117,12 +118,14 @@ static int blob_on_data(void *ctx, const void *buf, size_t len)
     struct blob_fetch *b = ctx;
     struct storage *st = b->reg->storage;
 
-    if (!oci_hasher_update(b->hasher, buf, len))
+    /* To the client first, all but its last byte, which waits for the
+     * verdict: the client works on the piece while it is hashed and stored. */
+    stream_forward(&b->stream, buf, len);
+    if (!oci_hashpipe_write(b->hash, buf, len))
         return 1;
     b->received += len;
     if (b->writer != NULL && st->ops->writer_write(b->writer, buf, len) != STORAGE_OK)
         blob_stop_caching(b, "storage write failed");
-    stream_forward(&b->stream, buf, len);
     /* Nobody to serve and nothing to cache: no reason to go on. */
     return b->stream.client_gone && b->writer == NULL;
 }
@@ -140,7 +143,7 @@ static void blob_finish(struct blob_fetch *b, enum oci_fetch_result result)
         blob_stop_caching(b, "upstream transfer failed");
         return;
     }
-    if (!oci_hasher_final(b->hasher, &got) || !oci_digest_equal(&got, &plan->route.digest) ||
+    if (!oci_hashpipe_finish(b->hash, &got) || !oci_digest_equal(&got, &plan->route.digest) ||
         (b->answer.content_length >= 0 && b->received != (uint64_t)b->answer.content_length)) {
         oci_log(OCI_LOG_ERROR, "upstream %s %s %s: content does not match its digest",
                 plan->route.namespace_, plan->route.name, plan->route.reference);
@@ -170,9 +173,8 @@ static void blob_head_answer(struct oci_plan *plan, const struct oci_sink *sink,
 }
 
 /* Fetches the blob from the upstream, committing it through writer (may be NULL). */
-static void lead_blob(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                      struct oci_plan *plan, const struct oci_sink *sink,
-                      struct storage_writer *writer)
+static void lead_blob(const struct oci_registry *reg, struct oci_plan *plan,
+                      const struct oci_sink *sink, struct storage_writer *writer)
 {
     struct blob_fetch b = {.reg = reg, .plan = plan, .stream = {.sink = sink}, .writer = writer};
     struct oci_upstream_request req = oci_fetch_request(plan, "blobs", plan->head_only);
@@ -180,7 +182,7 @@ static void lead_blob(const struct oci_registry *reg, struct oci_upstream_conn *
     enum oci_fetch_result result;
     uint64_t bytes;
 
-    result = oci_upstream_fetch(conn, &req, &handler, &bytes);
+    result = oci_upstream_fetch(&req, &handler, &bytes);
     if (b.stream.started)
         blob_finish(&b, result);
     else if (result != OCI_FETCH_DONE)
@@ -192,7 +194,7 @@ static void lead_blob(const struct oci_registry *reg, struct oci_upstream_conn *
     else
         oci_fetch_send_error(plan, sink, OCI_E_INTERNAL, "cannot hash the blob");
     blob_stop_caching(&b, NULL);
-    oci_hasher_free(b.hasher);
+    oci_hashpipe_free(b.hash);
 }
 
 #define FOLLOW_CHUNK (128 * 1024)
@@ -236,8 +238,8 @@ static bool follow_blob(struct oci_plan *plan, const struct oci_sink *sink, stru
  * A blob miss: one request leads the download and the others that come
  * meanwhile - in this process or another on the same cache - follow it.
  */
-void oci_fetch_blob(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                    struct oci_plan *plan, const struct oci_sink *sink)
+void oci_fetch_blob(const struct oci_registry *reg, struct oci_plan *plan,
+                    const struct oci_sink *sink)
 {
     struct storage *st = reg->storage;
     struct storage_writer *writer;
@@ -247,7 +249,7 @@ void oci_fetch_blob(const struct oci_registry *reg, struct oci_upstream_conn *co
     int attempt;
 
     if (plan->head_only) {
-        lead_blob(reg, conn, plan, sink, NULL);
+        lead_blob(reg, plan, sink, NULL);
         return;
     }
     oci_cache_blob_key(&plan->route.digest, key);
@@ -264,10 +266,10 @@ void oci_fetch_blob(const struct oci_registry *reg, struct oci_upstream_conn *co
                 return;
             continue;
         case STORAGE_OK:
-            lead_blob(reg, conn, plan, sink, writer);
+            lead_blob(reg, plan, sink, writer);
             return;
         default:
-            lead_blob(reg, conn, plan, sink, NULL); /* storage trouble: serve uncached */
+            lead_blob(reg, plan, sink, NULL); /* storage trouble: serve uncached */
             return;
         }
     }

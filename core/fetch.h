@@ -62,9 +62,9 @@ void oci_plan_manifest_head(struct oci_plan *plan);
 void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest);
 
 /* The FETCH plans of each kind (core/manifest.c, core/blob.c). */
-void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                        struct oci_plan *plan, const struct oci_sink *sink);
-void oci_fetch_blob(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                    struct oci_plan *plan, const struct oci_sink *sink);
+void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
+                        const struct oci_sink *sink);
+void oci_fetch_blob(const struct oci_registry *reg, struct oci_plan *plan,
+                    const struct oci_sink *sink);
 
 #endif

@@ -139,9 +139,8 @@ static void manifest_answer(const struct oci_registry *reg, struct oci_plan *pla
  * Asks the upstream with a HEAD whether a stale tag still names the same
  * manifest. True when it does (and the record is marked confirmed).
  */
-static bool manifest_still_current(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                                   struct oci_plan *plan, struct oci_upstream_answer *a,
-                                   enum oci_fetch_result *result)
+static bool manifest_still_current(const struct oci_registry *reg, struct oci_plan *plan,
+                                   struct oci_upstream_answer *a, enum oci_fetch_result *result)
 {
     struct manifest_fetch probe = {0};
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", true);
@@ -150,7 +149,7 @@ static bool manifest_still_current(const struct oci_registry *reg, struct oci_up
     uint64_t bytes;
 
     req.accept = manifest_accept;
-    *result = oci_upstream_fetch(conn, &req, &handler, &bytes);
+    *result = oci_upstream_fetch(&req, &handler, &bytes);
     *a = probe.answer;
     if (*result != OCI_FETCH_DONE || a->status != 200 ||
         oci_digest_parse(a->digest, strlen(a->digest), &current) != OCI_OK ||
@@ -161,8 +160,8 @@ static bool manifest_still_current(const struct oci_registry *reg, struct oci_up
     return true;
 }
 
-void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                        struct oci_plan *plan, const struct oci_sink *sink)
+void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
+                        const struct oci_sink *sink)
 {
     struct manifest_fetch m = {0};
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", false);
@@ -171,7 +170,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn
     uint64_t bytes;
 
     if (plan->have_stale) {
-        if (manifest_still_current(reg, conn, plan, &m.answer, &result) &&
+        if (manifest_still_current(reg, plan, &m.answer, &result) &&
             oci_plan_stored_manifest(reg, plan)) {
             oci_plan_send(plan, sink);
             return;
@@ -186,7 +185,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_upstream_conn
         }
     }
     req.accept = manifest_accept;
-    result = oci_upstream_fetch(conn, &req, &handler, &bytes);
+    result = oci_upstream_fetch(&req, &handler, &bytes);
     if (m.too_large)
         oci_fetch_send_error(plan, sink, OCI_E_UPSTREAM_FAILED, "manifest larger than 4 MiB");
     else if (result != OCI_FETCH_DONE)

@@ -226,11 +226,11 @@ void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink)
         sink->body(sink->ctx, plan->body, plan->body_len);
 }
 
-void oci_registry_fetch(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                        struct oci_plan *plan, const struct oci_sink *sink)
+void oci_registry_fetch(const struct oci_registry *reg, struct oci_plan *plan,
+                        const struct oci_sink *sink)
 {
     if (plan->route.kind == OCI_ROUTE_MANIFEST)
-        oci_fetch_manifest(reg, conn, plan, sink);
+        oci_fetch_manifest(reg, plan, sink);
     else
-        oci_fetch_blob(reg, conn, plan, sink);
+        oci_fetch_blob(reg, plan, sink);
 }

@@ -102,8 +102,8 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
                        struct oci_plan *plan);
 
 /* Carries out a FETCH plan: the whole answer goes to sink. */
-void oci_registry_fetch(const struct oci_registry *reg, struct oci_upstream_conn *conn,
-                        struct oci_plan *plan, const struct oci_sink *sink);
+void oci_registry_fetch(const struct oci_registry *reg, struct oci_plan *plan,
+                        const struct oci_sink *sink);
 
 /* Sends a RESPOND or SEND_STORED plan into sink. */
 void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink);

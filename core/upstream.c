@@ -1,11 +1,12 @@
 /*
  * upstream.c - requests to upstream registries with libcurl.
  *
- * Each worker thread owns one oci_upstream_conn and so its libcurl handles,
- * whose connection caches keep upstream connections (and TLS sessions)
- * alive between requests. A conn has two handles: one for configured
- * upstreams and one for dynamic namespaces, so that a connection opened to
- * a configured private host is never reused by a guarded request.
+ * libcurl handles, whose connection caches keep upstream connections (and
+ * TLS sessions) alive between requests, are pooled by the process: a fetch
+ * takes the most recently used one, whatever thread it runs on. Configured
+ * upstreams and dynamic namespaces have pools of their own, so that a
+ * connection opened to a configured private host is never reused by a
+ * guarded request.
  */
 #include "autoconfig.h"
 
@@ -27,14 +28,61 @@
 #define UPSTREAM_BUFFER_SIZE   (128L * 1024)
 #define UPSTREAM_MAX_REDIRECTS 5L
 #define HEADER_VALUE_MAX       256
-#define CHALLENGE_MAX 4096
-#define TOKEN_MAX 16384
-#define TOKEN_ANSWER_MAX (64 * 1024)
+#define CHALLENGE_MAX          4096
+#define TOKEN_MAX              16384
+#define TOKEN_ANSWER_MAX       (64 * 1024)
 
-struct oci_upstream_conn {
-    CURL *trusted; /* configured upstreams */
-    CURL *guarded; /* dynamic namespaces, behind the address guard */
+/*
+ * Idle libcurl handles, with their connections and TLS sessions, most
+ * recently used last: a fetch takes the warmest, so a client pulling layer
+ * after layer goes down one upstream connection, whichever worker serves
+ * it. Handles that fetched for dynamic namespaces (behind the address
+ * guard) are kept apart: a connection a trusted upstream opened to a
+ * private address must never serve a guarded request. The lock is taken on
+ * misses only, twice per fetch.
+ */
+#define POOL_MAX 16
+
+struct handle_pool {
+    pthread_mutex_t lock;
+    CURL *idle[POOL_MAX];
+    int count;
 };
+
+static struct handle_pool pools[2] = {{.lock = PTHREAD_MUTEX_INITIALIZER},
+                                      {.lock = PTHREAD_MUTEX_INITIALIZER}};
+
+static struct handle_pool *pool_of(bool guard)
+{
+    return &pools[guard ? 1 : 0];
+}
+
+static CURL *handle_take(bool guard)
+{
+    struct handle_pool *pool = pool_of(guard);
+    CURL *easy = NULL;
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->count > 0)
+        easy = pool->idle[--pool->count];
+    pthread_mutex_unlock(&pool->lock);
+    return easy != NULL ? easy : curl_easy_init();
+}
+
+static void handle_give_back(bool guard, CURL *easy)
+{
+    struct handle_pool *pool = pool_of(guard);
+
+    if (easy == NULL)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->count < POOL_MAX) {
+        pool->idle[pool->count++] = easy;
+        easy = NULL;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    curl_easy_cleanup(easy); /* a no-op when kept */
+}
 
 static struct oci_upstream_timeouts timeouts = {.connect = 10, .low_speed = 30};
 
@@ -76,6 +124,9 @@ bool oci_upstream_global_init(void)
 
 void oci_upstream_global_cleanup(void)
 {
+    for (int i = 0; i < 2; i++)
+        while (pools[i].count > 0)
+            curl_easy_cleanup(pools[i].idle[--pools[i].count]);
     if (global_ready)
         curl_global_cleanup();
 }
@@ -85,24 +136,8 @@ void oci_upstream_set_timeouts(const struct oci_upstream_timeouts *t)
     timeouts = *t;
 }
 
-/* Its handles are made on first use: a worker that only answers hits holds none. */
-struct oci_upstream_conn *oci_upstream_conn_new(void)
-{
-    return calloc(1, sizeof(struct oci_upstream_conn));
-}
-
-void oci_upstream_conn_free(struct oci_upstream_conn *conn)
-{
-    if (conn == NULL)
-        return;
-    curl_easy_cleanup(conn->trusted);
-    curl_easy_cleanup(conn->guarded);
-    free(conn);
-}
-
 /* Copies a header's value, trimmed, if the line is "name: value". */
-static void header_value(const char *line, size_t len, const char *name, char *out,
-                         size_t outlen)
+static void header_value(const char *line, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t name_len = strlen(name);
 
@@ -240,6 +275,10 @@ static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_
     curl_easy_setopt(easy, CURLOPT_USERAGENT,
                      up->user_agent ? up->user_agent : PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, UPSTREAM_BUFFER_SIZE);
+    /* One worker, one transfer at a time: HTTP/2's multiplexing buys nothing,
+     * and its 16 KiB frames straddle TLS records, which halves the pieces a
+     * blob streams in (twice the hashing calls, writes and wake-ups). */
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, timeouts.low_speed);
@@ -322,12 +361,10 @@ static CURLU *token_url(const struct oci_auth_challenge *c)
         goto fail;
     snprintf(param, sizeof(param), "service=%s", c->service);
     if (c->service[0] != '\0' &&
-        curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
-            CURLUE_OK)
+        curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
         goto fail;
     snprintf(param, sizeof(param), "scope=%s", c->scope);
-    if (curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) !=
-        CURLUE_OK)
+    if (curl_url_set(url, CURLUPART_QUERY, param, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
         goto fail;
     return url;
 fail:
@@ -370,16 +407,15 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, 
     rc = curl_easy_perform(t->easy);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status == 200 && answer.buf != NULL &&
-        oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) &&
-        strlen(value) < len) {
+        oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) && strlen(value) < len) {
         strcpy(token, value);
         oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
         ok = true;
     }
     /* Never the token or the credentials: the realm, the scope and the outcome. */
-    oci_log(ok ? OCI_LOG_INFO : OCI_LOG_WARN, "token %s scope=%s status=%ld%s%s",
-            up->namespace_, c->scope, status, rc == CURLE_OK ? "" : " error=",
-            rc == CURLE_OK ? "" : curl_easy_strerror(rc));
+    oci_log(ok ? OCI_LOG_INFO : OCI_LOG_WARN, "token %s scope=%s status=%ld%s%s", up->namespace_,
+            c->scope, status,
+            rc == CURLE_OK ? "" : " error=", rc == CURLE_OK ? "" : curl_easy_strerror(rc));
     free(value);
     free(answer.buf);
     curl_url_cleanup(url);
@@ -387,16 +423,15 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, 
 }
 
 /* One request to the upstream, with a bearer token when one is given. */
-static CURLcode perform(struct oci_upstream_conn *conn, struct transfer *t, CURLU *url,
-                        struct curl_slist *headers, const char *bearer)
+static CURLcode perform(CURL *easy, struct transfer *t, CURLU *url, struct curl_slist *headers,
+                        const char *bearer)
 {
-    CURL **easy = t->req->guard ? &conn->guarded : &conn->trusted;
     struct timespec start;
     CURLcode rc;
 
-    if (*easy == NULL && (*easy = curl_easy_init()) == NULL)
+    t->easy = easy;
+    if (easy == NULL)
         return CURLE_OUT_OF_MEMORY;
-    t->easy = *easy;
     curl_easy_reset(t->easy);
     set_request(t->easy, t, url, headers);
     if (bearer != NULL) {
@@ -415,8 +450,7 @@ static CURLcode perform(struct oci_upstream_conn *conn, struct transfer *t, CURL
 }
 
 /* After a 401 with a Bearer challenge: a token for the retry, or false. */
-static bool token_for_retry(struct transfer *t, const char *default_scope, char *token,
-                            size_t len)
+static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len)
 {
     struct oci_auth_challenge c;
 
@@ -428,11 +462,11 @@ static bool token_for_retry(struct transfer *t, const char *default_scope, char 
     return fetch_token(t, &c, token, len);
 }
 
-enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
-                                         const struct oci_upstream_request *req,
+enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
                                          uint64_t *bytes)
 {
+    CURL *easy = NULL;
     struct transfer t = {.req = req, .handler = handler, .may_retry = true};
     struct curl_slist *headers = NULL;
     char accept[2048], scope[OCI_AUTH_FIELD_MAX];
@@ -451,12 +485,13 @@ enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
             goto done;
     }
     snprintf(scope, sizeof(scope), "repository:%s:pull", req->name);
-    rc = perform(conn, &t, url, headers,
+    easy = handle_take(req->guard);
+    rc = perform(easy, &t, url, headers,
                  oci_auth_token_get(req->upstream->namespace_, scope, token, TOKEN_MAX) ? token
                                                                                         : NULL);
     if (t.challenged && token_for_retry(&t, scope, token, TOKEN_MAX)) {
         t = (struct transfer){.req = req, .handler = handler};
-        rc = perform(conn, &t, url, headers, token);
+        rc = perform(easy, &t, url, headers, token);
     } else if (t.challenged) {
         /* No token to be had (or a Basic challenge): the 401 is the answer, without
          * asking the upstream the same question twice. */
@@ -468,6 +503,7 @@ enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
     result = classify(&t, rc);
     *bytes = t.bytes;
 done:
+    handle_give_back(req->guard, easy);
     free(token);
     curl_slist_free_all(headers);
     curl_url_cleanup(url);

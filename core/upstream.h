@@ -12,6 +12,10 @@
  * For namespaces that are not configured, every address connected to -
  * after DNS, after every redirect - must pass core/addrguard.h; otherwise the
  * fetch ends with OCI_FETCH_DENIED before a byte is sent.
+ *
+ * libcurl handles are shared by the whole process (most recently used
+ * first), so upstream connections and TLS sessions are reused by whichever
+ * thread fetches next.
  */
 #ifndef OCI_UPSTREAM_H
 #define OCI_UPSTREAM_H
@@ -21,13 +25,6 @@
 
 #include "core/config.h"
 
-/* Connection state kept between requests of one worker thread (its libcurl
- * handles, made on first use: connections and TLS sessions are reused). */
-struct oci_upstream_conn;
-
-struct oci_upstream_conn *oci_upstream_conn_new(void);
-void oci_upstream_conn_free(struct oci_upstream_conn *conn);
-
 /* Process-wide set-up (curl_global_init), done by the first fetch if not
  * before, and its undoing (at exit, when it was done). */
 bool oci_upstream_global_init(void);
@@ -36,10 +33,10 @@ void oci_upstream_global_cleanup(void);
 /* The head of the upstream's final answer, valid during on_head only. */
 struct oci_upstream_head {
     long status;
-    const char *content_type;   /* NULL when absent */
-    int64_t content_length;     /* -1 when unknown */
-    const char *digest;         /* Docker-Content-Digest, NULL when absent */
-    const char *retry_after;    /* NULL when absent */
+    const char *content_type; /* NULL when absent */
+    int64_t content_length;   /* -1 when unknown */
+    const char *digest;       /* Docker-Content-Digest, NULL when absent */
+    const char *retry_after;  /* NULL when absent */
 };
 
 /* What the caller does with a response; non-zero stops the transfer. */
@@ -53,12 +50,12 @@ struct oci_upstream_handler {
 
 struct oci_upstream_request {
     const struct oci_upstream *upstream;
-    bool guard;          /* refuse non-public addresses (dynamic namespace) */
-    bool head;           /* HEAD instead of GET */
-    const char *name;    /* repository name */
-    const char *kind;    /* "manifests" or "blobs" */
+    bool guard;       /* refuse non-public addresses (dynamic namespace) */
+    bool head;        /* HEAD instead of GET */
+    const char *name; /* repository name */
+    const char *kind; /* "manifests" or "blobs" */
     const char *reference;
-    const char *accept;  /* Accept header value, or NULL */
+    const char *accept; /* Accept header value, or NULL */
 };
 
 enum oci_fetch_result {
@@ -74,8 +71,7 @@ enum oci_fetch_result {
  * Logs one line with method, upstream, name, reference, status, bytes and
  * duration.
  */
-enum oci_fetch_result oci_upstream_fetch(struct oci_upstream_conn *conn,
-                                         const struct oci_upstream_request *req,
+enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
                                          uint64_t *bytes);
 

@@ -211,13 +211,13 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
 }
 
 void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
-                  struct oci_upstream_conn *conn, struct oci_plan *plan)
+                  struct oci_plan *plan)
 {
     struct response r = {req, front, reg};
     struct oci_sink sink = {&r, sink_head, sink_body, sink_flush, sink_send_stored};
 
     if (plan->kind == OCI_PLAN_FETCH)
-        oci_registry_fetch(reg, conn, plan, &sink);
+        oci_registry_fetch(reg, plan, &sink);
     else
         oci_plan_send(plan, &sink);
 }

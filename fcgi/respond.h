@@ -23,11 +23,8 @@
 /* --s3-redirect: answer hits stored in S3 with a 307 to a presigned URL. */
 void fcgi_respond_set_s3_redirect(bool on);
 
-/*
- * Answers the request req according to plan, fetching from the upstream
- * through conn if the plan says so.
- */
+/* Answers the request req according to plan, fetching from the upstream if the plan says so. */
 void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
-                  struct oci_upstream_conn *conn, struct oci_plan *plan);
+                  struct oci_plan *plan);
 
 #endif

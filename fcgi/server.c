@@ -30,7 +30,7 @@
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
 
-#define LISTEN_BACKLOG 1024
+#define LISTEN_BACKLOG   1024
 #define REQUEST_PATH_MAX 8192
 
 struct worker {
@@ -100,7 +100,8 @@ static int listen_unix(const char *spec, const char *path)
 
 static int listen_tcp(const char *spec)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char host[256];
@@ -133,8 +134,7 @@ int fcgi_server_listen(const char *spec)
     socklen_t len = sizeof(accepting);
 
     if (spec == NULL) {
-        if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 ||
-            !accepting)
+        if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) < 0 || !accepting)
             return listen_fail("fd 0", "not a listening socket (use --listen or spawn-fcgi)");
         return STDIN_FILENO;
     }
@@ -144,7 +144,7 @@ int fcgi_server_listen(const char *spec)
 }
 
 /* Turns the FastCGI parameters into a request and answers it. */
-static void handle(struct worker *w, struct oci_upstream_conn *conn)
+static void handle(struct worker *w)
 {
     char **env = w->req.envp;
     const char *uri = FCGX_GetParam("REQUEST_URI", env);
@@ -167,7 +167,7 @@ static void handle(struct worker *w, struct oci_upstream_conn *conn)
     oci_registry_plan(w->server->reg, &req, &plan);
     if (plan.kind == OCI_PLAN_RESPOND && plan.head.status >= 400)
         oci_log(OCI_LOG_INFO, "%s %s: %d", req.method, path, plan.head.status);
-    fcgi_respond(&w->req, w->server->front, w->server->reg, conn, &plan);
+    fcgi_respond(&w->req, w->server->front, w->server->reg, &plan);
     oci_plan_release(&plan);
 }
 
@@ -197,11 +197,8 @@ static int accept_interruptibly(struct worker *w)
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
-    struct oci_upstream_conn *conn = oci_upstream_conn_new();
 
-    if (conn == NULL)
-        oci_log(OCI_LOG_ERROR, "worker: out of memory");
-    while (conn != NULL && !set_idle(w, true)) {
+    while (!set_idle(w, true)) {
         int rc = accept_interruptibly(w);
 
         if (set_idle(w, false))
@@ -213,10 +210,9 @@ static void *worker_main(void *arg)
             nanosleep(&pause, NULL);
             continue;
         }
-        handle(w, conn);
+        handle(w);
     }
     FCGX_Finish_r(&w->req);
-    oci_upstream_conn_free(conn);
     atomic_store(&w->done, true);
     return NULL;
 }

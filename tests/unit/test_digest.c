@@ -1,5 +1,6 @@
 /*
- * test_digest.c - digest parsing, formatting and hashing.
+ * test_digest.c - digest parsing, formatting and hashing, in the caller's
+ * thread (oci_hasher) and on a thread of its own (oci_hashpipe).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "core/digest.h"
+#include "core/hashpipe.h"
 
 #define SHA256_EMPTY "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define SHA256_ABC   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -192,6 +194,61 @@ static void test_streaming(void **state)
     }
 }
 
+/* Pieces of every size, wrapping the ring many times: the one-shot digest. */
+static void test_hashpipe(void **state)
+{
+    static const enum oci_digest_alg algs[] = {OCI_DIGEST_SHA256, OCI_DIGEST_SHA512};
+    size_t size = 5 * OCI_HASHPIPE_RING + 12345;
+    unsigned char *data = malloc(size);
+    struct oci_digest whole, piped;
+
+    (void)state;
+    assert_non_null(data);
+    for (size_t i = 0; i < size; i++)
+        data[i] = (unsigned char)(i * 13 + i / 509);
+    for (size_t a = 0; a < 2; a++) {
+        struct oci_hashpipe *p = oci_hashpipe_new(algs[a]);
+        size_t off = 0, piece = 1;
+
+        assert_non_null(p);
+        while (off < size) {
+            size_t n = piece < size - off ? piece : size - off;
+
+            assert_true(oci_hashpipe_write(p, data + off, n));
+            off += n;
+            piece = piece < 2 * OCI_HASHPIPE_RING ? piece * 5 + 3 : 1;
+        }
+        assert_true(oci_hashpipe_write(p, data, 0));
+        assert_true(oci_hashpipe_finish(p, &piped));
+        oci_hashpipe_free(p);
+        assert_true(oci_digest_buffer(algs[a], data, size, &whole));
+        assert_true(oci_digest_equal(&whole, &piped));
+    }
+    free(data);
+}
+
+/* Nothing written: the empty digest. Freed unfinished, with the ring full:
+ * the thread stops without hashing the rest (no hang, nothing leaked). */
+static void test_hashpipe_empty_and_abandoned(void **state)
+{
+    static unsigned char block[64 * 1024];
+    struct oci_hashpipe *p = oci_hashpipe_new(OCI_DIGEST_SHA256);
+    struct oci_digest d;
+
+    (void)state;
+    assert_non_null(p);
+    assert_true(oci_hashpipe_finish(p, &d));
+    assert_string_equal(d.hex, SHA256_EMPTY);
+    oci_hashpipe_free(p);
+
+    p = oci_hashpipe_new(OCI_DIGEST_SHA256);
+    assert_non_null(p);
+    for (size_t i = 0; i < 2 * OCI_HASHPIPE_RING / sizeof(block); i++)
+        assert_true(oci_hashpipe_write(p, block, sizeof(block)));
+    oci_hashpipe_free(p);
+    oci_hashpipe_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_parse_len),    cmocka_unit_test(test_format_round_trip),
         cmocka_unit_test(test_alg_name),     cmocka_unit_test(test_equal),
         cmocka_unit_test(test_known_hashes), cmocka_unit_test(test_streaming),
+        cmocka_unit_test(test_hashpipe),     cmocka_unit_test(test_hashpipe_empty_and_abandoned),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

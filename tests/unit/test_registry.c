@@ -645,15 +645,12 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
 static void fetch(struct fixture *f, const char *method, const char *path, struct capture *c)
 {
     struct oci_sink sink = {c, sink_head, sink_body, sink_flush, sink_send_stored};
-    struct oci_upstream_conn *conn = oci_upstream_conn_new();
     struct oci_plan *p = plan(f, method, path, "ns=down.test");
 
-    assert_non_null(conn);
     assert_int_equal(p->kind, OCI_PLAN_FETCH);
     assert_string_equal(p->upstream.host, "127.0.0.1:1");
     memset(c, 0, sizeof(*c));
-    oci_registry_fetch(&f->reg, conn, p, &sink);
-    oci_upstream_conn_free(conn);
+    oci_registry_fetch(&f->reg, p, &sink);
 }
 
 static void assert_unavailable(const struct capture *c, bool with_body)
