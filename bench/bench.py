@@ -243,6 +243,11 @@ ROWS = [
     ("memory", "idle_rss", "memory, all processes", "idle RSS MiB", 1 / MIB, False),
     ("memory", "loaded_idle_rss", "", "idle after load MiB", 1 / MIB, False),
     ("memory", "peak_rss", "", "peak RSS MiB", 1 / MIB, False),
+    # RSS counts a shared page once in every process that maps it (nginx's
+    # processes share most of theirs); PSS divides it among them, so a sum
+    # of PSS is what the processes hold together.
+    ("memory", "idle_pss", "", "idle PSS MiB", 1 / MIB, False),
+    ("memory", "peak_pss", "", "peak PSS MiB", 1 / MIB, False),
     ("memory", "idle_responder_rss", "memory, responder", "idle RSS MiB", 1 / MIB, False),
     ("memory", "loaded_idle_responder_rss", "", "idle after load MiB", 1 / MIB, False),
     ("memory", "peak_responder_rss", "", "peak RSS MiB", 1 / MIB, False),
@@ -352,9 +357,9 @@ def report(results_path, peaks_path, config_path, out_path):
     target("responder idle RSS < 10 MiB", v, 10 * MIB, v is not None and v < 10 * MIB)
     v = get("memory", "oci-registry", "peak_responder_rss")
     target("responder peak RSS < 32 MiB", v, 32 * MIB, v is not None and v < 32 * MIB)
-    for k, label in (("idle_rss", "idle"), ("peak_rss", "peak")):
+    for k, label in (("idle_rss", "idle RSS"), ("peak_rss", "peak RSS"), ("idle_pss", "idle PSS"), ("peak_pss", "peak PSS")):
         a, b = get("memory", "oci-registry", k), get("memory", "docker-registry", k)
-        target("all processes %s RSS < docker-registry's" % label, a, b, a is not None and b is not None and a < b)
+        target("all processes %s < docker-registry's" % label, a, b, a is not None and b is not None and a < b)
 
     table.append("")
     table.append("targets:")
