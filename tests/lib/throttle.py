@@ -32,11 +32,16 @@ def pump(src, dst, rate):
     except OSError:
         pass
     finally:
+        # Shut down to wake the other direction's thread, then close: a
+        # socket closed with unread data resets the connection, so the
+        # target's writes fail now rather than block until we exit.
         for s in (src, dst):
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        for s in (src, dst):
+            s.close()
 
 
 def serve(listen_port, target_port, rate):
