@@ -136,7 +136,8 @@ bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *p
 void oci_plan_manifest_head(struct oci_plan *plan)
 {
     const struct oci_manifest_record *rec = &plan->manifest;
-    long left = plan->upstream.manifest_invalidation_time - (long)(time(NULL) - rec->confirmed);
+    long age = (long)(time(NULL) - rec->confirmed);
+    long left = plan->upstream.manifest_invalidation_time - (age > 0 ? age : 0);
 
     plan->kind = OCI_PLAN_RESPOND;
     plan->head.status = 200;
@@ -171,8 +172,10 @@ static void plan_manifest(const struct oci_registry *reg, struct oci_plan *plan)
     if (oci_cache_manifest_lookup(reg->storage, &plan->route, rec) != STORAGE_OK)
         return;
     age = time(NULL) - rec->confirmed;
-    /* A record from the future (the clock went back) is not trusted as fresh. */
-    if (plan->route.by_digest || (age >= 0 && age < plan->upstream.manifest_invalidation_time))
+    /* A file's time may run a clock tick ahead of time() (fine-grained file
+     * times): a second ahead is now. A record further in the future (the
+     * clock went back) is not trusted as fresh. */
+    if (plan->route.by_digest || (age >= -1 && age < plan->upstream.manifest_invalidation_time))
         oci_plan_stored_manifest(reg, plan); /* else a miss: fetched */
     else
         plan->have_stale = cached(reg, &rec->digest, &info) && info.size == rec->size;

@@ -454,6 +454,23 @@ static void test_manifest_stale_tag_fetches(void **state)
     assert_string_equal(p->manifest.media_type, OCI_MANIFEST);
 }
 
+/* A record a second ahead of the clock is fresh (fine-grained file times run a
+ * tick ahead of time()); one far ahead is not trusted: the clock went back. */
+static void test_manifest_record_from_the_future(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    store_manifest(f, "reg.test", "x", "latest");
+    age_record(f, "reg.test", manifest_path("x", "latest"), -1);
+    assert_manifest_answer(plan(f, "GET", manifest_path("x", "latest"), NULL), MANIFEST, HOUR - 1);
+
+    age_record(f, "reg.test", manifest_path("x", "latest"), -HOUR);
+    p = plan(f, "GET", manifest_path("x", "latest"), NULL);
+    assert_int_equal(p->kind, OCI_PLAN_FETCH);
+    assert_true(p->have_stale);
+}
+
 /* A digest names the same bytes forever: its record never goes stale. */
 static void test_manifest_by_digest_never_stale(void **state)
 {
@@ -764,6 +781,7 @@ int main(void)
         T(test_manifest_fresh_answered),
         T(test_manifest_uncached_fetches),
         T(test_manifest_stale_tag_fetches),
+        T(test_manifest_record_from_the_future),
         T(test_manifest_by_digest_never_stale),
         T(test_manifest_damaged_record),
         T(test_check_cache_digest),
