@@ -191,6 +191,9 @@ like "$(cat "$T/nobucket.out")" '^oci-registry: s3 storage needs --bucket' "s3 w
 # --- S3 stopped in the middle of a multipart upload ---
 BIG_LAYER=$(upstream_curl /v2/test/big/manifests/v1 -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
 	json_get - layers 0 digest)
+# Its object's key: listing by it names that object alone (the blobs/sha256/xx/
+# directory may hold another layer whose digest starts alike).
+BIG_KEY=$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}
 uploads_started() { swift_log | grep -q "POST /$BUCKET/$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}?uploads"; }
 part_failed() { grep -q "s3: PUT blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" "$RESPONDER_LOG"; }
 upload_aborted() { grep -q "aborted the multipart upload of blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" "$RESPONDER_LOG"; }
@@ -204,7 +207,7 @@ if check "a 20 MiB blob starts a multipart upload" wait_until 120 uploads_starte
 	check "the responder aborts the multipart upload" wait_until 90 upload_aborted
 	s3_cli "$BUCKET" uploads >"$T/uploads"
 	is "$(wc -l <"$T/uploads")" 0 "no multipart upload is left open"
-	s3_cli "$BUCKET" ls "$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/" >"$T/big-objects"
+	s3_cli "$BUCKET" ls "$BIG_KEY" >"$T/big-objects"
 	is "$(wc -l <"$T/big-objects")" 0 "no object was left under the blob's key"
 fi
 wait "$big_client"
@@ -216,7 +219,7 @@ is "$code" 200 "the big blob again: 200 (a miss)"
 is "$(sha256_of "$T/body")" "$BIG_LAYER" "the big blob again: content matches the digest"
 # The upload starts once the client has its last byte: wait for it.
 big_stored() {
-	s3_cli "$BUCKET" ls "$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/" >"$T/big-objects" && [ -s "$T/big-objects" ]
+	s3_cli "$BUCKET" ls "$BIG_KEY" >"$T/big-objects" && [ -s "$T/big-objects" ]
 }
 check "the big blob is stored" wait_until 90 big_stored
 is "$(cut -d' ' -f2 "$T/big-objects")" "$(stat -c %s "$T/body")" \
