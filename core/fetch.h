@@ -50,8 +50,9 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
 
 /*
  * Makes plan a RESPOND with the cached manifest plan->manifest names, read
- * from storage (see registry.c for why not SEND_STORED). False when the
- * cache does not hold it whole; plan is then unchanged.
+ * from storage (see registry.c for why not SEND_STORED; a HEAD reads
+ * nothing). False when the cache does not hold it whole; plan is then
+ * unchanged.
  */
 bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *plan);
 
