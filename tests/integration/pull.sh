@@ -88,23 +88,7 @@ if check "containerd starts" start_containerd; then
 fi
 
 # --- HTTP details through nginx ---
-LAYER=$(json_get "$T/pulled/docker/manifest.json" layers 0 digest)
-LAYER_FILE=$T/pulled/docker/${LAYER#sha256:}
-
-code=$(http_status /v2/test/small/manifests/v1 -I -H 'Accept: application/vnd.oci.image.manifest.v1+json')
-is "$code" 200 "HEAD manifest: 200"
-is "$(header Content-Length)" "$(stat -c %s "$T/pulled/docker/manifest.json")" "HEAD manifest: Content-Length"
-is "$(header Docker-Content-Digest)" "$SMALL" "HEAD manifest: Docker-Content-Digest"
-
-code=$(http_status "/v2/test/small/blobs/$LAYER" -r 1000-1999)
-is "$code" 206 "Range on a cached blob: 206"
-cmp -s "$T/body" <(tail -c +1001 "$LAYER_FILE" | head -c 1000)
-ok $? "Range on a cached blob: the right 1000 bytes"
-
-code=$(http_status "/v2/test/small/blobs/$LAYER")
-is "$code" 200 "GET cached blob: 200"
-is "$(sha256_of "$T/body")" "$LAYER" "GET cached blob: content matches the digest"
-is "$(header Docker-Content-Digest)" "$LAYER" "GET cached blob: Docker-Content-Digest"
+hit_details nginx docker
 
 # --- nginx keeps manifest answers for as long as the responder says ---
 # A HEAD first, then GETs, by digest, as containerd asks (an image nobody pulled).

@@ -130,6 +130,26 @@ fcgi_request() {
 		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
 }
 
+# hit_details LABEL DIR: the HTTP details of hits of test/small:v1 through
+# $MIRROR, as pulled into $T/pulled/DIR: HEAD of the manifest, Range and GET
+# of its first layer, with the registry's headers. Leaves LAYER set.
+hit_details() {
+	local label=$1 dir=$T/pulled/$2 code
+	LAYER=$(json_get "$dir/manifest.json" layers 0 digest)
+	code=$(http_status /v2/test/small/manifests/v1 -I -H 'Accept: application/vnd.oci.image.manifest.v1+json')
+	is "$code" 200 "$label: HEAD manifest: 200"
+	is "$(header Content-Length)" "$(stat -c %s "$dir/manifest.json")" "$label: HEAD manifest: Content-Length"
+	is "$(header Docker-Content-Digest)" "$SMALL" "$label: HEAD manifest: Docker-Content-Digest"
+	code=$(http_status "/v2/test/small/blobs/$LAYER" -r 1000-1999)
+	is "$code" 206 "$label: Range on a cached blob: 206"
+	cmp -s "$T/body" <(tail -c +1001 "$dir/${LAYER#sha256:}" | head -c 1000)
+	ok $? "$label: Range on a cached blob: the right 1000 bytes"
+	code=$(http_status "/v2/test/small/blobs/$LAYER")
+	is "$code" 200 "$label: GET cached blob: 200"
+	is "$(sha256_of "$T/body")" "$LAYER" "$label: GET cached blob: content matches the digest"
+	is "$(header Docker-Content-Digest)" "$LAYER" "$label: GET cached blob: Docker-Content-Digest"
+}
+
 # head_of FILE: the CGI head of a raw cgi-fcgi answer, without CRs.
 head_of() {
 	tr -d '\r' <"$1" | sed '/^$/q'
