@@ -28,18 +28,8 @@ diag "upstream $UPSTREAM, mirror $MIRROR, test dir $T"
 
 
 # --- Docker style: default namespace, domain-root mirror ---
-gets0=$(upstream_blob_gets)
-check "docker style: skopeo pulls test/small:v1 (cache miss)" \
-	pull_dir docker "docker://$MIRROR/test/small:v1" --src-tls-verify=false
-pulled_ok docker "$SMALL" "docker style"
-gets1=$(upstream_blob_gets)
-ok "$((gets1 > gets0 ? 0 : 1))" "the miss fetched blobs from the upstream ($((gets1 - gets0)) GETs)"
-check "cache tmp/ is empty after the pull" cache_tmp_empty
-
-check "docker style: second pull (cache hit)" \
-	pull_dir docker2 "docker://$MIRROR/test/small:v1" --src-tls-verify=false
-pulled_ok docker2 "$SMALL" "docker style, cached"
-is "$(upstream_blob_gets)" "$gets1" "the second pull made no blob GET upstream"
+docker_miss_then_hit nginx docker
+gets1=$GETS
 
 check "docker style: pull by digest" \
 	pull_dir docker3 "docker://$MIRROR/test/small@$SMALL" --src-tls-verify=false

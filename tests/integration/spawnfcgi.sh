@@ -57,16 +57,7 @@ start_nginx || bail "nginx did not start"
 diag "upstream $UPSTREAM, mirror $MIRROR, responders ${PIDS[*]}, test dir $T"
 
 
-gets0=$(upstream_blob_gets)
-check "docker style: pull test/small:v1 (miss)" \
-	pull_dir docker "docker://$MIRROR/test/small:v1" --src-tls-verify=false
-pulled_ok docker "$SMALL" "docker style"
-gets1=$(upstream_blob_gets)
-ok "$((gets1 > gets0 ? 0 : 1))" "the miss fetched blobs from the upstream ($((gets1 - gets0)) GETs)"
-check "docker style: second pull (hit)" \
-	pull_dir docker2 "docker://$MIRROR/test/small:v1" --src-tls-verify=false
-pulled_ok docker2 "$SMALL" "docker style, cached"
-is "$(upstream_blob_gets)" "$gets1" "the second pull made no blob GET upstream"
+docker_miss_then_hit "spawn-fcgi -F 2" docker
 check "path-prefix style: pull the multi-arch index with --all (miss)" \
 	skopeo_q copy --all --src-tls-verify=false "docker://$MIRROR/reg.test/test/multi:v1" "oci:$T/pulled/multi:v1"
 is "$(json_get "$T/pulled/multi/index.json" manifests 0 digest 2>/dev/null)" "$MULTI" \

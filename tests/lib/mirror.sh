@@ -130,6 +130,25 @@ fcgi_request() {
 		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
 }
 
+# docker_miss_then_hit LABEL DIR: Docker style (the default namespace at
+# $MIRROR's root): skopeo pulls test/small:v1 into DIR, a miss that fetches
+# blobs upstream and leaves no download in tmp/, then into DIR2, a hit that
+# fetches none. Leaves GETS: the upstream's blob GETs after the miss.
+docker_miss_then_hit() {
+	local label=$1 dir=$2 before
+	before=$(upstream_blob_gets)
+	check "$label: docker style: skopeo pulls test/small:v1 (cache miss)" \
+		pull_dir "$dir" "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+	pulled_ok "$dir" "$SMALL" "$label: docker style"
+	GETS=$(upstream_blob_gets)
+	ok "$((GETS > before ? 0 : 1))" "$label: the miss fetched blobs from the upstream ($((GETS - before)) GETs)"
+	check "$label: cache tmp/ is empty after the pull" cache_tmp_empty
+	check "$label: docker style: second pull (cache hit)" \
+		pull_dir "${dir}2" "docker://$MIRROR/test/small:v1" --src-tls-verify=false
+	pulled_ok "${dir}2" "$SMALL" "$label: docker style, cached"
+	is "$(upstream_blob_gets)" "$GETS" "$label: the second pull made no blob GET upstream"
+}
+
 # hit_details LABEL DIR: the HTTP details of hits of test/small:v1 through
 # $MIRROR, as pulled into $T/pulled/DIR: HEAD of the manifest, Range and GET
 # of its first layer, with the registry's headers. Leaves LAYER set.
