@@ -5,6 +5,7 @@
  *   /v2/                                       the API base
  *   /v2/<name>/manifests/<tag or digest>
  *   /v2/<name>/blobs/<digest>
+ * and, outside the API, the health checks /healthz and /readyz;
  * and resolves which upstream registry (namespace) a request is for:
  *   1. the "ns" query parameter (containerd hosts.toml mirrors); when the
  *      name also starts with that registry (containerd override_path), the
@@ -31,6 +32,8 @@ enum oci_route_kind {
     OCI_ROUTE_BASE,     /* /v2/ */
     OCI_ROUTE_MANIFEST, /* /v2/<name>/manifests/<reference> */
     OCI_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
+    OCI_ROUTE_HEALTHZ,  /* /healthz: alive */
+    OCI_ROUTE_READYZ,   /* /readyz: fit to serve */
 };
 
 struct oci_route {
@@ -38,7 +41,8 @@ struct oci_route {
     char namespace_[OCI_NAMESPACE_MAX + 1]; /* upstream registry, e.g. "docker.io" */
     char name[OCI_NAME_MAX + 1];            /* repository name at that registry */
     /* The reference as given: a tag, or a digest string. Empty for BASE. */
-    char reference[OCI_DIGEST_STRING_MAX > OCI_TAG_MAX + 1 ? OCI_DIGEST_STRING_MAX : OCI_TAG_MAX + 1];
+    char reference[OCI_DIGEST_STRING_MAX > OCI_TAG_MAX + 1 ? OCI_DIGEST_STRING_MAX
+                                                           : OCI_TAG_MAX + 1];
     bool by_digest;           /* reference is a digest (always for blobs) */
     struct oci_digest digest; /* valid when by_digest */
 };

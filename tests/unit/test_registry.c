@@ -318,6 +318,53 @@ static void test_base(void **state)
     assert_true(p->head_only);
 }
 
+static void assert_text_answer(const struct oci_plan *p, int status, const char *prefix)
+{
+    assert_int_equal(p->kind, OCI_PLAN_RESPOND);
+    assert_int_equal(p->head.status, status);
+    assert_string_equal(p->head.content_type, "text/plain");
+    assert_int_equal(p->head.content_length, p->body_len);
+    assert_true(p->body_len >= strlen(prefix));
+    assert_memory_equal(p->body, prefix, strlen(prefix));
+    assert_int_equal(p->head.fresh_for, 0);
+}
+
+static void test_healthz(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_text_answer(plan(f, "GET", "/healthz", NULL), 200, "ok\n");
+    assert_text_answer(plan(f, "HEAD", "/healthz", NULL), 200, "ok\n");
+    assert_error_plan(plan(f, "GET", "/healthz/x", NULL), 404, "NOT_FOUND");
+    assert_error_plan(plan(f, "GET", "/healthzz", NULL), 404, "NOT_FOUND");
+    assert_error_plan(plan(f, "POST", "/healthz", NULL), 405, "UNSUPPORTED");
+}
+
+/* /readyz writes a probe object, reads it back and removes it: none is left. */
+static void test_readyz(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX + 16];
+
+    assert_text_answer(plan(f, "GET", "/readyz", NULL), 200, "ready\n");
+    assert_text_answer(plan(f, "GET", "/readyz", NULL), 200, "ready\n");
+    assert_error_plan(plan(f, "GET", "/readyz/", NULL), 404, "NOT_FOUND");
+    snprintf(dir, sizeof(dir), "%s/_health", f->root);
+    assert_int_equal(rmdir(dir), 0); /* empty: every probe removed its object */
+}
+
+/* A storage that cannot be written is not ready, and the answer says why. */
+static void test_readyz_storage_broken(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    p = plan(f, "GET", "/readyz", NULL);
+    assert_text_answer(p, 503, "not ready: storage write failed");
+    assert_text_answer(plan(f, "GET", "/healthz", NULL), 200, "ok\n");
+}
+
 static void test_push_methods_refused(void **state)
 {
     static const char *const methods[] = {"PUT", "POST", "DELETE", "PATCH", "OPTIONS", "get"};
@@ -784,6 +831,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_base),
+        T(test_healthz),
+        T(test_readyz),
+        T(test_readyz_storage_broken),
         T(test_push_methods_refused),
         T(test_bad_requests),
         T(test_blob_uncached_fetches),
