@@ -379,31 +379,48 @@ static void test_push_methods_refused(void **state)
     }
 }
 
+/*
+ * Bad requests are answered from memory, GET and HEAD alike, before any
+ * storage or network access: a manifest reference that is neither tag nor
+ * digest is unknown (the conformance suite's ".INVALID_MANIFEST_NAME"), a
+ * blob's bad digest is invalid (400, its algorithm's too), with why.
+ */
 static void test_bad_requests(void **state)
 {
     static const struct {
         const char *path;
         int status;
         const char *code;
+        const char *why; /* in the body's detail, or NULL */
     } cases[] = {
-        {"/v2/Upper/manifests/latest", 400, "NAME_INVALID"},
-        {"/v2/a..b/manifests/latest", 400, "NAME_INVALID"},
-        {"/v2/x/manifests/-dash", 400, "TAG_INVALID"},
-        {"/v2/x/manifests/..", 400, "TAG_INVALID"},
-        {"/v2/x/blobs/sha256:abc", 400, "DIGEST_INVALID"},
-        {"/v2/x/blobs/latest", 400, "DIGEST_INVALID"},
-        {"/v2/x/tags/list", 404, "NOT_FOUND"},
-        {"/v3/", 404, "NOT_FOUND"},
+        {"/v2/Upper/manifests/latest", 400, "NAME_INVALID", NULL},
+        {"/v2/a..b/manifests/latest", 400, "NAME_INVALID", NULL},
+        {"/v2/x/manifests/-dash", 404, "MANIFEST_UNKNOWN", "neither a tag nor a digest"},
+        {"/v2/x/manifests/..", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/.INVALID_MANIFEST_NAME", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/sha256:totallywrong", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/md5:abc", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/blobs/sha256:abc", 400, "DIGEST_INVALID", "64"},
+        {"/v2/x/blobs/sha256:totallywrong", 400, "DIGEST_INVALID", NULL},
+        {"/v2/x/blobs/md5:abc", 400, "DIGEST_INVALID", "unsupported digest algorithm"},
+        {"/v2/x/blobs/latest", 400, "DIGEST_INVALID", NULL},
+        {"/v2/x/tags/list", 404, "NOT_FOUND", NULL},
+        {"/v3/", 404, "NOT_FOUND", NULL},
     };
+    static const char *const methods[] = {"GET", "HEAD"};
     struct fixture *f = *state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct oci_plan *p = plan(f, "GET", cases[i].path, NULL);
+        for (size_t m = 0; m < 2; m++) {
+            struct oci_plan *p = plan(f, methods[m], cases[i].path, NULL);
 
-        if (p->kind != OCI_PLAN_RESPOND || p->head.status != cases[i].status)
-            fail_msg("%s: plan %d, status %d; want status %d", cases[i].path, (int)p->kind,
-                     p->head.status, cases[i].status);
-        assert_error_plan(p, cases[i].status, cases[i].code);
+            if (p->kind != OCI_PLAN_RESPOND || p->head.status != cases[i].status)
+                fail_msg("%s %s: plan %d, status %d; want status %d", methods[m], cases[i].path,
+                         (int)p->kind, p->head.status, cases[i].status);
+            assert_error_plan(p, cases[i].status, cases[i].code);
+            if (cases[i].why != NULL && strstr(p->body, cases[i].why) == NULL)
+                fail_msg("%s: body %s does not say \"%s\"", cases[i].path, p->body, cases[i].why);
+        }
     }
 }
 
