@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fetch.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 
@@ -588,6 +589,114 @@ static void test_manifest_damaged_record(void **state)
     }
 }
 
+/*
+ * A record's media type becomes a Content-Type: one that is not a media type
+ * (written by an older version, or by hand) makes the record damaged, a miss;
+ * and none is ever written.
+ */
+static void test_manifest_record_media_type(void **state)
+{
+    static const char *const types[] = {
+        "application/vnd.oci.image.manifest.v1+json\x01",
+        "text/html\x7f",
+        "a\x1b/b",
+        "application/json;charset=utf-8",
+        "x",
+    };
+    struct fixture *f = *state;
+    struct storage *st = f->reg.storage;
+    struct oci_route r = route_of("reg.test", manifest_path("x", "latest"));
+    struct oci_manifest_record rec = {.size = strlen(MANIFEST)};
+    char key[OCI_CACHE_KEY_MAX], line[512];
+
+    store_manifest(f, "reg.test", "x", "latest");
+    oci_cache_manifest_key(&r, key);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        snprintf(line, sizeof(line), "%s %zu %s\n", digest_string(MANIFEST), strlen(MANIFEST),
+                 types[i]);
+        assert_int_equal(st->ops->put_small(st, key, line, strlen(line)), STORAGE_OK);
+        if (oci_cache_manifest_lookup(st, &r, &rec) != STORAGE_NOT_FOUND)
+            fail_msg("record with media type \"%s\" parsed", types[i]);
+        assert_int_equal(plan(f, "GET", manifest_path("x", "latest"), NULL)->kind, OCI_PLAN_FETCH);
+    }
+
+    r = route_of("reg.test", manifest_path("x", "other"));
+    rec.digest = digest_of(MANIFEST_BAD);
+    snprintf(rec.media_type, sizeof(rec.media_type), "application/json\r\nX-Injected: 1");
+    assert_int_equal(oci_cache_manifest_store(st, &r, &rec, MANIFEST_BAD, strlen(MANIFEST_BAD)),
+                     STORAGE_BAD_KEY);
+    assert_int_equal(oci_cache_manifest_lookup(st, &r, &rec), STORAGE_NOT_FOUND);
+    assert_false(blob_present(f, MANIFEST_BAD));
+}
+
+/*
+ * What is kept of an upstream's head: a Content-Type that is a media type
+ * (parameters dropped), a Retry-After that is a number of seconds or a date
+ * (made seconds); anything else is dropped, so no byte of it reaches a
+ * record or a client.
+ */
+static void test_keep_head(void **state)
+{
+    static const struct {
+        const char *content_type, *kept_type;
+    } types[] = {
+        {OCI_MANIFEST, OCI_MANIFEST},
+        {OCI_MANIFEST "; charset=utf-8", OCI_MANIFEST},
+        {OCI_MANIFEST " ;x=y", OCI_MANIFEST},
+        {OCI_MANIFEST "\t;x=y", OCI_MANIFEST},
+        {OCI_MANIFEST "\rX-Injected: 1", ""},
+        {OCI_MANIFEST "\nX-Injected: 1", ""},
+        {"application/js\x01on", ""},
+        {"text/html\x7f", ""},
+        {"application", ""},
+        {"", ""},
+        {NULL, ""},
+    };
+    static const struct {
+        const char *retry_after, *kept;
+    } delays[] = {
+        {"7", "7"},
+        {"0", "0"},
+        {"0007", "7"},
+        {"99999999999999999999999", "2147483648"},
+        {"Thu, 01 Jan 1970 00:00:00 GMT", "0"},
+        {"7\rX-Injected: 1", ""},
+        {"7 ", ""},
+        {"-7", ""},
+        {"+7", ""},
+        {"7.5", ""},
+        {"soon", ""},
+        {"Thu, 01 Jan 1970 00:00:00 GMT\r", ""},
+        {"Thursday, 01-Jan-70 00:00:00 GMT", ""},
+        {"", ""},
+        {NULL, ""},
+    };
+    struct oci_upstream_answer a;
+    char future[64];
+    time_t then = time(NULL) + 120;
+    struct tm tm;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        struct oci_upstream_head head = {.status = 200, .content_type = types[i].content_type};
+
+        oci_fetch_keep_head(&a, &head);
+        if (strcmp(a.content_type, types[i].kept_type) != 0)
+            fail_msg("Content-Type \"%s\" kept as \"%s\"", types[i].content_type, a.content_type);
+    }
+    for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+        struct oci_upstream_head head = {.status = 429, .retry_after = delays[i].retry_after};
+
+        oci_fetch_keep_head(&a, &head);
+        if (strcmp(a.retry_after, delays[i].kept) != 0)
+            fail_msg("Retry-After \"%s\" kept as \"%s\"", delays[i].retry_after, a.retry_after);
+    }
+    /* A date two minutes ahead is about 120 seconds. */
+    strftime(future, sizeof(future), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&then, &tm));
+    oci_fetch_keep_head(&a, &(struct oci_upstream_head){.status = 429, .retry_after = future});
+    assert_in_range(strtol(a.retry_after, NULL, 10), 115, 120);
+}
+
 /* With check_cache_digest, content that no longer matches is removed and fetched again. */
 static void test_check_cache_digest(void **state)
 {
@@ -861,6 +970,8 @@ int main(void)
         T(test_manifest_record_from_the_future),
         T(test_manifest_by_digest_never_stale),
         T(test_manifest_damaged_record),
+        T(test_manifest_record_media_type),
+        T(test_keep_head),
         T(test_check_cache_digest),
         T(test_no_check_cache_digest),
         T(test_dynamic_namespaces),
