@@ -86,10 +86,9 @@ static void keep_retry_after(char *out, size_t outlen, const char *value)
             oci_log(OCI_LOG_WARN, "upstream: Retry-After \"%s\" is no delay: dropped", value);
         return;
     }
-    snprintf(out, outlen, "%lld",
-             seconds < 0                   ? 0
-             : seconds > DELTA_SECONDS_MAX ? DELTA_SECONDS_MAX
-                                           : seconds);
+    if (seconds < 0) /* a date gone by: now */
+        seconds = 0;
+    snprintf(out, outlen, "%lld", seconds < DELTA_SECONDS_MAX ? seconds : DELTA_SECONDS_MAX);
 }
 
 void oci_fetch_keep_head(struct oci_upstream_answer *a, const struct oci_upstream_head *head)
