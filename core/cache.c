@@ -57,17 +57,14 @@ static bool record_parse(const char *line, struct oci_manifest_record *rec)
     return true;
 }
 
-enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_route *route,
-                                           struct oci_manifest_record *rec)
+enum storage_err oci_cache_record_read(struct storage *st, const char *key,
+                                       struct oci_manifest_record *rec)
 {
-    char key[OCI_CACHE_KEY_MAX];
     struct storage_info info;
     char *line;
     size_t len;
-    enum storage_err err;
+    enum storage_err err = st->ops->read_small(st, key, RECORD_MAX, &line, &len, &info);
 
-    oci_cache_manifest_key(route, key);
-    err = st->ops->read_small(st, key, RECORD_MAX, &line, &len, &info);
     if (err == STORAGE_TOO_LARGE)
         return STORAGE_NOT_FOUND;
     if (err != STORAGE_OK)
@@ -80,12 +77,23 @@ enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_
     return err;
 }
 
-static enum storage_err record_put(struct storage *st, const char *key,
-                                   const struct oci_manifest_record *rec)
+enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_route *route,
+                                           struct oci_manifest_record *rec)
+{
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_manifest_key(route, key);
+    return oci_cache_record_read(st, key, rec);
+}
+
+enum storage_err oci_cache_record_write(struct storage *st, const char *key,
+                                        const struct oci_manifest_record *rec)
 {
     char digest[OCI_DIGEST_STRING_MAX], line[RECORD_MAX];
     int len;
 
+    if (!oci_media_type_valid(rec->media_type, strnlen(rec->media_type, sizeof(rec->media_type))))
+        return STORAGE_BAD_KEY;
     oci_digest_format(&rec->digest, digest);
     len = snprintf(line, sizeof(line), "%s %" PRIu64 " %s\n", digest, rec->size, rec->media_type);
     if (len < 0 || (size_t)len >= sizeof(line))
@@ -107,11 +115,11 @@ enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_r
     if (err != STORAGE_OK)
         return err;
     digest_record_key(route, &rec->digest, key);
-    err = record_put(st, key, rec);
+    err = oci_cache_record_write(st, key, rec);
     if (err != STORAGE_OK || route->by_digest)
         return err;
     oci_cache_manifest_key(route, key);
-    return record_put(st, key, rec);
+    return oci_cache_record_write(st, key, rec);
 }
 
 enum storage_err oci_cache_manifest_confirm(struct storage *st, const struct oci_route *route)

@@ -62,6 +62,16 @@ enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_r
                                           const struct oci_manifest_record *rec,
                                           const void *content, size_t len);
 
+/*
+ * Reads and writes one record under key (core/repo.c keeps hosted ones
+ * elsewhere). A damaged record reads as STORAGE_NOT_FOUND; a record whose
+ * media type is not one is not written (STORAGE_BAD_KEY).
+ */
+enum storage_err oci_cache_record_read(struct storage *st, const char *key,
+                                       struct oci_manifest_record *rec);
+enum storage_err oci_cache_record_write(struct storage *st, const char *key,
+                                        const struct oci_manifest_record *rec);
+
 /* Marks a tag record as confirmed by the upstream now. */
 enum storage_err oci_cache_manifest_confirm(struct storage *st, const struct oci_route *route);
 

@@ -26,6 +26,7 @@ struct oci_registry_options {
     const char *default_namespace; /* "docker.io" unless set */
     bool check_cache_digest;       /* hash cached objects before serving them */
     bool dynamic_namespaces;       /* serve namespaces that are not configured */
+    long upload_lifetime;          /* seconds an upload may sit idle; 0: the default (24h) */
 };
 
 struct oci_registry {
@@ -34,12 +35,36 @@ struct oci_registry {
     struct storage *storage;
 };
 
+/*
+ * A request's body as the front end reads it from the client, piece by
+ * piece as it arrives: uploads stream to storage, never whole in memory.
+ */
+struct oci_source {
+    void *ctx;
+    /* Reads up to len bytes into buf: how many, 0 at the end, -1 when the client is gone. */
+    long (*read)(void *ctx, void *buf, size_t len);
+};
+
 /* A request as the front end saw it; all strings borrowed. */
 struct oci_request {
     const char *method;
     const char *path;  /* raw path, without the query */
     const char *query; /* after '?', or NULL */
     const char *accept;
+    /* Writes (hosted namespaces): */
+    const char *remote_user;       /* authenticated by the front server, or NULL */
+    int64_t content_length;        /* -1: not announced (chunked: read to the end) */
+    const char *content_range;     /* Content-Range, or NULL */
+    const char *content_type;      /* Content-Type, or NULL */
+    const struct oci_source *body; /* NULL: no body */
+};
+
+/* A header of an answer beyond the fixed ones (Location, Range, Link, ...). */
+#define OCI_HEAD_EXTRA_MAX 4
+#define OCI_HEAD_VALUE_MAX 1024
+struct oci_head_field {
+    const char *name; /* static */
+    char value[OCI_HEAD_VALUE_MAX];
 };
 
 /* The head of an answer. */
@@ -52,7 +77,13 @@ struct oci_response_head {
     const char *allow;                  /* Allow header (405), or NULL */
     char retry_after[32];               /* Retry-After passed on from a 429, or "" */
     long fresh_for;                     /* seconds a cache in front may keep it; 0: none */
+    struct oci_head_field extra[OCI_HEAD_EXTRA_MAX];
+    size_t extra_count;
 };
+
+/* Adds a header to head; one that does not fit (count or length) is left out and logged. */
+__attribute__((format(printf, 3, 4))) void oci_head_add(struct oci_response_head *head,
+                                                        const char *name, const char *fmt, ...);
 
 enum oci_plan_kind {
     OCI_PLAN_RESPOND,

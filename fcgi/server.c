@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -143,10 +144,50 @@ int fcgi_server_listen(const char *spec)
     return listen_tcp(spec);
 }
 
+/* The request body: FastCGI's stdin, to its end (chunked bodies announce no length). */
+static long body_read(void *ctx, void *buf, size_t len)
+{
+    FCGX_Request *req = ctx;
+    int got = FCGX_GetStr(buf, len > INT_MAX ? INT_MAX : (int)len, req->in);
+
+    /* libfcgi reports a broken connection as a short read with an error set. */
+    if (got <= 0 && FCGX_GetError(req->in) != 0)
+        return -1;
+    return got;
+}
+
+/* CONTENT_LENGTH: -1 when empty or absent (chunked) or not a number. */
+static int64_t content_length(char **env)
+{
+    const char *s = FCGX_GetParam("CONTENT_LENGTH", env);
+    char *end;
+    long long n;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    n = strtoll(s, &end, 10);
+    return *end == '\0' && n >= 0 ? (int64_t)n : -1;
+}
+
+/* The parameters of a write: who, how long, which range, what type, and the body. */
+static void fill_write_params(FCGX_Request *fr, struct oci_request *req, struct oci_source *body)
+{
+    char **env = fr->envp;
+
+    req->remote_user = FCGX_GetParam("REMOTE_USER", env);
+    req->content_length = content_length(env);
+    req->content_range = FCGX_GetParam("HTTP_CONTENT_RANGE", env);
+    req->content_type = FCGX_GetParam("CONTENT_TYPE", env);
+    body->ctx = fr;
+    body->read = body_read;
+    req->body = body;
+}
+
 /* Turns the FastCGI parameters into a request and answers it. */
 static void handle(struct worker *w)
 {
     char **env = w->req.envp;
+    struct oci_source body;
     const char *uri = FCGX_GetParam("REQUEST_URI", env);
     const char *method = FCGX_GetParam("REQUEST_METHOD", env);
     char path[REQUEST_PATH_MAX];
@@ -160,6 +201,7 @@ static void handle(struct worker *w)
     req.path = path;
     req.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
     req.accept = FCGX_GetParam("HTTP_ACCEPT", env);
+    fill_write_params(&w->req, &req, &body);
     if (path_len >= sizeof(path))
         path_len = 0; /* no route is this long: answered as not found */
     memcpy(path, uri, path_len);
