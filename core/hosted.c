@@ -590,13 +590,27 @@ static void plan_read_only(const struct oci_registry *reg, const struct oci_requ
         catalog(reg, req, plan);
 }
 
+static void challenge(struct oci_plan *plan, const char *why)
+{
+    oci_plan_error(plan, OCI_E_UNAUTHORIZED, why);
+    oci_head_add(&plan->head, "WWW-Authenticate", "Basic realm=\"" OCI_HOSTED_REALM "\"");
+}
+
+bool oci_hosted_challenge(const struct oci_upstream *entry, const struct oci_request *req,
+                          struct oci_plan *plan)
+{
+    if (entry->anonymous_push || req->has_credentials)
+        return false;
+    challenge(plan, "pushing here needs a user; pulls need none");
+    return true;
+}
+
 void oci_hosted_plan(const struct oci_registry *reg, const struct oci_upstream *entry,
                      const struct oci_request *req, struct oci_plan *plan)
 {
     if (!is_read(req) && !entry->anonymous_push &&
         (req->remote_user == NULL || req->remote_user[0] == '\0')) {
-        oci_plan_error(plan, OCI_E_UNAUTHORIZED, "pushing here needs a user");
-        oci_head_add(&plan->head, "WWW-Authenticate", "Basic realm=\"" OCI_HOSTED_REALM "\"");
+        challenge(plan, "pushing here needs a user");
         return;
     }
     switch (plan->route.kind) {

@@ -23,6 +23,16 @@
 /* The realm of the Basic challenge of a refused write. */
 #define OCI_HOSTED_REALM "oci-registry"
 
+/*
+ * The API base of a hosted namespace (GET /v2/): true, with a 401 and a Basic
+ * challenge in plan, when writes need a user and the client sent no
+ * credentials. Clients (Docker, containers/image) send their credentials
+ * only to a registry whose base asked for them; anonymous pulls go on,
+ * clients take a 401 there as "a registry with auth".
+ */
+bool oci_hosted_challenge(const struct oci_upstream *entry, const struct oci_request *req,
+                          struct oci_plan *plan);
+
 /* Carries out req for plan->route, of the hosted namespace entry; the answer goes into plan. */
 void oci_hosted_plan(const struct oci_registry *reg, const struct oci_upstream *entry,
                      const struct oci_request *req, struct oci_plan *plan);

@@ -53,6 +53,7 @@ struct oci_request {
     const char *accept;
     /* Writes (hosted namespaces): */
     const char *remote_user;       /* authenticated by the front server, or NULL */
+    bool has_credentials;          /* the client sent an Authorization header */
     int64_t content_length;        /* -1: not announced (chunked: read to the end) */
     const char *content_range;     /* Content-Range, or NULL */
     const char *content_type;      /* Content-Type, or NULL */

@@ -144,7 +144,8 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
     }
     switch (plan->route.kind) {
     case OCI_ROUTE_BASE:
-        oci_plan_respond(plan, 200, "application/json", "{}");
+        if (hosted == NULL || !oci_hosted_challenge(hosted, req, plan))
+            oci_plan_respond(plan, 200, "application/json", "{}");
         break;
     case OCI_ROUTE_HEALTHZ:
         oci_plan_respond(plan, 200, "text/plain", "ok\n");

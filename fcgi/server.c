@@ -173,8 +173,13 @@ static int64_t content_length(char **env)
 static void fill_write_params(FCGX_Request *fr, struct oci_request *req, struct oci_source *body)
 {
     char **env = fr->envp;
+    const char *verified = FCGX_GetParam("OCI_REMOTE_USER_VERIFIED", env);
 
-    req->remote_user = FCGX_GetParam("REMOTE_USER", env);
+    /* nginx passes any REMOTE_USER a client names (contrib/nginx/push-auth.conf):
+     * only one the front server says it checked counts. */
+    if (verified != NULL && strcmp(verified, "1") == 0)
+        req->remote_user = FCGX_GetParam("REMOTE_USER", env);
+    req->has_credentials = FCGX_GetParam("HTTP_AUTHORIZATION", env) != NULL;
     req->content_length = content_length(env);
     req->content_range = FCGX_GetParam("HTTP_CONTENT_RANGE", env);
     req->content_type = FCGX_GetParam("CONTENT_TYPE", env);
