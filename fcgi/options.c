@@ -18,7 +18,7 @@
 #include "fcgi/options.h"
 
 #define DEFAULT_WORKERS 32
-#define MAX_WORKERS 1024
+#define MAX_WORKERS     1024
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
@@ -315,8 +315,8 @@ static const char *flag_value(int opt)
 }
 
 /* getopt_long over argv with the given table; returns the first non-option index or -1. */
-static int parse_flags(int argc, char **argv, const struct option *table,
-                       struct fcgi_options *o, enum fcgi_options_result *result)
+static int parse_flags(int argc, char **argv, const struct option *table, struct fcgi_options *o,
+                       enum fcgi_options_result *result)
 {
     int opt, index;
 
@@ -346,14 +346,15 @@ static int parse_flags(int argc, char **argv, const struct option *table,
     return optind;
 }
 
-/* The S3 options that have no default must be there. */
+/* The S3 options that have no default must be there, and keys come in pairs. */
 static bool s3_complete(const struct fcgi_s3_options *s3)
 {
     if (s3->bucket == NULL)
         return fail("s3 storage needs --bucket (or S3_BUCKET)");
-    if (s3->access_key == NULL || s3->secret_key == NULL)
-        return fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
-                    "S3_SECRET_KEY)");
+    /* Neither: the standard AWS sources are looked at (storage/s3_credentials.h). */
+    if ((s3->access_key == NULL) != (s3->secret_key == NULL))
+        return fail("s3 storage: --access-key and --secret-key (or S3_ACCESS_KEY and "
+                    "S3_SECRET_KEY) go together");
     return true;
 }
 
