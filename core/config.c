@@ -4,6 +4,10 @@
  *
  * Owns every string in a struct oci_config: the parser and the credentials
  * merge strdup() what they store, and oci_config_free() releases it all.
+ * The upstreams stay in file order, with a hash index by namespace beside
+ * them, so loading and lookups take constant time per entry. What spans an
+ * entry's keys (credentials given together, no control character in any
+ * string) is checked once the entry is read.
  * Error messages are one line, "FILE:LINE: message". They name keys, not
  * values (the one exception is a namespace that passed validation), so a
  * password, or a host written with userinfo in it, cannot end up in a log.
@@ -420,18 +424,19 @@ static bool set_string(struct parser *p, const struct oci_config *cfg, const str
     return *slot != NULL || fail(p, event_line(p), "out of memory");
 }
 
-/* Appends a copy of host to the NULL-terminated *list (made when NULL). */
-static bool host_list_add(char ***list, size_t *n, const char *host)
+/* Appends a copy of host to *list, which holds n hosts and a NULL. */
+static bool host_list_add(char ***list, size_t n, const char *host)
 {
-    char **grown = realloc(*list, (*n + 2) * sizeof(*grown));
+    char *copy = strdup(host);
+    char **grown = copy == NULL ? NULL : realloc(*list, (n + 2) * sizeof(*grown));
 
-    if (grown == NULL)
+    if (grown == NULL) {
+        free(copy);
         return false;
+    }
+    grown[n] = copy;
+    grown[n + 1] = NULL;
     *list = grown;
-    grown[*n] = host == NULL ? NULL : strdup(host);
-    if (host != NULL && grown[*n] == NULL)
-        return false;
-    grown[ *n += host != NULL] = NULL;
     return true;
 }
 
@@ -442,7 +447,8 @@ static bool set_host_list(struct parser *p, const struct field *f, char ***list)
 
     if (p->event.type != YAML_SEQUENCE_START_EVENT)
         return fail(p, event_line(p), "'%s' needs a list of host names", f->key);
-    if (!host_list_add(list, &n, NULL))
+    *list = calloc(1, sizeof(**list));
+    if (*list == NULL)
         return fail(p, event_line(p), "out of memory");
     for (;;) {
         size_t len;
@@ -457,7 +463,7 @@ static bool set_host_list(struct parser *p, const struct field *f, char ***list)
         if (scalar_is_null(p) || strlen(scalar(p)) != len || !oci_namespace_valid(scalar(p), len) ||
             oci_namespace_host_len(scalar(p), len) != len)
             return fail(p, event_line(p), "'%s' holds something that is not a host name", f->key);
-        if (!host_list_add(list, &n, scalar(p)))
+        if (!host_list_add(list, n++, scalar(p)))
             return fail(p, event_line(p), "out of memory");
     }
 }
