@@ -142,9 +142,9 @@ enum oci_realm_access oci_auth_realm_access(const struct oci_upstream *up, const
 
     if (url_origin(realm, &scheme, &host) &&
         (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0)) {
-        bool private_enough = strcmp(scheme, "https") == 0 || !up->tls;
+        bool scheme_ok = strcmp(scheme, "https") == 0 || !up->tls;
 
-        access = up->username != NULL && private_enough && realm_host_trusted(up, host)
+        access = up->username != NULL && scheme_ok && realm_host_trusted(up, host)
                      ? OCI_REALM_CREDENTIALS
                      : OCI_REALM_ANONYMOUS;
     }

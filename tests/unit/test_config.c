@@ -348,6 +348,8 @@ static void test_credentials_docker_hub_added(void **state)
         &cfg, "{\"docker.io\": {\"username\": \"d\", \"password\": \"dp\"}}", err, sizeof(err)));
     assert_int_equal(cfg.count, 1);
     assert_string_equal(cfg.upstreams[0].host, "registry-1.docker.io");
+    /* Its redirects (to CDNs anywhere) stay behind the address guard. */
+    assert_false(cfg.upstreams[0].configured);
     assert_true(oci_config_apply_credentials(&cfg, "{}", err, sizeof(err)));
     assert_int_equal(cfg.count, 1);
     oci_config_free(&cfg);
