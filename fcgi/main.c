@@ -41,7 +41,11 @@ static bool load_config(const struct fcgi_options *o, struct oci_config *cfg)
     }
     if (credentials != NULL && *credentials != '\0' &&
         !oci_config_apply_credentials(cfg, credentials, err, sizeof(err))) {
-        fprintf(stderr, "oci-registry: UPSTREAM_CREDENTIALS: %s\n", err);
+        fprintf(stderr, "oci-registry: %s\n", err);
+        return false;
+    }
+    if (!oci_config_check_files(cfg, err, sizeof(err))) {
+        fprintf(stderr, "oci-registry: %s: %s\n", o->upstream_config_file, err);
         return false;
     }
     if (!oci_namespace_valid(o->default_namespace, strlen(o->default_namespace))) {
