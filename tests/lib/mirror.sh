@@ -2,12 +2,15 @@
 # nginx, configured with contrib/nginx/*.conf changed only in ports and paths.
 # shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
 
-# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh,
+# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh (when started),
 # trusted for MANIFEST_INVALIDATION_TIME (default 1h), its blobs kept for
 # BLOB_INVALIDATION_TIME (default 30d), followed by the YAML
 # entries of EXTRA_UPSTREAMS when a test sets it.
 write_upstream_config() {
-	cat >"$1" <<-EOF
+	: >"$1"
+	# Without the upstream of upstream.sh there is no reg.test (nor its CA, which
+	# the responder checks at start).
+	[ -z "${UPSTREAM:-}" ] || cat >"$1" <<-EOF
 		- namespace: reg.test
 		  host: $UPSTREAM
 		  tls: true
