@@ -143,9 +143,11 @@ static const char *failure_retry_after(const struct oci_upstream_answer *a)
 {
     switch (a->outcome.why) {
     case OCI_WHY_NONE:
-        if (a->status != 429 && a->status < 500)
-            return "";
-        return a->retry_after[0] != '\0' ? a->retry_after : RETRY_AFTER_SECONDS;
+        /* A 429 says when itself (or not: then we cannot know better); a
+         * 5xx usually passes. */
+        if (a->status == 429 || (a->status >= 500 && a->retry_after[0] != '\0'))
+            return a->retry_after;
+        return a->status >= 500 ? RETRY_AFTER_SECONDS : "";
     case OCI_WHY_DNS:
     case OCI_WHY_TLS_VERIFY:
     case OCI_WHY_TLS:

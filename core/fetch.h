@@ -48,8 +48,9 @@ void oci_fetch_send_error(struct oci_plan *plan, const struct oci_sink *sink, en
  * has one and the upstream is down, limited or broken; else the error, its
  * detail naming the upstream (namespace and host, never a URL) and why -
  * a's status or a->outcome.why - with a Retry-After where a retry may
- * succeed: the upstream's own for a 429 or 5xx that sent one, else a few
- * seconds for failures that pass (refused, timeouts, 5xx, busy).
+ * succeed: the upstream's own for a 429 (none when it sent none) or a 5xx
+ * that sent one, else a few seconds for failures that pass (refused,
+ * timeouts, 5xx, busy).
  */
 void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
                       const struct oci_sink *sink, enum oci_error err,

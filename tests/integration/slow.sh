@@ -2,8 +2,8 @@
 # slow.sh - a trickling upstream cannot take the mirror down.
 #   An upstream that sends 2 bytes every 0.5 s never stalls, so a low-speed
 #   limit of 1 byte/s never fires. With as many manifest requests to it as
-#   the responder has workers (32, the default), /v2/ and cache hits must
-#   still be answered at once; the trickled requests end by the upstream
+#   the responder has workers (32, the default), /v2/, cache hits and the
+#   readiness check must still be answered at once; the trickled requests end by the upstream
 #   deadline, or at once when its slots are taken, with a 503 that says
 #   why; a trickled blob ends at the minimum rate.
 
@@ -103,6 +103,10 @@ is "$code" 200 "a cached blob while trickles are in flight: 200"
 ok "$(awk -v s="${secs:-99}" -v b="$HIT_BOUND" 'BEGIN { exit !(s < b) }'; echo $?)" \
 	"the cached blob answered in ${secs:-?} s (bound $HIT_BOUND s)"
 is "$(sha256_of "$T/hit.body")" "$LAYER" "the cached blob's content matches its digest"
+read -r code secs < <(timed ready /readyz)
+is "$code" 200 "/readyz while trickles are in flight: 200"
+ok "$(awk -v s="${secs:-99}" -v b="$HIT_BOUND" 'BEGIN { exit !(s < b) }'; echo $?)" \
+	"/readyz answered in ${secs:-?} s (bound $HIT_BOUND s)"
 
 # Every trickled request ends, by the deadline, with a 503 that says why.
 for pid in "${PIDS[@]}"; do
