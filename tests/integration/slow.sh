@@ -3,9 +3,9 @@
 #   An upstream that sends 2 bytes every 0.5 s never stalls, so a low-speed
 #   limit of 1 byte/s never fires. With as many manifest requests to it as
 #   the responder has workers (32, the default), /v2/, cache hits and the
-#   readiness check must still be answered at once; the trickled requests end by the upstream
-#   deadline, or at once when its slots are taken, with a 503 that says
-#   why; a trickled blob ends at the minimum rate.
+#   readiness check must still be answered at once; the trickled requests
+#   end by the upstream deadline, or at once when its slots are taken, with
+#   a 503 that says why; a trickled blob ends at the minimum rate.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
