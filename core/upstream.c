@@ -483,11 +483,11 @@ fail:
 
 /*
  * Gets a token from the challenge's realm, with the upstream's credentials
- * as Basic when it has some, through the same guard as the request. The
- * token is cached for the upstream and scope.
+ * as Basic when core/auth.h allows them there, through the same guard as
+ * the request. The token is cached for the upstream and scope.
  */
-static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, char *token,
-                        size_t len)
+static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
+                        bool with_credentials, char *token, size_t len)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct token_answer answer = {0};
@@ -510,7 +510,8 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, 
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_token_body);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &answer);
     set_guard(t->easy, t);
-    set_credentials(t->easy, up);
+    if (with_credentials)
+        set_credentials(t->easy, up);
     set_tls(t->easy, up);
     rc = curl_easy_perform(t->easy);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -579,14 +580,27 @@ static bool take_slot(const struct oci_upstream_request *req, struct oci_upstrea
 /* After a 401 with a Bearer challenge: a token for the retry, or false. */
 static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len)
 {
+    const struct oci_upstream *up = t->req->upstream;
     struct oci_auth_challenge c;
+    enum oci_realm_access access;
+    char *where = NULL;
 
     oci_auth_parse_challenge(t->challenge, &c);
     if (c.scheme != OCI_AUTH_BEARER || c.realm[0] == '\0')
         return false;
+    /* A 401 from a host a redirect led to is not the upstream's challenge. */
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &where);
+    access = where != NULL && oci_auth_challenge_is_upstreams(up, where)
+                 ? oci_auth_realm_access(up, c.realm)
+                 : OCI_REALM_REFUSED;
+    if (access == OCI_REALM_REFUSED) {
+        oci_log(OCI_LOG_WARN, "token %s: challenge not followed (another host or no realm)",
+                up->namespace_);
+        return false;
+    }
     if (c.scope[0] == '\0')
         snprintf(c.scope, sizeof(c.scope), "%s", default_scope);
-    return fetch_token(t, &c, token, len);
+    return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, token, len);
 }
 
 enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,

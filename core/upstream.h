@@ -17,11 +17,11 @@
  * first), so upstream connections and TLS sessions are reused by whichever
  * thread fetches next.
  *
- * Proxies: configured upstreams honour http_proxy, https_proxy, all_proxy
+ * Proxies: unguarded upstreams honour http_proxy, https_proxy, all_proxy
  * and no_proxy from the environment, as libcurl does. Guarded requests
- * (dynamic namespaces, their token realms) never use a proxy: through one,
- * the only address the guard could judge is the proxy's, and the proxy
- * would connect wherever the name leads.
+ * (and their token realms) never use a proxy: through one, the only
+ * address the guard could judge is the proxy's, and the proxy would
+ * connect wherever the name leads.
  *
  * Each request takes a slot (core/slots.h) or is not sent: the fetch ends
  * at once with OCI_FETCH_UNREACHABLE and OCI_WHY_BUSY or OCI_WHY_ALL_BUSY.

@@ -405,14 +405,15 @@ static bool resolve_fetch_limits(struct fcgi_options *o)
     return true;
 }
 
-/* The S3 options that have no default must be there. */
+/* The S3 options that have no default must be there, and keys come in pairs. */
 static bool s3_complete(const struct fcgi_s3_options *s3)
 {
     if (s3->bucket == NULL)
         return fail("s3 storage needs --bucket (or S3_BUCKET)");
-    if (s3->access_key == NULL || s3->secret_key == NULL)
-        return fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
-                    "S3_SECRET_KEY)");
+    /* Neither: the standard AWS sources are looked at (storage/s3_credentials.h). */
+    if ((s3->access_key == NULL) != (s3->secret_key == NULL))
+        return fail("s3 storage: --access-key and --secret-key (or S3_ACCESS_KEY and "
+                    "S3_SECRET_KEY) go together");
     return true;
 }
 

@@ -47,7 +47,10 @@ start_responder() {
 	wait_ready responder 20 unix_open "$FCGI_SOCK"
 }
 
-# template_nginx DIR PORT: the contrib configuration with our port and paths.
+# template_nginx DIR PORT: the contrib configuration with our port and paths
+# (NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
+# NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
+# matches no IP address in a certificate).
 template_nginx() {
 	local dir=$1 port=$2 f
 	mkdir -p "$dir"
@@ -57,6 +60,8 @@ template_nginx() {
 			-e "s|/run/oci-registry|$T/run|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
 			-e "s|/var/log/oci-registry|$T/log|g" \
+			-e "s|/etc/ssl/certs/ca-certificates.crt|${NGINX_S3_CA:-/etc/ssl/certs/ca-certificates.crt}|g" \
+			-e "s|proxy_ssl_verify on;|&${NGINX_S3_SSL_NAME:+ proxy_ssl_name $NGINX_S3_SSL_NAME;}|" \
 			"$top_srcdir/contrib/nginx/$f" >"$dir/$f" || return 1
 	done
 }
