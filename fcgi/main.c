@@ -19,6 +19,7 @@
 #include "util/log.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "core/slots.h"
 #include "core/upstream.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
@@ -144,8 +145,11 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
         return EXIT_FAILURE;
     if (o->cleanup_interval > 0 && (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
         oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
-    oci_log(OCI_LOG_INFO, "%s %s serving %s with %d workers, cache in %s%s", PACKAGE_NAME,
-            PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
+    oci_log(OCI_LOG_INFO,
+            "%s %s serving %s with %d workers (%d of them, %d per upstream, may ask "
+            "upstreams), cache in %s%s",
+            PACKAGE_NAME, PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
+            o->max_fetches, o->max_fetches_per_upstream,
             o->storage == FCGI_STORAGE_S3 ? "S3 bucket " : "",
             o->storage == FCGI_STORAGE_S3 ? o->s3.bucket : o->root);
     sigwait(stop, &sig);
@@ -185,7 +189,13 @@ int main(int argc, char **argv)
         goto done;
     timeouts.connect = opts.connect_timeout;
     timeouts.low_speed = opts.low_speed_timeout;
+    timeouts.deadline = opts.upstream_timeout;
+    timeouts.min_speed = opts.low_speed_limit;
     oci_upstream_set_timeouts(&timeouts);
+    if (!oci_slots_configure(opts.max_fetches, opts.max_fetches_per_upstream)) {
+        fprintf(stderr, "oci-registry: out of memory\n");
+        goto done;
+    }
     reg.options.default_namespace = opts.default_namespace;
     reg.options.check_cache_digest = opts.check_cache_digest;
     reg.options.dynamic_namespaces = opts.dynamic_namespaces;
@@ -196,6 +206,7 @@ done:
     if (storage != NULL)
         storage->ops->destroy(storage);
     oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
+    oci_slots_cleanup();
     oci_config_free(&cfg);
     return status;
 }
