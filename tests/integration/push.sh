@@ -17,9 +17,7 @@
 need_program skopeo nginx curl htpasswd cgi-fcgi
 need_responder
 
-# No upstream is ever asked: reg.test (mirrored) only has to refuse writes.
-UPSTREAM=127.0.0.1:9
-mkdir -p "$T/pki" && : >"$T/pki/ca.pem"
+# No upstream is ever asked: reg.test (a dynamic, mirrored namespace) only refuses writes.
 htpasswd -B -b -c "$T/htpasswd" alice secret 2>/dev/null || bail "htpasswd failed"
 EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true')
 PUSH_AUTH=1
