@@ -13,6 +13,8 @@
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/lighttpd.sh
+. "$TESTLIB/lighttpd.sh"
 
 need_program skopeo nginx curl htpasswd cgi-fcgi
 need_responder
@@ -244,5 +246,25 @@ check "skopeo inspect through the mirror" skopeo_q inspect --tls-verify=false \
 
 # --- the responder survived it all ---
 is "$(http_status /v2/ "${CREDS[@]}")" 200 "the registry still answers"
+
+# --- lighttpd in front (contrib/lighttpd/push-auth.conf, mod_auth), same responder ---
+if command -v lighttpd >/dev/null; then
+	stop nginx
+	# lighttpd connects to $T/run/connect/fcgi.sock: the running responder's socket.
+	mkdir -p "$T/run/connect" && ln -s "$FCGI_SOCK" "$T/run/connect/fcgi.sock"
+	LIGHTTPD_PING=/v2/reg.test/ start_lighttpd connect || bail "lighttpd did not start"
+	# lighttpd wants a length on a POST (411 without): clients send Content-Length: 0.
+	expect "$(http_status /v2/myorg/lt/blobs/uploads/ -d '')" 401 "" "lighttpd: POST without credentials"
+	like "$(header WWW-Authenticate)" '^Basic realm="oci-registry"' "lighttpd: a Basic challenge"
+	expect "$(http_status /v2/myorg/lt/blobs/uploads/ -d '' -u alice:wrong)" 401 "" \
+		"lighttpd: POST with a wrong password"
+	expect "$(st POST "/v2/myorg/lt/blobs/uploads/?digest=$CHUNKED" --data-binary "@$T/chunked")" 201 "" \
+		"lighttpd: a monolithic push as alice"
+	is "$(http_status "/v2/myorg/lt/blobs/$CHUNKED")" 200 "lighttpd: the blob is sent (X-Sendfile)"
+	check "lighttpd: the blob comes back whole" cmp -s "$T/body" "$T/chunked"
+	expect "$(st POST /v2/reg.test/x/blobs/uploads/ -d '')" 405 UNSUPPORTED "lighttpd: a mirror takes no push"
+else
+	skip "lighttpd front" "lighttpd is not installed"
+fi
 stop_responder_checked
 done_testing
