@@ -59,6 +59,9 @@ static const char usage[] =
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
+    "  --upload-lifetime SECONDS     how long an upload to a hosted namespace may\n"
+    "                                sit idle before cleanup removes it (default\n"
+    "                                86400) [UPLOAD_LIFETIME]\n"
     "  -h, --help                    show this help\n"
     "  -V, --version                 show the version\n"
     "\n"
@@ -96,6 +99,7 @@ enum {
     OPT_MAX_FETCHES,
     OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
+    OPT_UPLOAD_LIFETIME,
     OPT_ROOT,
     OPT_S3_HOST,
     OPT_S3_BUCKET,
@@ -124,6 +128,7 @@ static const struct option global_options[] = {
     {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
     {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
+    {"upload-lifetime", required_argument, NULL, OPT_UPLOAD_LIFETIME},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -285,6 +290,8 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         return parse_long(name, value, 1, 3600, &o->upstream_timeout);
     case OPT_CLEANUP_INTERVAL:
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
+    case OPT_UPLOAD_LIFETIME:
+        return parse_long(name, value, 1, 365L * 24 * 3600, &o->upload_lifetime);
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
@@ -312,6 +319,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"MAX_FETCHES", OPT_MAX_FETCHES},
         {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
+        {"UPLOAD_LIFETIME", OPT_UPLOAD_LIFETIME},
         {"FILESYSTEM_ROOT", OPT_ROOT},
         {"S3_HOST", OPT_S3_HOST},
         {"S3_BUCKET", OPT_S3_BUCKET},
@@ -431,6 +439,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .low_speed_limit = 16 * 1024,
         .upstream_timeout = 60,
         .cleanup_interval = 3600,
+        .upload_lifetime = 24L * 3600,
     };
     if (!apply_environment(o))
         return FCGI_OPTIONS_ERROR;

@@ -551,6 +551,27 @@ static void test_cleanup(void **state)
     assert_error(RUN(f, "GET", path), 404, "BLOB_UPLOAD_UNKNOWN");
 }
 
+/* --upload-lifetime: a session idle for longer is removed, a fresher one stays. */
+static void test_upload_lifetime(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_cleanup_stats stats;
+    char path[256], key[300], file[PATH_MAX + 400];
+    struct timespec two_minutes_ago[2] = {{time(NULL) - 120, 0}, {time(NULL) - 120, 0}};
+
+    start_session(f, "app", path);
+    snprintf(key, sizeof(key), "uploads/%s/state", strrchr(path, '/') + 1);
+    snprintf(file, sizeof(file), "%s/%s", f->root, key);
+    assert_int_equal(utimensat(AT_FDCWD, file, two_minutes_ago, 0), 0);
+    f->reg.options.upload_lifetime = 180;
+    oci_cleanup_run(&f->reg, time(NULL), &stats);
+    assert_true(exists(f, key));
+    f->reg.options.upload_lifetime = 60;
+    oci_cleanup_run(&f->reg, time(NULL), &stats);
+    assert_int_equal(stats.uploads, 1);
+    assert_false(exists(f, key));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +584,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_and_referrers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags_and_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upload_lifetime, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
