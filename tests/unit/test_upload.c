@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +27,7 @@
 #include "core/cleanup.h"
 #include "core/registry.h"
 #include "storage/fs.h"
+#include "tests/unit/scratch.h"
 
 static const char config_yaml[] = "- namespace: hosted.test\n"
                                   "  hosted: true\n"
@@ -71,30 +71,22 @@ static long body_read(void *ctx, void *buf, size_t len)
     return (long)n;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb, (void)type, (void)ftw;
-    return remove(path);
-}
-
+/* A registry on a fresh fs storage in a scratch directory, with config_yaml. */
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char err[256] = "";
+    bool ok = f != NULL && scratch_make("test_upload", f->root, sizeof(f->root)) &&
+              oci_config_parse(config_yaml, strlen(config_yaml), "test.yaml", &f->config, err,
+                               sizeof(err)) &&
+              (f->reg.storage = storage_fs_open(f->root, err, sizeof(err))) != NULL;
 
-    if (f == NULL)
-        return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/test_upload.XXXXXX");
-    if (mkdtemp(f->root) == NULL || !oci_config_parse(config_yaml, strlen(config_yaml), "test.yaml",
-                                                      &f->config, err, sizeof(err))) {
+    if (!ok) {
         fprintf(stderr, "setup: %s\n", err);
         return -1;
     }
     f->reg.config = &f->config;
     f->reg.options.default_namespace = "hosted.test";
-    f->reg.storage = storage_fs_open(f->root, err, sizeof(err));
-    if (f->reg.storage == NULL)
-        return -1;
     *state = f;
     return 0;
 }
@@ -102,11 +94,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    struct storage *st = f->reg.storage;
 
+    scratch_remove(f->root); /* the storage keeps no file open between requests */
+    st->ops->destroy(st);
     oci_plan_release(&f->plan);
-    f->reg.storage->ops->destroy(f->reg.storage);
     oci_config_free(&f->config);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
 }
