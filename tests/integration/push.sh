@@ -188,6 +188,19 @@ expect "$(st PUT /v2/myorg/app/manifests/v1 --data-binary "@$T/m2" -H "Content-T
 http_status /v2/myorg/app/manifests/v1 >/dev/null
 is "$(sha256_of "$T/body")" "$M2" "GET of the tag answers the new manifest"
 
+# Concurrent pushes of one tag: the last writer wins, never a mix of two.
+RACERS=()
+for i in 1 2 3 4 5 6 7 8; do
+	m=$T/m1
+	[ $((i % 2)) -eq 0 ] || m=$T/m2
+	curl -sS --max-time 30 -o /dev/null "${CREDS[@]}" -X PUT --data-binary "@$m" \
+		-H "Content-Type: $OCI_MANIFEST" "http://$MIRROR/v2/myorg/app/manifests/race" &
+	RACERS+=($!)
+done
+wait "${RACERS[@]}"
+http_status /v2/myorg/app/manifests/race >/dev/null
+like "$(sha256_of "$T/body")" "^($M1|$M2)\$" "concurrent pushes of a tag leave one whole manifest"
+
 # --- referrers ---
 manifest "$BIG" "$M1" >"$T/sig"
 SIG=$(sha256_of "$T/sig")
@@ -209,7 +222,7 @@ is "$(http_status '/v2/myorg/app/tags/list?n=2')" 200 "tags list, first page"
 is "$(json_get "$T/body" tags)" '["a", "b"]' "the first two tags, sorted"
 is "$(header Link)" '</v2/myorg/app/tags/list?n=2&last=b>; rel="next"' "a Link to the next page"
 is "$(http_status '/v2/myorg/app/tags/list?n=10&last=b')" 200 "tags list after b"
-is "$(json_get "$T/body" tags)" '["c", "sig", "v1"]' "the rest of the tags"
+is "$(json_get "$T/body" tags)" '["c", "race", "sig", "v1"]' "the rest of the tags"
 is "$(http_status '/v2/_catalog')" 200 "the catalog"
 like "$(json_get "$T/body" repositories)" '"myorg/app".*"myorg/copy"' "the catalog lists the repositories"
 
