@@ -8,6 +8,7 @@ shares nothing with it.
   s3.py ENDPOINT BUCKET uploads             "key uploadId" per open multipart upload
   s3.py ENDPOINT BUCKET get KEY             the object to stdout
   s3.py ENDPOINT BUCKET put KEY FILE        upload a file
+  s3.py ENDPOINT BUCKET rm KEY              delete an object
   s3.py ENDPOINT BUCKET fill PREFIX COUNT   COUNT small objects PREFIX0000.., 8 at a time
 
 ENDPOINT is http://host:port (path-style). Keys come from S3_ACCESS_KEY and
@@ -115,6 +116,8 @@ def main():
     elif cmd == "put":
         with open(args[1], "rb") as f:
             request(endpoint, "PUT", "/%s/%s" % (bucket, args[0]), body=f.read())
+    elif cmd == "rm":
+        request(endpoint, "DELETE", "/%s/%s" % (bucket, args[0]))
     elif cmd == "fill":
         fill(endpoint, bucket, args[0], int(args[1]))
     else:
