@@ -105,11 +105,15 @@ struct counters {
     counter s3[S3_COUNT][S_COUNT];
 };
 
-struct metrics_file {
+struct metrics_head {
     char magic[8];
     uint32_t layout;
     uint32_t ns_count; /* slots of ns in use; written under the flock */
     uint64_t size;     /* sizeof(struct metrics_file) */
+};
+
+struct metrics_file {
+    struct metrics_head head;
     char ns[NS_SLOTS][OCI_NAMESPACE_MAX + 1];
     struct counters c;
 };
@@ -136,18 +140,18 @@ static uint64_t counter_get(const counter *c)
     return atomic_load_explicit(c, memory_order_relaxed);
 }
 
-static bool file_header_ok(const struct metrics_file *h)
+static bool file_header_ok(const struct metrics_head *h)
 {
     return memcmp(h->magic, METRICS_MAGIC, sizeof(h->magic)) == 0 && h->layout == METRICS_LAYOUT &&
            h->size == sizeof(struct metrics_file) && h->ns_count <= NS_SLOTS;
 }
 
-static void file_header_init(struct metrics_file *m)
+static void file_header_init(struct metrics_head *h)
 {
-    memcpy(m->magic, METRICS_MAGIC, sizeof(m->magic));
-    m->layout = METRICS_LAYOUT;
-    m->size = sizeof(*m);
-    m->ns_count = 0;
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, METRICS_MAGIC, sizeof(h->magic));
+    h->layout = METRICS_LAYOUT;
+    h->size = sizeof(struct metrics_file);
 }
 
 static bool fail(char *err, size_t errlen, const char *path, const char *what)
@@ -178,7 +182,7 @@ static int replace_file(const char *path, char *err, size_t errlen)
         fail(err, errlen, path, "size");
         goto fail;
     }
-    file_header_init(m);
+    file_header_init(&m->head);
     munmap(m, sizeof(*m));
     if (fchmod(fd, 0600) < 0 || rename(tmp, path) < 0) {
         fail(err, errlen, path, "rename");
@@ -194,7 +198,7 @@ fail:
 /* Opens path locked, as this layout; -1 with err. */
 static int open_locked(const char *path, char *err, size_t errlen)
 {
-    struct metrics_file head;
+    struct metrics_head head;
     struct stat fst, pst;
     int fd, i;
 
@@ -218,12 +222,13 @@ static int open_locked(const char *path, char *err, size_t errlen)
             close(fd);
             return -1;
         }
-        if (fst.st_size == sizeof(head) && pread(fd, &head, sizeof(head), 0) == sizeof(head) &&
-            file_header_ok(&head))
+        if (fst.st_size == sizeof(struct metrics_file) &&
+            pread(fd, &head, sizeof(head), 0) == sizeof(head) && file_header_ok(&head))
             return fd;
-        if (fst.st_size == 0) { /* new: made here, under the lock */
+        if (fst.st_size == 0) { /* new: made here, under the lock; the rest is zeros */
             file_header_init(&head);
-            if (ftruncate(fd, sizeof(head)) == 0 && pwrite(fd, &head, sizeof(head), 0) > 0)
+            if (ftruncate(fd, sizeof(struct metrics_file)) == 0 &&
+                pwrite(fd, &head, sizeof(head), 0) == sizeof(head))
                 return fd;
             fail(err, errlen, path, "initialise");
             close(fd);
@@ -247,15 +252,15 @@ static int claim_slot(struct metrics_file *m, const char *ns)
 {
     uint32_t i;
 
-    for (i = 0; i < m->ns_count; i++)
+    for (i = 0; i < m->head.ns_count; i++)
         if (strncmp(m->ns[i], ns, OCI_NAMESPACE_MAX) == 0)
             return (int)i;
-    if (m->ns_count >= NS_SLOTS || strlen(ns) > OCI_NAMESPACE_MAX)
+    if (m->head.ns_count >= NS_SLOTS || strlen(ns) > OCI_NAMESPACE_MAX)
         return NS_OTHER;
-    snprintf(m->ns[m->ns_count], sizeof(m->ns[0]), "%s", ns);
+    snprintf(m->ns[m->head.ns_count], sizeof(m->ns[0]), "%s", ns);
     /* Scrapes read the table without the lock: the name first, then its count. */
-    __atomic_store_n(&m->ns_count, m->ns_count + 1, __ATOMIC_RELEASE);
-    return (int)m->ns_count - 1;
+    __atomic_store_n(&m->head.ns_count, m->head.ns_count + 1, __ATOMIC_RELEASE);
+    return (int)m->head.ns_count - 1;
 }
 
 static void register_namespace(struct metrics_file *m, const char *ns)
@@ -647,7 +652,7 @@ static const char *ns_label(const struct metrics_file *m, int slot)
 
 static int ns_slots_used(const struct metrics_file *m)
 {
-    uint32_t used = __atomic_load_n(&m->ns_count, __ATOMIC_ACQUIRE);
+    uint32_t used = __atomic_load_n(&m->head.ns_count, __ATOMIC_ACQUIRE);
 
     return used <= NS_SLOTS ? (int)used : 0;
 }

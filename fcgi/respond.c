@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "fcgi/respond.h"
 
 #define STREAM_CHUNK (128 * 1024)
@@ -99,6 +100,8 @@ static int put_head(struct response *r, const struct oci_response_head *head, co
         rc = FCGX_FPrintF(out, "Warning: %s\r\n", head->warning);
     if (rc >= 0 && head->allow != NULL)
         rc = FCGX_FPrintF(out, "Allow: %s\r\n", head->allow);
+    if (rc >= 0 && oci_metrics_request_id()[0] != '\0')
+        rc = FCGX_FPrintF(out, "X-Request-Id: %s\r\n", oci_metrics_request_id());
     if (rc >= 0 && head->retry_after[0] != '\0')
         rc = FCGX_FPrintF(out, "Retry-After: %s\r\n", head->retry_after);
     if (rc >= 0 && head->content_length < 0)
@@ -198,6 +201,8 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
     char line[sizeof(loc.path) + 64];
     enum storage_err err = st->ops->locate(st, key, &loc);
 
+    oci_metrics_stored_sent(head->content_length, FCGX_GetParam("REQUEST_METHOD", r->req->envp),
+                            FCGX_GetParam("HTTP_RANGE", r->req->envp));
     if (err == STORAGE_OK && loc.url[0] != '\0')
         return send_by_url(r, head, key, loc.url);
     if (front_of(r) == FCGI_FRONT_NGINX) {

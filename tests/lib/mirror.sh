@@ -115,7 +115,8 @@ header() {
 
 # fcgi_request METHOD URI [QUERY]: one request straight to the responder's
 # socket with cgi-fcgi, with the parameters nginx's fastcgi_params sends.
-# FCGI_SERVER_SOFTWARE (default nginx/1.22.1) poses as another front server.
+# FCGI_SERVER_SOFTWARE (default nginx/1.22.1) poses as another front server;
+# FCGI_REQUEST_ID is sent as nginx sends $request_id (none when empty).
 # Prints the raw CGI response (headers, blank line, body).
 fcgi_request() {
 	local method=$1 uri=$2 query=${3:-} path=${2%%\?*}
@@ -125,7 +126,7 @@ fcgi_request() {
 		REQUEST_SCHEME=http GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE="${FCGI_SERVER_SOFTWARE:-nginx/1.22.1}" \
 		REMOTE_ADDR=127.0.0.1 REMOTE_PORT=40000 SERVER_ADDR=127.0.0.1 SERVER_PORT=80 \
 		SERVER_NAME=localhost CONTENT_TYPE='' CONTENT_LENGTH='' \
-		HTTP_HOST=localhost \
+		HTTP_HOST=localhost REQUEST_ID="${FCGI_REQUEST_ID:-}" \
 		HTTP_ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json' \
 		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
 }
