@@ -314,7 +314,9 @@ bool oci_metrics_open(const char *path, const char *storage, const struct oci_co
         return false;
     }
     register_namespaces(m, cfg, default_ns);
-    close(fd); /* the mapping stays; so goes the lock */
+    /* Explicitly: the mapping holds the file open, and with it the lock. */
+    flock(fd, LOCK_UN);
+    close(fd);
     oci_metrics_close();
     shared = m;
     return true;

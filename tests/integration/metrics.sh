@@ -148,6 +148,10 @@ mapfile -t PIDS < <(spawned_pids)
 is "${#PIDS[@]}" 2 "spawn-fcgi -F 2 started two responders" || diag_file "$T/log/spawn-fcgi.log"
 [ "${#PIDS[@]}" -eq 2 ] || bail "no two responders to test"
 check "the socket accepts" wait_until 20 unix_open "$FCGI_SOCK"
+# Each maps the counters file under its lock at start, then serves.
+serving() { grep -q "\[$1\] .* serving " "$RESPONDER_LOG"; }
+check "both responders got past the counters file and serve" \
+	wait_until 20 eval "serving ${PIDS[0]} && serving ${PIDS[1]}"
 
 # bad_request: one refused manifest request (400, no upstream), a connection of its own.
 bad_request() {
