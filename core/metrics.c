@@ -532,22 +532,30 @@ void oci_metrics_cache_miss(enum oci_metrics_kind kind)
     counter_add(&shared->c.misses[kind], 1);
 }
 
-/* The length of a single "bytes=a-b", "bytes=a-" or "bytes=-n" range of size, or -1. */
+/*
+ * What the front server sends of size bytes for range: the length of one
+ * "bytes=a-b", "bytes=a-" or "bytes=-n" range, 0 when it cannot be satisfied
+ * (a 416), or -1 when it is not one valid range (the whole object is sent,
+ * or a multipart answer of about its size).
+ */
 static int64_t range_length(const char *range, int64_t size)
 {
     long long first = -1, last = -1;
-    int used = 0;
+    int used = 0, more = 0;
 
     if (strncmp(range, "bytes=", 6) != 0 || strchr(range, ',') != NULL)
         return -1;
     range += 6;
     if (sscanf(range, "-%lld%n", &last, &used) == 1 && range[used] == '\0')
-        return last > 0 ? (last < size ? last : size) : -1;
-    if (sscanf(range, "%lld-%n", &first, &used) != 1 || first < 0 || first >= size)
+        return last < 0 ? -1 : last < size ? last : size;
+    if (sscanf(range, "%lld-%n", &first, &used) != 1 || first < 0)
         return -1;
+    if (first >= size)
+        return 0;
     if (range[used] == '\0')
         return size - first;
-    if (sscanf(range + used, "%lld", &last) != 1 || last < first)
+    if (sscanf(range + used, "%lld%n", &last, &more) != 1 || range[used + more] != '\0' ||
+        last < first)
         return -1;
     return (last < size ? last + 1 : size) - first;
 }
