@@ -58,7 +58,8 @@ static const short status_codes[] = {200, 201, 202, 204, 206, 301, 302, 304, 307
 #define S_NONE        (N_CODES + 5) /* "0": no answer */
 #define S_COUNT       (N_CODES + 6)
 
-static const char *const kind_names[2] = {"manifest", "blob"};
+static const char *const kind_names[2] = {"manifest", "blob"}; /* enum oci_metrics_kind */
+static const char *const result_names[2] = {"ok", "failed"};
 
 /* Upstream latency buckets, milliseconds; the last is +Inf. */
 static const long bucket_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
@@ -98,8 +99,8 @@ struct counters {
     counter upstream_bytes[NS_COUNT];
     counter upstream_buckets[NS_COUNT][B_COUNT];
     counter upstream_ms[NS_COUNT];
-    counter followers, stale, tokens_ok, tokens_failed;
-    counter cleanup_runs, cleanup_blobs, cleanup_manifests;
+    counter followers, stale, tokens[2]; /* [ok, failed] */
+    counter cleanup_runs, cleanup_removed[2];
     counter cache_bytes, cache_objects, cache_bound; /* gauges */
     counter evicted_objects, evicted_bytes;
     counter s3[S3_COUNT][S_COUNT];
@@ -604,14 +605,14 @@ void oci_metrics_upstream(const char *namespace_, bool head, long status, long m
 
 void oci_metrics_token_fetch(bool ok)
 {
-    counter_add(ok ? &shared->c.tokens_ok : &shared->c.tokens_failed, 1);
+    counter_add(&shared->c.tokens[ok ? 0 : 1], 1);
 }
 
 void oci_metrics_cleanup_run(unsigned long blobs, unsigned long manifests)
 {
     counter_add(&shared->c.cleanup_runs, 1);
-    counter_add(&shared->c.cleanup_blobs, blobs);
-    counter_add(&shared->c.cleanup_manifests, manifests);
+    counter_add(&shared->c.cleanup_removed[OCI_METRICS_BLOB], blobs);
+    counter_add(&shared->c.cleanup_removed[OCI_METRICS_MANIFEST], manifests);
 }
 
 void oci_metrics_cache_size(uint64_t bytes, uint64_t objects)
@@ -687,11 +688,13 @@ static void render_requests(FILE *f, const struct counters *c)
             }
 }
 
-static void render_by_kind(FILE *f, const char *name, const char *help, const counter v[2])
+/* A counter family with one label of two values. */
+static void render_pair(FILE *f, const char *name, const char *help, const char *label,
+                        const char *const names[2], const counter v[2])
 {
     family(f, name, "counter", help);
     for (int k = 0; k < 2; k++)
-        fprintf(f, "%s{kind=\"%s\"} %llu\n", name, kind_names[k],
+        fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, names[k],
                 (unsigned long long)counter_get(&v[k]));
 }
 
@@ -775,15 +778,14 @@ static void render_s3(FILE *f, const struct counters *c)
 
 static void render_cache(FILE *f, const struct counters *c)
 {
-    render_by_kind(f, "oci_registry_cache_hits_total", "Requests answered from the cache.",
-                   c->hits);
-    render_by_kind(
-        f, "oci_registry_cache_misses_total",
-        "Requests for which the upstream was asked (not cached, or a tag to revalidate).",
-        c->misses);
-    render_by_kind(f, "oci_registry_cache_served_bytes_total",
-                   "Bytes answered from the cache (blobs: sent by the front server).",
-                   c->served_bytes);
+    render_pair(f, "oci_registry_cache_hits_total", "Requests answered from the cache.", "kind",
+                kind_names, c->hits);
+    render_pair(f, "oci_registry_cache_misses_total",
+                "Requests for which the upstream was asked (not cached, or a tag to revalidate).",
+                "kind", kind_names, c->misses);
+    render_pair(f, "oci_registry_cache_served_bytes_total",
+                "Bytes answered from the cache (blobs: sent by the front server).", "kind",
+                kind_names, c->served_bytes);
     single(f, "oci_registry_cache_size_bytes", "gauge", "Bytes the cache holds.", &c->cache_bytes);
     single(f, "oci_registry_cache_objects", "gauge", "Objects the cache holds.", &c->cache_objects);
     single(f, "oci_registry_cache_bound_bytes", "gauge",
@@ -794,12 +796,9 @@ static void render_cache(FILE *f, const struct counters *c)
            "Bytes evicted to keep the cache under its bound.", &c->evicted_bytes);
     single(f, "oci_registry_cleanup_runs_total", "counter", "Cleanup passes run.",
            &c->cleanup_runs);
-    family(f, "oci_registry_cleanup_removed_total", "counter",
-           "Objects removed by cleanup (unused for longer than their invalidation time).");
-    fprintf(f, "oci_registry_cleanup_removed_total{kind=\"blob\"} %llu\n",
-            (unsigned long long)counter_get(&c->cleanup_blobs));
-    fprintf(f, "oci_registry_cleanup_removed_total{kind=\"manifest\"} %llu\n",
-            (unsigned long long)counter_get(&c->cleanup_manifests));
+    render_pair(f, "oci_registry_cleanup_removed_total",
+                "Objects removed by cleanup (unused for longer than their invalidation time).",
+                "kind", kind_names, c->cleanup_removed);
 }
 
 static void render_misc(FILE *f, const struct counters *c)
@@ -808,12 +807,9 @@ static void render_misc(FILE *f, const struct counters *c)
            "Requests that followed a download another request leads.", &c->followers);
     single(f, "oci_registry_stale_answers_total", "counter",
            "Stale manifests answered because the upstream failed.", &c->stale);
-    family(f, "oci_registry_token_fetches_total", "counter",
-           "Tokens asked of upstream token services, by result.");
-    fprintf(f, "oci_registry_token_fetches_total{result=\"ok\"} %llu\n",
-            (unsigned long long)counter_get(&c->tokens_ok));
-    fprintf(f, "oci_registry_token_fetches_total{result=\"failed\"} %llu\n",
-            (unsigned long long)counter_get(&c->tokens_failed));
+    render_pair(f, "oci_registry_token_fetches_total",
+                "Tokens asked of upstream token services, by result.", "result", result_names,
+                c->tokens);
 }
 
 char *oci_metrics_render(size_t *len)

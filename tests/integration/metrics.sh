@@ -131,19 +131,7 @@ stop_responder_checked
 CACHE=$T/cache2
 FCGI_SOCK=$T/run/fcgi2.sock
 RESPONDER_LOG=$T/log/spawned.log
-PIDFILE=$T/run/spawn-fcgi.pid
-mkdir -p "$CACHE"
-spawned_pids() { cat "$PIDFILE" 2>/dev/null; }
-stop_spawned() {
-	local pid
-	for pid in $(spawned_pids); do kill -TERM "$pid" 2>/dev/null; done
-	for pid in $(spawned_pids); do wait_until 10 eval "! proc_alive $pid" || kill -KILL "$pid" 2>/dev/null; done
-}
-at_exit stop_spawned
-# shellcheck disable=SC2016 # expanded by that shell
-spawn-fcgi -s "$FCGI_SOCK" -F 2 -P "$PIDFILE" -- /bin/sh -c 'exec "$@" 2>>"$0"' "$RESPONDER_LOG" \
-	"$OCI_REGISTRY" --upstream-config-file "$T/upstream.yaml" --default-namespace reg.test --workers 2 \
-	filesystem --root "$CACHE" >"$T/log/spawn-fcgi.log" 2>&1
+spawn_fcgi 2 --default-namespace reg.test --workers 2
 mapfile -t PIDS < <(spawned_pids)
 is "${#PIDS[@]}" 2 "spawn-fcgi -F 2 started two responders" || diag_file "$T/log/spawn-fcgi.log"
 [ "${#PIDS[@]}" -eq 2 ] || bail "no two responders to test"

@@ -47,6 +47,36 @@ start_responder() {
 	wait_ready responder 20 unix_open "$FCGI_SOCK"
 }
 
+# spawn_fcgi N [RESPONDER OPTIONS...]: N responders forked by spawn-fcgi (which
+# exits) on $FCGI_SOCK, with cache $CACHE, the upstream config $T/upstream.yaml
+# and OPTIONS; their stderr is appended to $RESPONDER_LOG. Sets PIDFILE; they
+# are stopped at exit (stop_spawned). Returns spawn-fcgi's status.
+spawn_fcgi() {
+	local n=$1
+	shift
+	PIDFILE=$T/run/spawn-fcgi.pid
+	mkdir -p "$CACHE" "$T/run"
+	[ -f "$T/upstream.yaml" ] || write_upstream_config "$T/upstream.yaml"
+	at_exit stop_spawned
+	# Forked children get /dev/null as stderr from spawn-fcgi; a shell in
+	# between keeps their logs.
+	# shellcheck disable=SC2016 # expanded by that shell
+	spawn-fcgi -s "$FCGI_SOCK" -F "$n" -P "$PIDFILE" -- /bin/sh -c 'exec "$@" 2>>"$0"' "$RESPONDER_LOG" \
+		"$OCI_REGISTRY" --upstream-config-file "$T/upstream.yaml" "$@" \
+		filesystem --root "$CACHE" >"$T/log/spawn-fcgi.log" 2>&1
+}
+
+# spawned_pids: the pids spawn-fcgi wrote, one a line. The children are not
+# ours (spawn-fcgi forks them and exits): they are stopped by these.
+spawned_pids() { cat "${PIDFILE:-/nonexistent}" 2>/dev/null; }
+
+# stop_spawned: SIGTERM the spawned responders; KILL those still there after 10 s.
+stop_spawned() {
+	local pid
+	for pid in $(spawned_pids); do kill -TERM "$pid" 2>/dev/null; done
+	for pid in $(spawned_pids); do wait_until 10 eval "! proc_alive $pid" || kill -KILL "$pid" 2>/dev/null; done
+}
+
 # template_nginx DIR PORT: the contrib configuration with our port and paths.
 template_nginx() {
 	local dir=$1 port=$2 f
@@ -170,9 +200,10 @@ hit_details() {
 	is "$(header Docker-Content-Digest)" "$LAYER" "$label: GET cached blob: Docker-Content-Digest"
 }
 
-# health_checks LABEL: /healthz and /readyz through the front server are
-# answered by the responder (200, text), junk after them is 404, and the
-# readiness probe leaves no object behind in a filesystem cache.
+# health_checks LABEL: /healthz, /readyz and /metrics through the front
+# server are answered by the responder (200, text), junk after them is
+# refused, and the readiness probe leaves no object behind in a filesystem
+# cache.
 health_checks() {
 	local label=$1
 	is "$(http_status /healthz)" 200 "$label: GET /healthz: 200"
@@ -183,6 +214,11 @@ health_checks() {
 	is "$(header Content-Type)" text/plain "$label: /readyz is text/plain"
 	like "$(http_status /healthz/x)" '^40[34]$' "$label: /healthz/x is refused"
 	like "$(http_status /readyzz)" '^40[34]$' "$label: /readyzz is refused"
+	is "$(http_status /metrics)" 200 "$label: GET /metrics: 200"
+	like "$(header Content-Type)" '^text/plain; version=0\.0\.4' "$label: /metrics is Prometheus text 0.0.4"
+	is "$(grep -c '^oci_registry_build_info{' "$T/body")" 1 "$label: /metrics has the build info"
+	like "$(http_status /metrics/x)" '^40[34]$' "$label: /metrics/x is refused"
+	is "$(http_status /metrics --interface 127.0.0.2)" 403 "$label: /metrics from 127.0.0.2 (not allowed) is refused"
 	if [ -d "${CACHE:-}" ]; then
 		is "$(find "$CACHE/_health" -type f 2>/dev/null | wc -l)" 0 "$label: no readiness probe object is left"
 	fi
