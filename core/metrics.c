@@ -155,10 +155,11 @@ static void file_header_init(struct metrics_head *h)
     h->size = sizeof(struct metrics_file);
 }
 
-static bool fail(char *err, size_t errlen, const char *path, const char *what)
+/* Says why in err; returns -1, the failed descriptor. */
+static int fail(char *err, size_t errlen, const char *path, const char *what)
 {
     snprintf(err, errlen, "metrics file %s: %s: %s", path, what, strerror(errno));
-    return false;
+    return -1;
 }
 
 /*
@@ -173,11 +174,11 @@ static int replace_file(const char *path, char *err, size_t errlen)
 
     if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
         errno = ENAMETOOLONG;
-        return fail(err, errlen, path, "name"), -1;
+        return fail(err, errlen, path, "name");
     }
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, path, "create"), -1;
+        return fail(err, errlen, path, "create");
     if (ftruncate(fd, sizeof(*m)) < 0 ||
         (m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED) {
         fail(err, errlen, path, "size");
@@ -206,7 +207,7 @@ static int open_locked(const char *path, char *err, size_t errlen)
     for (i = 0; i < OPEN_TRIES; i++) {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-            return fail(err, errlen, path, "open"), -1;
+            return fail(err, errlen, path, "open");
         if (flock(fd, LOCK_EX) < 0 || fstat(fd, &fst) < 0) {
             fail(err, errlen, path, "lock");
             close(fd);
@@ -245,7 +246,7 @@ static int open_locked(const char *path, char *err, size_t errlen)
         close(fresh);
     }
     errno = EAGAIN;
-    return fail(err, errlen, path, "replaced again and again"), -1;
+    return fail(err, errlen, path, "replaced again and again");
 }
 
 /* The slot of namespace ns in the file, claimed if new; NS_OTHER when full. */

@@ -61,7 +61,7 @@ is "$(head_of "$T/fcgi-ok" | sed -n 's/^X-Request-Id: //p')" 'a-b.c_1' "a valid 
 FCGI_REQUEST_ID='bad id"<x>' fcgi_request GET /v2/test/small/manifests/v@1 >"$T/fcgi-bad"
 is "$(head_of "$T/fcgi-bad" | grep -ci '^X-Request-Id')" 0 "an id with other characters is not echoed"
 check "... nor logged" eval "! grep -q 'bad id' '$RESPONDER_LOG'"
-like "$(grep 'request id=- .*path=/v2/test/small/manifests/v@1 ' "$RESPONDER_LOG")" 'status=400' \
+like "$(grep 'request id=- .*path=/v2/test/small/manifests/v@1 ' "$RESPONDER_LOG")" 'status=4[0-9][0-9] ' \
 	"the error is logged in one key=value line, id=-"
 FCGI_REQUEST_ID=$(printf 'x%.0s' {1..65}) fcgi_request GET /v2/ >"$T/fcgi-long"
 is "$(head_of "$T/fcgi-long" | grep -ci '^X-Request-Id')" 0 "an id longer than 64 is not echoed"
@@ -141,13 +141,13 @@ serving() { grep -q "\[$1\] .* serving " "$RESPONDER_LOG"; }
 check "both responders got past the counters file and serve" \
 	wait_until 20 eval "serving ${PIDS[0]} && serving ${PIDS[1]}"
 
-# bad_request: one refused manifest request (400, no upstream), a connection of its own.
+# bad_request: one refused manifest request (a 4xx, no upstream), a connection of its own.
 bad_request() {
 	fcgi_request GET /v2/test/small/manifests/v@1 >/dev/null
 }
 # served_by PID: how many of those the process PID logged.
 served_by() {
-	grep -c "\[$1\] request id=- method=GET route=manifest .*status=400" "$RESPONDER_LOG"
+	grep -c "\[$1\] request id=- method=GET route=manifest .*status=4[0-9][0-9] " "$RESPONDER_LOG"
 }
 # Which process accepts a connection is up to the kernel and libfcgi (one of
 # them may take all): whoever served them, every scrape counts all.
@@ -158,7 +158,7 @@ is "$sent" 12 "12 refused requests answered"
 views=""
 for i in 1 2 3 4 5 6; do
 	fcgi_request GET /metrics | body_of /dev/stdin >"$T/view$i.txt"
-	views+="$(series_sum "$T/view$i.txt" oci_registry_requests_total route=manifest status=400) "
+	views+="$(series_sum "$T/view$i.txt" oci_registry_requests_total route=manifest) "
 done
 is "$views" "12 12 12 12 12 12 " "every scrape, whichever process answers it, counts all 12"
 check "promtool accepts the shared view" promtool check metrics <"$T/view1.txt"
@@ -173,7 +173,7 @@ diag "served: $(served_by "$busy") by $busy, $(served_by "$other") by $other"
 kill -TERM "$busy"
 check "the busier responder exits" wait_until 15 eval "! proc_alive $busy"
 fcgi_request GET /metrics | body_of /dev/stdin >"$T/view-other.txt"
-is "$(series_sum "$T/view-other.txt" oci_registry_requests_total route=manifest status=400)" 12 \
+is "$(series_sum "$T/view-other.txt" oci_registry_requests_total route=manifest)" 12 \
 	"the other process, having served $(served_by "$other") of them, counts all 12"
 is "$(find "$CACHE" -maxdepth 1 -name '_metrics*' | wc -l)" 1 "one counters file in the cache root"
 check "the spawned responders' log has no sanitizer report" sanitizer_clean "$RESPONDER_LOG" ||
@@ -190,7 +190,7 @@ wait_ready responder 20 unix_open "$FCGI_SOCK" || bail "responder did not start"
 like "$(cat "$RESPONDER_LOG")" 'metrics file .*_metrics has another layout: replaced' "an old file is replaced"
 fcgi_request GET /metrics | body_of /dev/stdin >"$T/view-new.txt"
 check "promtool accepts the new file's view" promtool check metrics <"$T/view-new.txt"
-is "$(series_sum "$T/view-new.txt" oci_registry_requests_total route=manifest status=400)" 0 \
+is "$(series_sum "$T/view-new.txt" oci_registry_requests_total route=manifest)" 0 \
 	"the new file starts from zero"
 is "$(untouched "$T/view-new.txt")" 0 "... in every series"
 stop_responder_checked
