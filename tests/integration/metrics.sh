@@ -17,7 +17,7 @@
 # shellcheck source=tests/lib/prometheus.sh
 . "$TESTLIB/prometheus.sh"
 
-need_program docker-registry skopeo nginx curl cgi-fcgi openssl promtool prometheus spawn-fcgi
+need_program docker-registry skopeo nginx curl cgi-fcgi openssl promtool prometheus spawn-fcgi gnuplot
 need_responder
 
 start_upstream || bail "docker-registry upstream did not start"
@@ -70,6 +70,7 @@ is "$(head_of "$T/fcgi-long" | grep -ci '^X-Request-Id')" 0 "an id longer than 6
 start_prometheus "$MIRROR" || bail "prometheus did not start"
 check "prometheus scrapes the mirror (up == 1)" wait_until 30 prom_at_least 'up{job="oci-registry"}' 1
 check "prometheus has the build info" wait_until 10 prom_at_least oci_registry_build_info 1
+pull_start=$(date +%s)
 scrape "$T/before.txt"
 miss0=$(series_sum "$T/before.txt" oci_registry_cache_misses_total kind=blob)
 hit0=$(series_sum "$T/before.txt" oci_registry_cache_hits_total kind=blob)
@@ -100,6 +101,10 @@ check "prometheus sees requests by method, route and status" wait_until 20 prom_
 	'oci_registry_requests_total{method="GET",route="blob",status="200"}' 8
 check "the hit ratio query of the dashboard has a value" wait_until 20 prom_at_least \
 	'sum(rate(oci_registry_cache_hits_total[1m])) / (sum(rate(oci_registry_cache_hits_total[1m])) + sum(rate(oci_registry_cache_misses_total[1m])))' 0
+check "bench/plot-metrics draws the pull from prometheus' query API" \
+	"$top_srcdir/bench/plot-metrics" --prometheus "http://127.0.0.1:$PROM_PORT" --start "$pull_start" \
+	--end "$(date +%s)" --step 1 --out "$T/plot.png"
+is "$(head -c 4 "$T/plot.png" | tail -c 3)" PNG "... into a PNG"
 
 # --- one outcome line per miss, joined with nginx's access log by id ---
 miss_line=$(grep -m1 'request id=[0-9a-f]\{32\} method=GET route=blob .*cache=miss' "$RESPONDER_LOG")
