@@ -114,6 +114,16 @@ id=$(sed -n 's/.*request id=\([0-9a-f]*\) .*/\1/p' <<<"$miss_line")
 like "$(grep -c "request_id=$id" "$T/log/nginx-access.log")" '^1$' "its id is on one line of nginx's access log"
 is "$(grep -c 'route=blob .*cache=hit' "$RESPONDER_LOG")" 0 "hits are not logged"
 
+# --- a manifest kept by nginx says the id of the request it answers ---
+accept=(-H 'Accept: application/vnd.oci.image.manifest.v1+json')
+http_status /v2/test/small/manifests/v1 "${accept[@]}" >/dev/null
+id1=$(header X-Request-Id)
+is "$(http_status /v2/test/small/manifests/v1 "${accept[@]}")" 200 "a manifest again: 200"
+is "$(header X-Cache-Status)" HIT "... from nginx's cache"
+like "$(header X-Request-Id)" '^[0-9a-f]{32}$' "... with a request id"
+isnt "$(header X-Request-Id)" "$id1" "... its own, not the one of the answer it keeps"
+is "$(grep -ci '^X-Request-Id' "$T/headers")" 1 "... once"
+
 # --- a Range of a hit counts its length; a HEAD counts none ---
 LAYER=$(json_get "$T/pulled/docker/manifest.json" layers 0 digest)
 is "$(http_status "/v2/test/small/blobs/$LAYER" -r 1000-1999)" 206 "Range on a cached blob: 206"
