@@ -35,6 +35,7 @@ struct s3 {
     bool path_style;
     char region[64];
     char *access_key, *secret_key;
+    char *session_token; /* NULL: long-term keys */
     char *ca_file;
     long connect_timeout, low_speed_timeout, presign_expires;
     uint64_t threshold;
@@ -44,6 +45,7 @@ struct s3 {
      * connect timeout and its retries again would hold a worker for tens of
      * seconds. 0: not down. */
     atomic_llong down_until;
+    atomic_int last_transport_error; /* the CURLcode of the last failed attempt */
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;
