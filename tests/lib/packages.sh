@@ -15,6 +15,7 @@ TEST_PACKAGES=(
 	lighttpd python3-yaml man-db systemd
 	wrk
 	python3-swift
+	prometheus gnuplot-nox
 )
 
 # missing_packages PKG...: those not installed, one per line.
