@@ -167,8 +167,6 @@ static void handle(struct worker *w)
     memcpy(path, uri, path_len);
     path[path_len] = '\0';
     oci_registry_plan(w->server->reg, &req, &plan);
-    if (plan.kind == OCI_PLAN_RESPOND && plan.head.status >= 400)
-        oci_log(OCI_LOG_INFO, "%s %s: %d", req.method, path, plan.head.status);
     fcgi_respond(&w->req, w->server->front, w->server->reg, &plan);
     oci_metrics_request_end(&req, &plan);
     oci_plan_release(&plan);
