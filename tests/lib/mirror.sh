@@ -169,6 +169,24 @@ hit_details() {
 	is "$(header Docker-Content-Digest)" "$LAYER" "$label: GET cached blob: Docker-Content-Digest"
 }
 
+# health_checks LABEL: /healthz and /readyz through the front server are
+# answered by the responder (200, text), junk after them is 404, and the
+# readiness probe leaves no object behind in a filesystem cache.
+health_checks() {
+	local label=$1
+	is "$(http_status /healthz)" 200 "$label: GET /healthz: 200"
+	is "$(cat "$T/body")" ok "$label: /healthz says ok"
+	is "$(http_status /healthz -I)" 200 "$label: HEAD /healthz: 200"
+	is "$(http_status /readyz)" 200 "$label: GET /readyz: 200 (storage written, read back, removed)"
+	is "$(cat "$T/body")" ready "$label: /readyz says ready"
+	is "$(header Content-Type)" text/plain "$label: /readyz is text/plain"
+	like "$(http_status /healthz/x)" '^40[34]$' "$label: /healthz/x is refused"
+	like "$(http_status /readyzz)" '^40[34]$' "$label: /readyzz is refused"
+	if [ -d "${CACHE:-}" ]; then
+		is "$(find "$CACHE/_health" -type f 2>/dev/null | wc -l)" 0 "$label: no readiness probe object is left"
+	fi
+}
+
 # head_of FILE: the CGI head of a raw cgi-fcgi answer, without CRs.
 head_of() {
 	tr -d '\r' <"$1" | sed '/^$/q'
