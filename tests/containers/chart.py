@@ -14,6 +14,7 @@ Findings are printed as TAP comments.
 """
 import base64
 import json
+import os
 import sys
 
 import yaml
@@ -70,6 +71,13 @@ def tmpdir(path):
     return 0 if ok else 1
 
 
+def empty_dir(path):
+    """An empty directory as Kubernetes makes one for an emptyDir."""
+    os.mkdir(path)
+    os.chmod(path, 0o777)
+    return path
+
+
 def kubeplay(path, out):
     """What podman 4.3's kube play cannot take as rendered, turned into the
     closest it can; everything else is left as rendered.
@@ -81,6 +89,10 @@ def kubeplay(path, out):
       base64 values (a Secret document given to kube play is kept as YAML,
       which its secretKeyRef cannot read): DIR/secret.json is that map of
       the Secret's data, for `podman secret create`.
+    - An emptyDir is a volume that the first container to mount it
+      initialises from its image (nginx's image: root's), and fsGroup is
+      not applied, where Kubernetes makes an empty directory of mode 0777:
+      emptyDirs become such directories in DIR, mounted as hostPath.
     - The Service is left out (kube play has none)."""
     docs = documents(path)
     secret = next(d for d in docs if d["kind"] == "Secret")
@@ -92,6 +104,10 @@ def kubeplay(path, out):
     maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     maps[secret["metadata"]["name"]] = data
     spec = pod_spec(docs)
+    for v in spec["volumes"]:
+        if "emptyDir" in v:
+            del v["emptyDir"]
+            v["hostPath"] = {"path": empty_dir("%s/%s" % (out, v["name"])), "type": "Directory"}
     sources = {v["name"]: (v.get("configMap") or {}).get("name") or v["secret"]["secretName"]
                for v in spec["volumes"] if "configMap" in v or "secret" in v}
     for c in spec["containers"]:

@@ -96,6 +96,8 @@ MIRROR=$(ct_ip "$NGINX"):8080
 CACHE=$(podman volume inspect --format '{{.Mountpoint}}' "${PROJECT}_cache")
 check "nginx answers /v2/ through the responder" \
 	wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
+check "compose: /readyz through nginx (the responder's storage is usable)" \
+	curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
 docker_miss_then_hit compose compose
 is "$(podman inspect --format '{{.State.Status}} {{.RestartCount}}' "$RESPONDER")" "running 0" \
 	"the responder runs, never restarted (UPSTREAM_CREDENTIALS unset)"
@@ -185,6 +187,8 @@ MIRROR=$(ct_ip "$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")"):
 CACHE=$(podman inspect --format '{{range .Mounts}}{{if eq .Destination "/var/cache/oci-registry"}}{{.Source}}{{end}}{{end}}' "$POD-oci-registry")
 check "the pod answers /v2/" wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
 check "nginx's liveness probe: /nginx-healthz" curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/nginx-healthz"
+check "nginx's readiness probe: /readyz (the responder's storage)" \
+	curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
 mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$DEPLOYMENT" oci-registry)
 podman exec "$POD-oci-registry" "${PROBE[@]}" >"$T/log/liveness.out" 2>&1
 ok $? "the responder's liveness probe passes in its container: ${PROBE[*]}" || diag_file "$T/log/liveness.out"
