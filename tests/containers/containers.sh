@@ -192,6 +192,9 @@ check "nginx's readiness probe: /readyz (the responder's storage)" \
 mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$DEPLOYMENT" oci-registry)
 podman exec "$POD-oci-registry" "${PROBE[@]}" >"$T/log/liveness.out" 2>&1
 ok $? "the responder's liveness probe passes in its container: ${PROBE[*]}" || diag_file "$T/log/liveness.out"
+like "$(tr -d '\r' <"$T/log/liveness.out")" '^Status: 200' "... with the responder's 200 for /healthz"
+! podman run --rm --entrypoint "${PROBE[0]}" "$CT_IMAGE" "${PROBE[@]:1}" >>"$T/log/liveness.out" 2>&1
+ok $? "... and fails in a container of the image where no responder listens"
 docker_miss_then_hit "kube play" kube
 podman pod stop -t 30 "$POD" >/dev/null 2>&1
 is "$(podman inspect --format '{{.State.ExitCode}}' "$POD-oci-registry")" 0 "pod stop: the responder exits 0"
