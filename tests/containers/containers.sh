@@ -23,6 +23,8 @@ fi
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/swift.sh
+. "$TESTLIB/swift.sh"
 # shellcheck source=tests/lib/containers.sh
 . "$TESTLIB/containers.sh"
 
@@ -76,12 +78,16 @@ compose_down() {
 }
 export CT_DIR=$T CT_IMAGE NGINX_IMAGE=$CT_NGINX DEFAULT_NAMESPACE=reg.test
 unset UPSTREAM_CREDENTIALS
-like "$(UPSTREAM_CREDENTIALS='{"reg.test": {}}' compose --dry-run up -d 2>&1)" \
-	'-e UPSTREAM_CREDENTIALS=\{"reg.test": \{\}\} ' "podman-compose passes UPSTREAM_CREDENTIALS when set"
-like "$(compose --dry-run up -d 2>&1)" '-e UPSTREAM_CREDENTIALS= ' \
-	"podman-compose passes it empty when unset (not a literal \${...})"
-like "$(env -u NGINX_IMAGE podman-compose -p "$PROJECT" -f "$top_srcdir/contrib/docker-compose/compose.yaml" \
-	--dry-run up -d 2>&1)" ' docker\.io/nginxinc/nginx-unprivileged:1\.24-alpine' \
+# dry_run COMMAND...: the -e UPSTREAM_CREDENTIALS= words of the podman
+# commands that `COMMAND --dry-run up` would run.
+dry_run() {
+	"$@" --dry-run up -d 2>&1 | grep -Eo -- '-e UPSTREAM_CREDENTIALS=[^-]*'
+}
+is "$(UPSTREAM_CREDENTIALS='{"reg.test": {}}' dry_run compose)" '-e UPSTREAM_CREDENTIALS={"reg.test": {}} ' \
+	"podman-compose passes UPSTREAM_CREDENTIALS when set"
+is "$(dry_run compose)" '-e UPSTREAM_CREDENTIALS= ' "podman-compose passes it empty when unset (not a literal \${...})"
+is "$(env -u NGINX_IMAGE podman-compose -p "$PROJECT" -f "$top_srcdir/contrib/docker-compose/compose.yaml" \
+	--dry-run up -d 2>&1 | grep -o ' [^ ]*nginx-unprivileged[^ ]*$')" ' docker.io/nginxinc/nginx-unprivileged:1.24-alpine' \
 	"podman-compose takes the default nginx image when NGINX_IMAGE is unset"
 
 at_exit compose_down
@@ -148,57 +154,105 @@ check "S3 values: the responder's TMPDIR is a writable emptyDir" \
 	"$PYTHON" "$HERE/chart.py" tmpdir "$T/render-s3/oci-registry/templates/deployment.yaml"
 
 # --- the chart's Deployment under podman kube play ---
-mkdir -p "$T/kube"
-cat >"$T/kube/values.yaml" <<-EOF
-	image: {registry: localhost, name: oci-registry, tag: test}
-	nginx:
-	  image: {registry: localhost, name: oci-registry-test/nginx, tag: test}
-	registry:
-	  default_namespace: reg.test
-	  upstream:
-	    config:
-	      contents: |
-	$(sed 's/^/        /' "$T/upstream.yaml")
-	extraVolumes:
-	  - name: upstream-ca
-	    hostPath: {path: $T/ca.pem, type: File}
-	extraVolumeMounts:
-	  - name: upstream-ca
-	    mountPath: /etc/oci-registry/ca.pem
-	    readOnly: true
-EOF
-"$HELM" template t "$CHART" -f "$T/kube/values.yaml" >"$T/kube/rendered.yaml" &&
-	SECRET=$("$PYTHON" "$HERE/chart.py" kubeplay "$T/kube/rendered.yaml" "$T/kube")
-ok $? "the chart renders for kube play (tests/containers/chart.py kubeplay says what changes)"
-kube_down() {
-	podman kube down "$T/kube/play.yaml" >>"$T/log/kube-down.log" 2>&1
-	podman secret rm "$SECRET" >/dev/null 2>&1
-}
-at_exit kube_down
-podman secret create "$SECRET" "$T/kube/secret.json" >/dev/null &&
-	podman kube play "$T/kube/play.yaml" >"$T/log/kube-play.log" 2>&1
-ok $? "podman kube play runs the Deployment" || diag_file "$T/log/kube-play.log"
 POD=t-oci-registry-pod-0
-check "the pod runs the responder and nginx" \
-	wait_until 30 podman container exists "$POD-nginx"
-check "the responder (in the pod) reaches the upstream" \
-	ct_bridge kube-upstream "$POD-oci-registry" "$UPSTREAM_PORT" || ct_logs "$POD-oci-registry"
-MIRROR=$(ct_ip "$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")"):8080
-CACHE=$(podman inspect --format '{{range .Mounts}}{{if eq .Destination "/var/cache/oci-registry"}}{{.Source}}{{end}}{{end}}' "$POD-oci-registry")
-check "the pod answers /v2/" wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
-check "nginx's liveness probe: /nginx-healthz" curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/nginx-healthz"
-check "nginx's readiness probe: /readyz (the responder's storage)" \
-	curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
+# kube_values FILE [YAML...]: values for a pod of the images built here, the
+# test's upstream and its CA; the YAML lines go into registry:.
+kube_values() {
+	local file=$1
+	shift
+	cat >"$file" <<-EOF
+		image: {registry: localhost, name: oci-registry, tag: test}
+		nginx:
+		  image: {registry: localhost, name: oci-registry-test/nginx, tag: test}
+		extraVolumes:
+		  - name: upstream-ca
+		    hostPath: {path: $T/ca.pem, type: File}
+		extraVolumeMounts:
+		  - name: upstream-ca
+		    mountPath: /etc/oci-registry/ca.pem
+		    readOnly: true
+		registry:
+		  default_namespace: reg.test
+		  upstream:
+		    config:
+		      contents: |
+		$(sed 's/^/        /' "$T/upstream.yaml")
+	EOF
+	printf '  %s\n' "$@" >>"$file"
+}
+
+# kube_down DIR: the pod of DIR/play.yaml and its secrets removed.
+kube_down() {
+	podman kube down "$1/play.yaml" >>"$T/log/kube-down.log" 2>&1
+	podman secret rm "$(cat "$1/secret.name")" s3keys >/dev/null 2>&1
+	return 0
+}
+
+# kube_pull LABEL VALUES [PORT...]: the chart rendered with VALUES under
+# kube play, the responder reaching the upstream and 127.0.0.1:PORTs of
+# the test, nginx's probes, a pull miss then hit through the pod, and a
+# clean stop. Leaves MIRROR and CACHE set.
+kube_pull() {
+	local label=$1 dir=$T/kube-$1 port infra
+	shift
+	mkdir -p "$dir"
+	"$HELM" template t "$CHART" -f "$1" >"$dir/rendered.yaml" &&
+		"$PYTHON" "$HERE/chart.py" kubeplay "$dir/rendered.yaml" "$dir" >"$dir/secret.name"
+	ok $? "$label: the chart renders for kube play (chart.py kubeplay says what changes)"
+	shift
+	at_exit kube_down "$dir"
+	podman secret create "$(cat "$dir/secret.name")" "$dir/secret.json" >/dev/null &&
+		podman kube play "$dir/play.yaml" >"$T/log/kube-play-$label.log" 2>&1
+	ok $? "$label: podman kube play runs the Deployment" || diag_file "$T/log/kube-play-$label.log"
+	check "$label: the pod runs the responder and nginx" \
+		wait_until 30 podman container exists "$POD-nginx"
+	# The pod's network namespace is its infra container's, which outlives
+	# a responder that exits (as on S3, when the endpoint is not reachable
+	# yet) and is started again.
+	infra=$(podman pod inspect --format '{{.InfraContainerID}}' "$POD")
+	for port in "$UPSTREAM_PORT" "$@"; do
+		check "$label: the pod reaches 127.0.0.1:$port of the test" \
+			ct_bridge "kube-$label-$port" "$infra" "$port"
+	done
+	MIRROR=$(ct_ip "$infra"):8080
+	CACHE=$(podman inspect --format \
+		'{{range .Mounts}}{{if eq .Destination "/var/cache/oci-registry"}}{{.Source}}{{end}}{{end}}' \
+		"$POD-oci-registry")
+	check "$label: the pod answers /v2/" wait_until 60 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/" ||
+		ct_logs "$POD-oci-registry"
+	check "$label: nginx's liveness probe: /nginx-healthz" \
+		curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/nginx-healthz"
+	check "$label: nginx's readiness probe: /readyz (the responder's storage)" \
+		curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
+	mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$dir/rendered.yaml" oci-registry)
+	podman exec "$POD-oci-registry" "${PROBE[@]}" >"$dir/liveness.out" 2>&1
+	ok $? "$label: the responder's liveness probe passes in its container" || diag_file "$dir/liveness.out"
+	like "$(tr -d '\r' <"$dir/liveness.out")" '^Status: 200' "$label: ... with the responder's 200 for /healthz"
+	docker_miss_then_hit "$label" "$label"
+	podman pod stop -t 30 "$POD" >/dev/null 2>&1
+	is "$(podman inspect --format '{{.State.ExitCode}}' "$POD-oci-registry")" 0 "$label: pod stop: the responder exits 0"
+	podman logs "$POD-oci-registry" >"$T/log/kube-$label-responder.log" 2>&1
+	kube_down "$dir"
+}
+
+kube_values "$T/kube.yaml"
+kube_pull kube "$T/kube.yaml"
 mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$DEPLOYMENT" oci-registry)
-podman exec "$POD-oci-registry" "${PROBE[@]}" >"$T/log/liveness.out" 2>&1
-ok $? "the responder's liveness probe passes in its container: ${PROBE[*]}" || diag_file "$T/log/liveness.out"
-like "$(tr -d '\r' <"$T/log/liveness.out")" '^Status: 200' "... with the responder's 200 for /healthz"
-! podman run --rm --entrypoint "${PROBE[0]}" "$CT_IMAGE" "${PROBE[@]:1}" >>"$T/log/liveness.out" 2>&1
-ok $? "... and fails in a container of the image where no responder listens"
-docker_miss_then_hit "kube play" kube
-podman pod stop -t 30 "$POD" >/dev/null 2>&1
-is "$(podman inspect --format '{{.State.ExitCode}}' "$POD-oci-registry")" 0 "pod stop: the responder exits 0"
-kube_down
+! podman run --rm --entrypoint "${PROBE[0]}" "$CT_IMAGE" "${PROBE[@]:1}" >"$T/log/no-responder.out" 2>&1
+ok $? "the responder's liveness probe fails in a container of the image where no responder listens"
+
+# S3 storage (Swift's s3api) with the chart's read-only root: misses are
+# spooled in TMPDIR, the emptyDir at /tmp; hits come from S3 through nginx.
+if start_swift && s3_cli oci-cache mb; then
+	printf '{"access_key": "%s", "secret_key": "%s"}\n' "$(printf %s "$S3_TEST_ACCESS_KEY" | base64 -w0)" \
+		"$(printf %s "$S3_TEST_SECRET_KEY" | base64 -w0)" >"$T/s3keys.json"
+	podman secret create s3keys "$T/s3keys.json" >/dev/null
+	kube_values "$T/kube-s3.yaml" 'storage:' '  mode: s3' '  s3:' "    host: $S3_ENDPOINT" \
+		'    bucket: oci-cache' '    path_style: true' '    auth: {secret: s3keys}'
+	kube_pull s3 "$T/kube-s3.yaml" "${S3_ENDPOINT##*:}"
+else
+	ok 1 "Swift (s3api) starts with a bucket"
+fi
 is "$(podman ps -a --filter "name=$PROJECT|$POD" --format '{{.Names}}')" "" "no container left"
 
 diag "container tests took $((SECONDS - STARTED)) s"
