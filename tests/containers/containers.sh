@@ -8,7 +8,8 @@
 #     pulls from a real upstream twice (the second from the cache), stops clean;
 #   the chart: helm lint and helm template (default and S3 values), its
 #     probes, its copies of the contrib files, and the rendered Deployment
-#     under `podman kube play`, pulled through.
+#     under `podman kube play`, on the filesystem and on S3 (Swift), its
+#     probes passing and pulled through twice.
 # The test runs in a network namespace of its own (nothing it starts is
 # reachable from outside); only the image builds use the machine's network.
 
