@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 struct oci_cleaner {
@@ -102,6 +103,7 @@ static void *cleaner_main(void *arg)
             break;
         pthread_mutex_unlock(&c->lock);
         oci_cleanup_run(c->reg, time(NULL), &stats);
+        oci_metrics_cleanup_run(stats.blobs, stats.manifests);
         if (stats.blobs > 0 || stats.manifests > 0)
             oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records",
                     stats.blobs, stats.manifests);

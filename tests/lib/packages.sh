@@ -15,6 +15,7 @@ TEST_PACKAGES=(
 	lighttpd python3-yaml man-db systemd
 	wrk
 	python3-swift
+	prometheus gnuplot-nox
 )
 # The container tests (scripts/test --containers): podman with runc, the CNI
 # plugins of its bridge network, catatonit for kube play's pause image,
