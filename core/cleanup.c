@@ -12,6 +12,7 @@
 #include "core/cleanup.h"
 #include "core/repo.h"
 #include "core/upload.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 struct oci_cleaner {
@@ -179,6 +180,7 @@ static void *cleaner_main(void *arg)
             break;
         pthread_mutex_unlock(&c->lock);
         oci_cleanup_run(c->reg, time(NULL), &stats);
+        oci_metrics_cleanup_run(stats.blobs, stats.manifests);
         if (stats.blobs > 0 || stats.manifests > 0 || stats.uploads > 0)
             oci_log(OCI_LOG_INFO,
                     "cleanup: removed %lu blobs, %lu manifest records and %lu upload objects",

@@ -11,7 +11,8 @@
  *   /v2/<name>/tags/list
  *   /v2/<name>/referrers/<digest>
  *   /v2/_catalog
- * and, outside the API, the health checks /healthz and /readyz;
+ * and, outside the API, the health checks /healthz and /readyz and the
+ * counters /metrics;
  * and resolves which upstream registry (namespace) a request is for:
  *   1. the "ns" query parameter (containerd hosts.toml mirrors); when the
  *      name also starts with that registry (containerd override_path), the
@@ -45,6 +46,7 @@ enum oci_route_kind {
     OCI_ROUTE_TAGS,         /* /v2/<name>/tags/list */
     OCI_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
     OCI_ROUTE_CATALOG,      /* /v2/_catalog: namespace only */
+    OCI_ROUTE_METRICS,      /* /metrics: counters, Prometheus text */
 };
 
 /* An upload session's id: 32 lowercase hex digits. */
