@@ -103,6 +103,10 @@ expect "$(st PATCH "$SESSION" --data-binary "@$T/part3" -H 'Content-Range: 50000
 is "$(header Range)" 0-299999 "416 says what the session holds"
 expect "$(st PATCH "$SESSION" --data-binary "@$T/part2" -H 'Content-Range: 300000-300009')" 416 \
 	BLOB_UPLOAD_INVALID "a Content-Range that is not the body's length"
+# A refused chunk is answered before its body is read; the connection recovers.
+expect "$(st PATCH "$SESSION" --data-binary "@$T/big" -H 'Content-Range: 0-2999999')" 416 \
+	BLOB_UPLOAD_INVALID "a 3 MB chunk at the wrong offset"
+expect "$(http_status "$SESSION")" 204 "" "the next request is answered"
 # Any process sharing the storage carries a session on.
 stop responder TERM 15
 start_responder --default-namespace hosted.test --workers 4 || bail "responder did not restart"
