@@ -237,12 +237,15 @@ static void get_blob(const struct oci_registry *reg, struct oci_plan *plan)
         oci_plan_error(plan, OCI_E_BLOB_UNKNOWN, NULL);
 }
 
-/* Removes key; 202 when it was there, else err. */
+/* Removes key; 202 when it was there, else err. Asked first: S3 removes what is not there. */
 static void remove_answer(struct storage *st, const char *key, struct oci_plan *plan,
                           enum oci_error err)
 {
-    enum storage_err serr = st->ops->remove(st, key);
+    struct storage_info info;
+    enum storage_err serr = st->ops->stat(st, key, &info);
 
+    if (serr == STORAGE_OK)
+        serr = st->ops->remove(st, key);
     if (serr == STORAGE_OK)
         oci_plan_respond(plan, 202, NULL, "");
     else if (serr == STORAGE_NOT_FOUND)

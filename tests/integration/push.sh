@@ -5,7 +5,8 @@
 # protocol (monolithic, chunked, streamed, resumed after a restart of the
 # responder, cancelled, mounted), manifests (by tag and digest, with a
 # subject), tags, referrers, the catalog and deletes, with a test for each
-# status code the spec names and for bad input.
+# status code the spec names and for bad input. PUSH_STORAGE=s3 (push_s3.sh)
+# runs it all on S3 storage (Swift with s3api, tests/lib/swift.sh).
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -15,6 +16,8 @@
 . "$TESTLIB/mirror.sh"
 # shellcheck source=tests/lib/lighttpd.sh
 . "$TESTLIB/lighttpd.sh"
+# shellcheck source=tests/lib/swift.sh
+. "$TESTLIB/swift.sh"
 
 need_program skopeo nginx curl htpasswd cgi-fcgi
 need_responder
@@ -23,8 +26,33 @@ need_responder
 htpasswd -B -b -c "$T/htpasswd" alice secret 2>/dev/null || bail "htpasswd failed"
 EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true')
 PUSH_AUTH=1
-start_mirror --default-namespace hosted.test --workers 4 || bail "mirror did not start"
-diag "mirror $MIRROR, test dir $T"
+
+# start_push_responder: the responder on filesystem storage, or on S3 with PUSH_STORAGE=s3.
+start_push_responder() {
+	local opts=(--default-namespace hosted.test --workers 4)
+	if [ "${PUSH_STORAGE:-}" != s3 ]; then
+		start_responder "${opts[@]}"
+		return
+	fi
+	CACHE=$T/unused-cache FCGI_SOCK=$T/run/fcgi.sock RESPONDER_LOG=$T/log/responder.log
+	mkdir -p "$T/run"
+	write_upstream_config "$T/upstream.yaml"
+	spawn responder "$RESPONDER_LOG" env S3_SECRET_KEY="$S3_TEST_SECRET_KEY" "$OCI_REGISTRY" \
+		--listen "unix:$FCGI_SOCK" --upstream-config-file "$T/upstream.yaml" "${opts[@]}" \
+		s3 --host "$S3_ENDPOINT" --bucket oci-push --region us-east-1 \
+		--access-key "$S3_TEST_ACCESS_KEY" --path-style
+	wait_ready responder 30 unix_open "$FCGI_SOCK"
+}
+
+if [ "${PUSH_STORAGE:-}" = s3 ]; then
+	"$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null ||
+		bail "Debian's python3-swift is not installed (scripts/test installs it)"
+	start_swift || bail "Swift (s3api) did not start"
+	s3_cli oci-push mb || bail "cannot create the bucket"
+fi
+start_push_responder || bail "the responder did not start"
+start_nginx || bail "nginx did not start"
+diag "mirror $MIRROR, storage ${PUSH_STORAGE:-filesystem}, test dir $T"
 
 CREDS=(-u alice:secret)
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
@@ -109,7 +137,7 @@ expect "$(st PATCH "$SESSION" --data-binary "@$T/big" -H 'Content-Range: 0-29999
 expect "$(http_status "$SESSION")" 204 "" "the next request is answered"
 # Any process sharing the storage carries a session on.
 stop responder TERM 15
-start_responder --default-namespace hosted.test --workers 4 || bail "responder did not restart"
+start_push_responder || bail "responder did not restart"
 expect "$(http_status "$SESSION")" 204 "" "GET of the session after a restart"
 is "$(header Range)" 0-299999 "the session survived the restart"
 # A chunk without a length (chunked transfer encoding), streamed to storage.
