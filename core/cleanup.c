@@ -1,15 +1,20 @@
 /*
- * cleanup.c - the periodic removal of unused cache content.
+ * cleanup.c - the periodic removal of unused cache content, and the thread
+ * that runs it and the evictions of the size bound (core/evict.h).
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cleanup.h"
 #include "util/log.h"
+
+/* Without periodic cleanup, the size bound's totals are still walked this often. */
+#define RECONCILE_SECONDS 3600
 
 struct oci_cleaner {
     const struct oci_registry *reg;
@@ -18,6 +23,7 @@ struct oci_cleaner {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    bool woken; /* by a commit past the bound, or a full disk */
 };
 
 struct pass {
@@ -45,8 +51,10 @@ static bool visit_blob(void *arg, const char *key, const struct storage_info *in
     struct storage *st = p->reg->storage;
     time_t cutoff = p->now - p->blob_lifetime;
 
-    if (info->mtime < cutoff && st->ops->remove_stale(st, key, cutoff) == STORAGE_OK)
+    if (info->mtime < cutoff && st->ops->remove_stale(st, key, cutoff) == STORAGE_OK) {
+        oci_evict_removed(p->reg->evict, info->size);
         p->stats->blobs++;
+    }
     return true;
 }
 
@@ -86,29 +94,77 @@ void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_clea
     st->ops->list(st, "blobs/", visit_blob, &p);
 }
 
+/* The cleanup pass of each period. */
+static void clean(const struct oci_cleaner *c)
+{
+    struct oci_cleanup_stats stats;
+
+    oci_cleanup_run(c->reg, time(NULL), &stats);
+    if (stats.blobs > 0 || stats.manifests > 0)
+        oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records", stats.blobs,
+                stats.manifests);
+}
+
+/* An eviction when due; with reconcile, a walk of the totals at least (when stale). */
+static void evict(const struct oci_cleaner *c, long period, bool reconcile)
+{
+    struct oci_evictor *e = c->reg->evict;
+    struct oci_usage_totals t;
+    struct oci_evict_stats stats;
+    time_t now = time(NULL);
+    enum storage_err err;
+
+    oci_usage_totals(e->usage, &t);
+    reconcile = reconcile && (t.reconciled == 0 || now - t.reconciled >= period);
+    if (!reconcile && !oci_evict_due(e))
+        return;
+    err = oci_evict_run(c->reg->storage, e, OCI_EVICT_BY_POLICY, now, &stats);
+    if (err != STORAGE_OK)
+        oci_log(OCI_LOG_ERROR, "evict: cannot walk the cache: %s", storage_strerror(err));
+    else if (stats.evicted_objects > 0 || stats.spared > 0)
+        oci_log(OCI_LOG_INFO,
+                "evict: removed %" PRIu64 " blobs (%" PRIu64 " bytes), spared %lu; "
+                "the cache holds %" PRIu64 " bytes (bound %" PRIu64 ")",
+                stats.evicted_objects, stats.evicted_bytes, stats.spared,
+                stats.walked_bytes - stats.evicted_bytes, e->max_bytes);
+}
+
 static void *cleaner_main(void *arg)
 {
     struct oci_cleaner *c = arg;
-    struct oci_cleanup_stats stats;
-    struct timespec until;
+    long period = c->interval > 0 ? c->interval : RECONCILE_SECONDS;
+    struct timespec next;
+    bool first = true, periodic = true; /* at start: reconcile the totals if stale */
 
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += c->interval;
-        while (!c->stopping && pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
-            ;
-        if (c->stopping)
-            break;
         pthread_mutex_unlock(&c->lock);
-        oci_cleanup_run(c->reg, time(NULL), &stats);
-        if (stats.blobs > 0 || stats.manifests > 0)
-            oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records",
-                    stats.blobs, stats.manifests);
+        if (periodic && !first && c->interval > 0)
+            clean(c);
+        if (c->reg->evict != NULL)
+            evict(c, period, periodic);
         pthread_mutex_lock(&c->lock);
+        if (periodic) {
+            clock_gettime(CLOCK_REALTIME, &next);
+            next.tv_sec += period;
+        }
+        first = periodic = false;
+        while (!c->stopping && !c->woken && !periodic)
+            periodic = pthread_cond_timedwait(&c->wake, &c->lock, &next) == ETIMEDOUT;
+        c->woken = false;
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
+}
+
+static void cleaner_wake(void *arg)
+{
+    struct oci_cleaner *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    c->woken = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
 }
 
 struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long interval)
@@ -127,6 +183,10 @@ struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long inter
         free(c);
         return NULL;
     }
+    if (reg->evict != NULL) {
+        reg->evict->wake_arg = c;
+        reg->evict->wake = cleaner_wake;
+    }
     return c;
 }
 
@@ -134,6 +194,10 @@ void oci_cleaner_stop(struct oci_cleaner *c)
 {
     if (c == NULL)
         return;
+    if (c->reg->evict != NULL) {
+        c->reg->evict->wake = NULL;
+        atomic_store(&c->reg->evict->stopping, true);
+    }
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     pthread_cond_signal(&c->wake);

@@ -16,6 +16,7 @@
 #include "core/cache.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/evict.h"
 #include "core/route.h"
 #include "core/upstream.h"
 #include "storage/storage.h"
@@ -32,6 +33,7 @@ struct oci_registry {
     struct oci_registry_options options;
     const struct oci_config *config;
     struct storage *storage;
+    struct oci_evictor *evict; /* the size bound, or NULL: none */
 };
 
 /* A request as the front end saw it; all strings borrowed. */
@@ -107,7 +109,7 @@ void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci
 /*
  * True when the cache holds the blob digest names (info filled in) and, with
  * check_cache_digest, it still matches its digest (a mismatch is removed).
- * Marks the blob used, for cleanup.
+ * Marks the blob used, for cleanup and eviction.
  */
 bool oci_plan_cached(const struct oci_registry *reg, const struct oci_digest *digest,
                      struct storage_info *info);

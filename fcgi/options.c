@@ -15,15 +15,18 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/config.h"
+#include "core/evict.h"
 #include "fcgi/options.h"
 
 #define DEFAULT_WORKERS 32
-#define MAX_WORKERS 1024
+#define MAX_WORKERS     1024
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
     "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B --access-key K\n"
     "                                 --secret-key S [S3 OPTIONS]\n"
+    "       oci-registry [OPTIONS] STORAGE... cache ls|du|verify|evict|rm [ARGS] [--json]\n"
     "\n"
     "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
     "responder behind nginx or lighttpd.\n"
@@ -48,6 +51,17 @@ static const char usage[] =
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
+    "Size bound (eviction of the least recently used content):\n"
+    "  --max-cache-size SIZE         bound of the cached bytes: 50GiB, 800MB, 12345\n"
+    "                                (bytes), or 90% of the filesystem; at least\n"
+    "                                64MiB; default none [MAX_CACHE_SIZE]\n"
+    "  --min-cache-age DURATION      content younger than this is never evicted\n"
+    "                                (default 10m) [MIN_CACHE_AGE]\n"
+    "  --cache-low-water PERCENT     eviction goes down to this share of the bound\n"
+    "                                (default 90) [CACHE_LOW_WATER]\n"
+    "  --usage-file PATH             the host's record of last use and size (default\n"
+    "                                ROOT/.usage; S3: $TMPDIR/oci-registry-BUCKET.usage)\n"
+    "                                [USAGE_FILE]\n"
     "  -h, --help                    show this help\n"
     "  -V, --version                 show the version\n"
     "\n"
@@ -67,6 +81,15 @@ static const char usage[] =
     "    --s3-redirect               answer hits with a 307 to a presigned URL instead\n"
     "                                of having nginx proxy it [S3_REDIRECT]\n"
     "\n"
+    "Cache commands, on the storage given before them (see oci-registry(8)):\n"
+    "  cache ls [NS[/REPO]]          cached manifests and blobs: size, last use\n"
+    "  cache du                      totals per namespace\n"
+    "  cache verify [--repair]       re-hash every blob; --repair quarantines the\n"
+    "                                corrupt ones; exit 1 if any\n"
+    "  cache evict --to SIZE         evict least recently used blobs down to SIZE\n"
+    "  cache rm REF                  remove NS/REPO:TAG, NS/REPO@DIGEST, a blob\n"
+    "                                DIGEST, NS/REPO or NS\n"
+    "\n"
     "Credentials for upstreams come from the config file or from\n"
     "UPSTREAM_CREDENTIALS (JSON); see oci-registry(8).\n";
 
@@ -81,6 +104,11 @@ enum {
     OPT_CONNECT_TIMEOUT,
     OPT_LOW_SPEED_TIMEOUT,
     OPT_CLEANUP_INTERVAL,
+    /* the size bound */
+    OPT_MAX_CACHE_SIZE,
+    OPT_MIN_CACHE_AGE,
+    OPT_CACHE_LOW_WATER,
+    OPT_USAGE_FILE,
     OPT_ROOT,
     OPT_S3_HOST,
     OPT_S3_BUCKET,
@@ -105,6 +133,11 @@ static const struct option global_options[] = {
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"low-speed-timeout", required_argument, NULL, OPT_LOW_SPEED_TIMEOUT},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
+    /* the size bound */
+    {"max-cache-size", required_argument, NULL, OPT_MAX_CACHE_SIZE},
+    {"min-cache-age", required_argument, NULL, OPT_MIN_CACHE_AGE},
+    {"cache-low-water", required_argument, NULL, OPT_CACHE_LOW_WATER},
+    {"usage-file", required_argument, NULL, OPT_USAGE_FILE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -224,6 +257,35 @@ static bool apply_s3(int opt, const char *name, const char *value, struct fcgi_s
     return true;
 }
 
+/* Applies one option of the size bound. */
+static bool apply_cache(int opt, const char *name, const char *value, struct fcgi_cache_options *c)
+{
+    long n = 0;
+
+    switch (opt) {
+    case OPT_MAX_CACHE_SIZE:
+        if (!oci_size_parse(value, &c->max_bytes, &c->max_percent))
+            return fail("%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'",
+                        name, value);
+        if (c->max_percent == 0 && c->max_bytes < OCI_EVICT_MIN_BOUND)
+            return fail("%s %s is below the smallest bound, 64MiB", name, value);
+        return true;
+    case OPT_MIN_CACHE_AGE:
+        if (!oci_duration_parse(value, &c->min_age))
+            return fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
+        return true;
+    case OPT_CACHE_LOW_WATER:
+        if (!parse_long(name, value, 10, 99, &n))
+            return false;
+        c->low_water = (unsigned)n;
+        return true;
+    case OPT_USAGE_FILE:
+        c->usage_file = *value ? value : NULL;
+        return true;
+    }
+    return false;
+}
+
 /* Applies one option, whether from a flag or from its environment variable. */
 static bool apply(int opt, const char *name, const char *value, struct fcgi_options *o)
 {
@@ -259,6 +321,11 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
+    case OPT_MAX_CACHE_SIZE:
+    case OPT_MIN_CACHE_AGE:
+    case OPT_CACHE_LOW_WATER:
+    case OPT_USAGE_FILE:
+        return apply_cache(opt, name, value, &o->cache);
     }
     return apply_s3(opt, name, value, &o->s3);
 }
@@ -279,6 +346,10 @@ static bool apply_environment(struct fcgi_options *o)
         {"CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
         {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
+        {"MAX_CACHE_SIZE", OPT_MAX_CACHE_SIZE},
+        {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
+        {"CACHE_LOW_WATER", OPT_CACHE_LOW_WATER},
+        {"USAGE_FILE", OPT_USAGE_FILE},
         {"FILESYSTEM_ROOT", OPT_ROOT},
         {"S3_HOST", OPT_S3_HOST},
         {"S3_BUCKET", OPT_S3_BUCKET},
@@ -315,8 +386,8 @@ static const char *flag_value(int opt)
 }
 
 /* getopt_long over argv with the given table; returns the first non-option index or -1. */
-static int parse_flags(int argc, char **argv, const struct option *table,
-                       struct fcgi_options *o, enum fcgi_options_result *result)
+static int parse_flags(int argc, char **argv, const struct option *table, struct fcgi_options *o,
+                       enum fcgi_options_result *result)
 {
     int opt, index;
 
@@ -357,6 +428,20 @@ static bool s3_complete(const struct fcgi_s3_options *s3)
     return true;
 }
 
+/* The storage's options that have no default are there, and fit the other options. */
+static bool storage_complete(const struct fcgi_options *o)
+{
+    if (o->storage == FCGI_STORAGE_S3) {
+        if (o->cache.max_percent > 0)
+            return fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
+                        o->cache.max_percent);
+        return s3_complete(&o->s3);
+    }
+    if (o->root == NULL)
+        return fail("filesystem storage needs --root DIR");
+    return true;
+}
+
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *o)
 {
     enum fcgi_options_result result = FCGI_OPTIONS_RUN;
@@ -369,6 +454,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .connect_timeout = 10,
         .low_speed_timeout = 30,
         .cleanup_interval = 3600,
+        .cache = {.min_age = OCI_EVICT_DEFAULT_MIN_AGE, .low_water = OCI_EVICT_DEFAULT_LOW_WATER},
     };
     if (!apply_environment(o))
         return FCGI_OPTIONS_ERROR;
@@ -390,15 +476,16 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
                     o->storage == FCGI_STORAGE_S3 ? s3_options : filesystem_options, o,
                     &result) < 0)
         return result;
-    if (optind < argc - first) {
+    if (optind < argc - first && strcmp(argv[first + optind], "cache") == 0) {
+        o->command_argc = argc - first - optind - 1;
+        o->command_argv = argv + first + optind + 1;
+        if (o->command_argc == 0) {
+            fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
+            return FCGI_OPTIONS_ERROR;
+        }
+    } else if (optind < argc - first) {
         fail("unexpected argument '%s'", argv[first + optind]);
         return FCGI_OPTIONS_ERROR;
     }
-    if (o->storage == FCGI_STORAGE_S3)
-        return s3_complete(&o->s3) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;
-    if (o->root == NULL) {
-        fail("filesystem storage needs --root DIR");
-        return FCGI_OPTIONS_ERROR;
-    }
-    return FCGI_OPTIONS_RUN;
+    return storage_complete(o) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;
 }

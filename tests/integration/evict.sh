@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# evict.sh - the size bound through nginx: pulls of five 20 MiB images into a
+# cache bounded at 64 MiB keep it under the bound (plus the one object being
+# committed), evicted blobs are fetched again on their next pull, bad sizes
+# stop the program with exit 2, and a full disk (a 72 MiB tmpfs) still
+# streams the blob whole to its client, leaves nothing partial and makes room.
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/upstream.sh
+. "$TESTLIB/upstream.sh"
+# shellcheck source=tests/lib/mirror.sh
+. "$TESTLIB/mirror.sh"
+
+need_program docker-registry skopeo nginx curl mount
+need_responder
+
+MIB=$((1024 * 1024))
+LAYER_SIZE=$((20 * MIB))
+BOUND=$((64 * MIB))
+OCI_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
+
+# cached_bytes: the bytes under the cache's blobs/.
+cached_bytes() {
+	find "$CACHE/blobs" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
+}
+
+# under BYTES: the cache holds at most BYTES.
+under() {
+	[ "$(cached_bytes)" -le "$1" ]
+}
+
+# pull NAME: the manifest of test/NAME:v1 and every blob it names, through
+# nginx; each blob must hash to its digest. Sets LAYER (the first layer's digest).
+pull() {
+	local d
+	mirror_curl "/v2/test/$1/manifests/v1" -H "$OCI_ACCEPT" -o "$T/$1.json" || return 1
+	LAYER=$(json_get "$T/$1.json" layers 0 digest) || return 1
+	for d in "$(json_get "$T/$1.json" config digest)" "$LAYER"; do
+		mirror_curl "/v2/test/$1/blobs/$d" --max-time 60 -o "$T/blob" || return 1
+		[ "$(sha256_of "$T/blob")" = "$d" ] || return 1
+	done
+}
+
+# layer_file DIGEST: where the cache keeps a blob.
+layer_file() {
+	echo "$CACHE/blobs/sha256/${1:7:2}/${1:7}"
+}
+
+start_upstream || bail "docker-registry upstream did not start"
+for i in 1 2 3 4 5; do
+	make_image "img$i" v1 --layers 1 --size "$LAYER_SIZE" >/dev/null || bail "cannot push test/img$i"
+done
+
+# --- bad sizes stop the program before it serves -----------------------------------
+bad_size() {
+	local desc=$1 re=$2 status
+	shift 2
+	timeout 20 "$@" </dev/null >/dev/null 2>"$T/err"
+	status=$?
+	is "$status" 2 "$desc: exit status 2"
+	is "$(wc -l <"$T/err")" 1 "$desc: one line on stderr"
+	like "$(cat "$T/err")" "$re" "$desc: the message says why"
+}
+mkdir -p "$T/cache0"
+bad_size "--max-cache-size 12XB" "max-cache-size.*12XB" \
+	"$OCI_REGISTRY" --max-cache-size 12XB filesystem --root "$T/cache0"
+bad_size "MAX_CACHE_SIZE=1.5GB" "MAX_CACHE_SIZE.*1\.5GB" \
+	env MAX_CACHE_SIZE=1.5GB "$OCI_REGISTRY" filesystem --root "$T/cache0"
+bad_size "a bound below 64MiB" "below the smallest bound" \
+	"$OCI_REGISTRY" --max-cache-size 1MiB filesystem --root "$T/cache0"
+bad_size "a percentage for S3" "needs filesystem" \
+	"$OCI_REGISTRY" --max-cache-size 90% s3 --bucket b --access-key k --secret-key s
+bad_size "--min-cache-age soon" "min-cache-age.*soon" \
+	"$OCI_REGISTRY" --max-cache-size 64MiB --min-cache-age soon filesystem --root "$T/cache0"
+
+# --- the bound holds while five 20 MiB images are pulled -------------------------------
+start_mirror --default-namespace reg.test --max-cache-size 64MiB --min-cache-age 0 ||
+	bail "mirror did not start"
+max_seen=0
+for i in 1 2 3 4 5; do
+	check "img$i: pulled whole through the bounded cache" pull "img$i"
+	size=$(cached_bytes)
+	[ "$size" -le "$max_seen" ] || max_seen=$size
+done
+ok "$([ "$max_seen" -le $((BOUND + LAYER_SIZE + MIB)) ] && echo 0 || echo 1)" \
+	"the cache never held more than the bound and one object ($max_seen bytes)"
+check "eviction brings the cache under the bound" wait_until 20 under "$BOUND"
+check "eviction stops near the low-water mark, not at an empty cache" \
+	test "$(cached_bytes)" -ge $((BOUND * 9 / 10 - 2 * LAYER_SIZE))
+like "$(cat "$RESPONDER_LOG")" "evict: removed [0-9]+ blobs" "the responder logs its evictions"
+check "nothing left in tmp/" cache_tmp_empty
+
+# img1 was the least recently used: gone, and fetched again on its next pull.
+before=$(upstream_blob_gets)
+check "img1 was evicted" test ! -e "$(layer_file "$(json_get "$T/img1.json" layers 0 digest)")"
+check "img1 is pulled again whole" pull img1
+ok "$([ "$(upstream_blob_gets)" -gt "$before" ] && echo 0 || echo 1)" \
+	"img1's blobs were fetched from the upstream again"
+check "img5, the most recent, is still cached" test -e "$(layer_file "$(json_get "$T/img5.json" layers 0 digest)")"
+stop_responder_checked
+stop nginx
+
+# --- a full disk -----------------------------------------------------------------------
+# The bound is far above the disk: only the full disk can start an eviction.
+rm -rf "$CACHE"
+mkdir -p "$CACHE"
+mount -t tmpfs -o size=72m tmpfs "$CACHE" || bail "cannot mount a tmpfs"
+at_exit "umount -l '$CACHE'"
+start_mirror --default-namespace reg.test --max-cache-size 1TiB --min-cache-age 0 ||
+	bail "mirror did not start on the tmpfs"
+for i in 1 2 3; do
+	check "full disk: img$i pulled" pull "img$i"
+done
+# 60 MiB are in; the fourth does not fit: it is still streamed whole.
+check "full disk: img4 streams whole although it cannot be stored" pull img4
+like "$(cat "$RESPONDER_LOG")" "out of space" "full disk: the storage reports it"
+check "full disk: nothing partial left in tmp/" cache_tmp_empty
+check "full disk: img4 was not stored" test ! -e "$(layer_file "$LAYER")"
+check "full disk: eviction makes room" wait_until 20 under $((50 * MIB))
+check "full disk: img4 is cached on its next pull" pull img4
+check "full disk: img4 is now stored" test -e "$(layer_file "$LAYER")"
+stop_responder_checked
+
+done_testing
