@@ -21,6 +21,7 @@
 #include <strings.h>
 #include <sys/statvfs.h>
 
+#include "core/cache.h"
 #include "core/evict.h"
 #include "util/log.h"
 
@@ -152,23 +153,10 @@ struct walk {
     bool failed; /* out of memory: the walk is incomplete */
 };
 
-/* The digest a blob key names ("blobs/<alg>/<xx>/<hex>"); false for a stray file. */
-static bool key_digest(const char *key, struct oci_digest *d)
-{
-    const char *alg = key + strlen("blobs/"), *hex = strrchr(key, '/');
-    char s[OCI_DIGEST_STRING_MAX + 8];
-    int n;
-
-    if (strncmp(key, "blobs/", 6) != 0 || hex == NULL || strchr(alg, '/') == NULL)
-        return false;
-    n = snprintf(s, sizeof(s), "%.*s:%s", (int)strcspn(alg, "/"), alg, hex + 1);
-    return n > 0 && (size_t)n < sizeof(s) && oci_digest_parse(s, (size_t)n, d) == OCI_OK;
-}
-
 static time_t last_use(const struct oci_evictor *e, const char *key, time_t mtime, time_t now)
 {
     struct oci_digest d;
-    time_t table = key_digest(key, &d) ? oci_usage_last(e->usage, &d, now) : 0;
+    time_t table = oci_cache_blob_digest(key, &d) ? oci_usage_last(e->usage, &d, now) : 0;
 
     return table > mtime ? table : mtime;
 }
@@ -286,7 +274,8 @@ enum storage_err oci_evict_run(struct storage *st, struct oci_evictor *e, uint64
         if (target == OCI_EVICT_BY_POLICY)
             target = policy_target(e, w.bytes);
         if (target != OCI_EVICT_BY_POLICY) {
-            qsort(w.c, w.count, sizeof(*w.c), by_last_use);
+            if (w.count > 1)
+                qsort(w.c, w.count, sizeof(*w.c), by_last_use);
             evict_sorted(st, e, &w, target, stats);
         }
     }

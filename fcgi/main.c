@@ -23,6 +23,7 @@
 #include "core/reference.h"
 #include "core/registry.h"
 #include "core/upstream.h"
+#include "fcgi/cachecmd.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
@@ -192,6 +193,12 @@ int main(int argc, char **argv)
     storage = open_storage(&opts);
     if (storage == NULL)
         goto done;
+    if (opts.command_argc > 0) { /* the cache command: its accounting and last uses too */
+        status = open_evictor(&opts, &evictor)
+                     ? fcgi_cache_command(opts.command_argc, opts.command_argv, storage, &evictor)
+                     : EXIT_USAGE;
+        goto done;
+    }
     if (opts.cache.max_bytes > 0 || opts.cache.max_percent > 0) {
         if (!open_evictor(&opts, &evictor))
             goto done;
