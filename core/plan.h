@@ -27,6 +27,7 @@ struct oci_registry_options {
     const char *default_namespace; /* "docker.io" unless set */
     bool check_cache_digest;       /* hash cached objects before serving them */
     bool dynamic_namespaces;       /* serve namespaces that are not configured */
+    bool admin;                    /* the /_admin/ API is on (core/admin.h) */
 };
 
 struct oci_registry {
@@ -42,6 +43,7 @@ struct oci_request {
     const char *path;  /* raw path, without the query */
     const char *query; /* after '?', or NULL */
     const char *accept;
+    bool admin_marker; /* the front server set OCI_ADMIN_MARKER (core/admin.h) */
 };
 
 /* The head of an answer. */

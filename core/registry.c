@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/admin.h"
 #include "core/fetch.h"
 #include "core/health.h"
 #include "core/registry.h"
@@ -90,6 +91,10 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
     memset(plan, 0, sizeof(*plan));
     plan->head.content_length = -1;
     plan->head_only = strcmp(req->method, "HEAD") == 0;
+    if (oci_admin_path(req->path)) { /* methods and rules of its own */
+        oci_admin_plan(reg, req, plan);
+        return;
+    }
     if (!plan->head_only && strcmp(req->method, "GET") != 0) {
         oci_plan_error(plan, OCI_E_UNSUPPORTED, "this registry is a pull-through cache");
         plan->head.allow = "GET, HEAD";

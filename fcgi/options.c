@@ -62,6 +62,8 @@ static const char usage[] =
     "  --usage-file PATH             the host's record of last use and size (default\n"
     "                                ROOT/.usage; S3: $TMPDIR/oci-registry-BUCKET.usage)\n"
     "                                [USAGE_FILE]\n"
+    "  --admin                       serve DELETE /_admin/... through the front server's\n"
+    "                                protected location (see oci-registry(8)) [ADMIN]\n"
     "  -h, --help                    show this help\n"
     "  -V, --version                 show the version\n"
     "\n"
@@ -109,6 +111,7 @@ enum {
     OPT_MIN_CACHE_AGE,
     OPT_CACHE_LOW_WATER,
     OPT_USAGE_FILE,
+    OPT_ADMIN,
     OPT_ROOT,
     OPT_S3_HOST,
     OPT_S3_BUCKET,
@@ -138,6 +141,7 @@ static const struct option global_options[] = {
     {"min-cache-age", required_argument, NULL, OPT_MIN_CACHE_AGE},
     {"cache-low-water", required_argument, NULL, OPT_CACHE_LOW_WATER},
     {"usage-file", required_argument, NULL, OPT_USAGE_FILE},
+    {"admin", no_argument, NULL, OPT_ADMIN},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -282,6 +286,8 @@ static bool apply_cache(int opt, const char *name, const char *value, struct fcg
     case OPT_USAGE_FILE:
         c->usage_file = *value ? value : NULL;
         return true;
+    case OPT_ADMIN:
+        return parse_bool(name, value, &c->admin);
     }
     return false;
 }
@@ -325,6 +331,7 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
     case OPT_MIN_CACHE_AGE:
     case OPT_CACHE_LOW_WATER:
     case OPT_USAGE_FILE:
+    case OPT_ADMIN:
         return apply_cache(opt, name, value, &o->cache);
     }
     return apply_s3(opt, name, value, &o->s3);
@@ -350,6 +357,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
         {"CACHE_LOW_WATER", OPT_CACHE_LOW_WATER},
         {"USAGE_FILE", OPT_USAGE_FILE},
+        {"ADMIN", OPT_ADMIN},
         {"FILESYSTEM_ROOT", OPT_ROOT},
         {"S3_HOST", OPT_S3_HOST},
         {"S3_BUCKET", OPT_S3_BUCKET},
@@ -380,7 +388,7 @@ static const char *flag_value(int opt)
         return "true";
     if (opt == OPT_NO_DYNAMIC_NAMESPACES)
         return "false";
-    if (opt == OPT_S3_PATH_STYLE || opt == OPT_S3_REDIRECT)
+    if (opt == OPT_S3_PATH_STYLE || opt == OPT_S3_REDIRECT || opt == OPT_ADMIN)
         return "true";
     return optarg;
 }

@@ -8,7 +8,7 @@
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
  *                [--cleanup-interval SECONDS]
  *                [--max-cache-size SIZE] [--min-cache-age DURATION]
- *                [--cache-low-water PERCENT] [--usage-file PATH]
+ *                [--cache-low-water PERCENT] [--usage-file PATH] [--admin]
  *                filesystem --root DIR
  *              | s3 --host HOST[:PORT] --bucket B [--region R] --access-key K
  *                   --secret-key S [--path-style] [--ca-file F] [--prefix P]
@@ -22,7 +22,7 @@
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
  * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
- * CACHE_LOW_WATER, USAGE_FILE, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
+ * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
  * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
  */
@@ -63,6 +63,7 @@ struct fcgi_cache_options {
     long min_age;           /* seconds */
     unsigned low_water;     /* percent of the bound */
     const char *usage_file; /* NULL: the storage's default */
+    bool admin;             /* the /_admin/ API (core/admin.h) */
 };
 
 struct fcgi_options {
