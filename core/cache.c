@@ -84,7 +84,8 @@ enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_
         return STORAGE_NOT_FOUND;
     if (err != STORAGE_OK)
         return err;
-    if (!record_parse(line, rec))
+    /* A record holds a media type fit to be a Content-Type, or it is damaged. */
+    if (!record_parse(line, rec) || !oci_media_type_valid(rec->media_type, strlen(rec->media_type)))
         err = STORAGE_NOT_FOUND;
     rec->confirmed = info.mtime;
     free(line);
@@ -111,6 +112,8 @@ enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_r
     char key[OCI_CACHE_KEY_MAX];
     enum storage_err err;
 
+    if (!oci_media_type_valid(rec->media_type, strnlen(rec->media_type, sizeof(rec->media_type))))
+        return STORAGE_BAD_KEY;
     oci_cache_blob_key(&rec->digest, key);
     err = st->ops->put_small(st, key, content, len);
     if (err != STORAGE_OK)

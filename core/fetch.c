@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/fetch.h"
 #include "util/log.h"
@@ -46,16 +47,59 @@ enum oci_error oci_fetch_result_error(enum oci_fetch_result result)
     return OCI_E_UPSTREAM_FAILED;
 }
 
+/* The media type of a Content-Type value, without parameters, or "" when it is none. */
+static void keep_media_type(char *out, size_t outlen, const char *value)
+{
+    size_t len = strcspn(value, ";");
+
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    if (!oci_media_type_valid(value, len) || len >= outlen)
+        len = 0;
+    memcpy(out, value, len);
+    out[len] = '\0';
+}
+
+/* What a cache must take a delta-seconds it cannot hold for (RFC 9111 1.2.2). */
+#define DELTA_SECONDS_MAX 2147483648LL
+
+/*
+ * Retry-After (RFC 9110 10.2.3) as seconds from now: delta-seconds, or an
+ * HTTP-date in the IMF-fixdate form senders must use; "" for anything else.
+ * Only digits leave here, whatever the upstream sent.
+ */
+static void keep_retry_after(char *out, size_t outlen, const char *value)
+{
+    long long seconds = 0;
+    struct tm tm = {0};
+    const char *end;
+    size_t digits = strspn(value, "0123456789");
+
+    if (digits > 0 && value[digits] == '\0') {
+        for (size_t i = 0; i < digits && seconds < DELTA_SECONDS_MAX; i++)
+            seconds = seconds * 10 + (value[i] - '0');
+    } else if ((end = strptime(value, "%a, %d %b %Y %H:%M:%S GMT", &tm)) != NULL && *end == '\0') {
+        seconds = (long long)(timegm(&tm) - time(NULL));
+    } else {
+        out[0] = '\0';
+        if (value[0] != '\0')
+            oci_log(OCI_LOG_WARN, "upstream: Retry-After \"%s\" is no delay: dropped", value);
+        return;
+    }
+    if (seconds < 0) /* a date gone by: now */
+        seconds = 0;
+    snprintf(out, outlen, "%lld", seconds < DELTA_SECONDS_MAX ? seconds : DELTA_SECONDS_MAX);
+}
+
 void oci_fetch_keep_head(struct oci_upstream_answer *a, const struct oci_upstream_head *head)
 {
     a->status = head->status;
     a->content_length = head->content_length;
-    snprintf(a->content_type, sizeof(a->content_type), "%.*s",
-             (int)strcspn(head->content_type ? head->content_type : "", "; "),
-             head->content_type ? head->content_type : "");
+    keep_media_type(a->content_type, sizeof(a->content_type),
+                    head->content_type ? head->content_type : "");
     snprintf(a->digest, sizeof(a->digest), "%s", head->digest ? head->digest : "");
-    snprintf(a->retry_after, sizeof(a->retry_after), "%s",
-             head->retry_after ? head->retry_after : "");
+    keep_retry_after(a->retry_after, sizeof(a->retry_after),
+                     head->retry_after ? head->retry_after : "");
 }
 
 struct oci_upstream_request oci_fetch_request(const struct oci_plan *plan, const char *kind,

@@ -20,7 +20,12 @@ struct oci_upstream_answer {
     char retry_after[32];
 };
 
-/* Keeps the head of an upstream's answer (Content-Type without parameters). */
+/*
+ * Keeps the head of an upstream's answer, each value checked before it can
+ * reach a record or a client: Content-Type as a media type without
+ * parameters, "" when it is none (core/reference.h); Retry-After as seconds,
+ * "" when it is neither seconds nor an HTTP-date.
+ */
 void oci_fetch_keep_head(struct oci_upstream_answer *a, const struct oci_upstream_head *head);
 
 /* The upstream request for a plan: kind is "manifests" or "blobs". */

@@ -101,11 +101,12 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         return;
     }
     err = oci_route_parse(req->path, req->query, reg->options.default_namespace, &plan->route);
-    if (err == OCI_OK &&
-        (plan->route.kind == OCI_ROUTE_MANIFEST || plan->route.kind == OCI_ROUTE_BLOB))
+    if (err != OCI_OK)
+        err = oci_route_read_error(&plan->route, err);
+    else if (plan->route.kind == OCI_ROUTE_MANIFEST || plan->route.kind == OCI_ROUTE_BLOB)
         err = choose_upstream(reg, plan);
     if (err != OCI_OK) {
-        oci_plan_error(plan, err, NULL);
+        oci_plan_error(plan, err, plan->route.why);
         return;
     }
     switch (plan->route.kind) {

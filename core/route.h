@@ -45,20 +45,30 @@ struct oci_route {
                                                            : OCI_TAG_MAX + 1];
     bool by_digest;           /* reference is a digest (always for blobs) */
     struct oci_digest digest; /* valid when by_digest */
+    const char *why;          /* after a failed parse: what was wrong (static), or NULL */
 };
 
 /*
  * Routes path (e.g. "/v2/library/alpine/manifests/3.19") with query (the
  * part after '?', or NULL). default_ns is the namespace used when neither the
- * query nor the path names one. Returns OCI_OK and fills out, or:
+ * query nor the path names one. Returns OCI_OK and fills out, or (out->kind
+ * then says which endpoint it was, out->why may say more):
  *   OCI_E_NOT_FOUND       not a pull endpoint of the API
  *   OCI_E_NAME_INVALID    repository name or namespace fails the grammar
  *   OCI_E_TAG_INVALID     manifest reference that is neither tag nor digest
- *   OCI_E_DIGEST_INVALID  malformed digest
- *   OCI_E_UNSUPPORTED     well-formed digest of an algorithm we do not hash
+ *   OCI_E_DIGEST_INVALID  malformed digest, or one of an algorithm we do not
+ *                         hash (the spec asks 400 for both)
  */
 enum oci_error oci_route_parse(const char *path, const char *query, const char *default_ns,
                                struct oci_route *out);
+
+/*
+ * What a failed parse answers to a read (GET, HEAD): a manifest reference
+ * that is neither tag nor digest names no manifest, so it is
+ * OCI_E_MANIFEST_UNKNOWN (404, as the conformance suite expects); every other
+ * error stays. A write keeps the parse's own error (TAG_INVALID).
+ */
+enum oci_error oci_route_read_error(const struct oci_route *route, enum oci_error err);
 
 /* The namespace whose single-component names get "library/". */
 #define OCI_DOCKER_HUB_NAMESPACE "docker.io"

@@ -672,31 +672,45 @@ static bool set_prefix(struct s3 *s, const char *prefix, char *err, size_t errle
     return true;
 }
 
-/* One signed ListObjectsV2 of at most one key: are the bucket and the keys right? */
+/*
+ * One signed ListObjectsV2 of at most one key: are the bucket and the keys
+ * right? A wrong key, bucket or endpoint is a configuration error that stops
+ * the start. An endpoint that cannot be reached or fails (5xx) is not: the
+ * responder starts anyway, /readyz says it is not ready, and it serves from
+ * the upstreams until S3 answers (a replica must come up with its store).
+ */
 static bool check_bucket(struct s3 *s, char *err, size_t errlen)
 {
     struct s3_req req = s3_http_req("GET", NULL);
     struct s3_resp resp = {0};
     char code[64];
     enum storage_err e;
+    bool usable = false;
 
     req.query = "list-type=2&max-keys=1";
     req.attempts = 2;
     req.max_body = S3_ERROR_BODY_MAX;
     e = s3_http_perform(s, &req, &resp);
     s3_http_error_code(&resp, code, sizeof(code));
-    if (e != STORAGE_OK)
-        snprintf(err, errlen, "S3 endpoint %s://%s cannot be reached (see the log line above)",
-                 s->scheme, s->authority);
-    else if (resp.status == 403 && (strcmp(code, "SignatureDoesNotMatch") == 0 ||
-                                    strcmp(code, "InvalidAccessKeyId") == 0))
+    if (e != STORAGE_OK || resp.status >= 500) {
+        oci_log(OCI_LOG_WARN,
+                "S3 bucket %s at %s://%s is not available at start (%s): starting anyway, "
+                "/readyz says not ready until it answers",
+                s->bucket, s->scheme, s->authority,
+                e != STORAGE_OK ? "cannot be reached" : "server error");
+        usable = true;
+    } else if (resp.status == 403 && (strcmp(code, "SignatureDoesNotMatch") == 0 ||
+                                      strcmp(code, "InvalidAccessKeyId") == 0)) {
         snprintf(err, errlen, "S3 bucket %s: %s: check the access key and the secret key",
                  s->bucket, code);
-    else if (resp.status < 200 || resp.status >= 300)
+    } else if (resp.status < 200 || resp.status >= 300) {
         snprintf(err, errlen, "S3 bucket %s at %s://%s: HTTP %ld %s", s->bucket, s->scheme,
                  s->authority, resp.status, code);
+    } else {
+        usable = true;
+    }
     s3_http_resp_free(&resp);
-    return e == STORAGE_OK && resp.status >= 200 && resp.status < 300;
+    return usable;
 }
 
 static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char *err, size_t errlen)

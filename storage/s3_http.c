@@ -326,6 +326,48 @@ done:
     return rc;
 }
 
+/* How long requests fail at once after the endpoint could not be reached. */
+#define S3_DOWN_SECONDS 5
+
+static long long monotonic_seconds(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec;
+}
+
+/*
+ * True while the endpoint counts as down. The first request after the
+ * window tries again for real; while one is down, a request costs nothing,
+ * so hits become misses (served from the upstream) and /readyz says 503 at
+ * once instead of after the connect timeouts.
+ */
+static bool endpoint_down(struct s3 *s, const struct s3_req *req)
+{
+    return !req->through_outage && monotonic_seconds() < atomic_load(&s->down_until);
+}
+
+static void endpoint_result(struct s3 *s, CURLcode rc)
+{
+    long long was = atomic_load(&s->down_until);
+
+    if (rc == CURLE_OK) {
+        if (was != 0 && atomic_exchange(&s->down_until, 0) != 0)
+            oci_log(OCI_LOG_INFO, "s3: endpoint %s://%s answers again", s->scheme, s->authority);
+        return;
+    }
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR) {
+        atomic_store(&s->down_until, monotonic_seconds() + S3_DOWN_SECONDS);
+        if (was == 0)
+            oci_log(OCI_LOG_ERROR,
+                    "s3: endpoint %s://%s unreachable (%s): requests fail at once for %d s at a "
+                    "time until it answers",
+                    s->scheme, s->authority, curl_easy_strerror(rc), S3_DOWN_SECONDS);
+    }
+}
+
 static void backoff(int attempt_no)
 {
     long ms = 200L << (attempt_no < 5 ? attempt_no : 5);
@@ -349,10 +391,13 @@ enum storage_err s3_http_perform(struct s3 *s, const struct s3_req *req, struct 
         err = STORAGE_NO_MEMORY;
         goto done;
     }
+    if (endpoint_down(s, req))
+        goto done;
     for (i = 0; i < attempts; i++) {
         if (i > 0)
             backoff(i - 1);
         rc = attempt(s, req, path, url, resp);
+        endpoint_result(s, rc);
         if (rc == CURLE_OUT_OF_MEMORY) {
             err = STORAGE_NO_MEMORY;
             goto done;
