@@ -2,8 +2,10 @@
 # evict.sh - the size bound through nginx: pulls of five 20 MiB images into a
 # cache bounded at 64 MiB keep it under the bound (plus the one object being
 # committed), evicted blobs are fetched again on their next pull, bad sizes
-# stop the program with exit 2, and a full disk (a 72 MiB tmpfs) still
-# streams the blob whole to its client, leaves nothing partial and makes room.
+# stop the program with exit 2, a full disk (a 72 MiB tmpfs) still streams
+# the blob whole to its client, leaves nothing partial and makes room; and a
+# small run of bench/evict: the bound holds over a Zipf pull trace and the
+# hit ratio is within 5 points of an exact LRU's.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -97,7 +99,8 @@ check "img1 was evicted" test ! -e "$(layer_file "$(json_get "$T/img1.json" laye
 check "img1 is pulled again whole" pull img1
 ok "$([ "$(upstream_blob_gets)" -gt "$before" ] && echo 0 || echo 1)" \
 	"img1's blobs were fetched from the upstream again"
-check "img5, the most recent, is still cached" test -e "$(layer_file "$(json_get "$T/img5.json" layers 0 digest)")"
+check "img1, the most recent now, is cached" test -e "$(layer_file "$(json_get "$T/img1.json" layers 0 digest)")"
+check "and the cache is under the bound again" wait_until 20 under "$BOUND"
 stop_responder_checked
 stop nginx
 
@@ -121,5 +124,23 @@ check "full disk: eviction makes room" wait_until 20 under $((50 * MIB))
 check "full disk: img4 is cached on its next pull" pull img4
 check "full disk: img4 is now stored" test -e "$(layer_file "$LAYER")"
 stop_responder_checked
+
+# --- bench/evict, small ----------------------------------------------------------------
+BENCH=$top_builddir/bench/evict
+if [ -x "$BENCH" ]; then
+	timeout 120 "$BENCH" --images 40 --pulls 400 --every 100 --dir "$T/bench" >"$T/bench.out" 2>&1
+	is "$?" 0 "bench/evict: runs"
+	result=$(tail -n 1 "$T/bench.out")
+	diag "bench/evict: $result"
+	eval "$(printf '%s\n' "$result" | tr ' ' '\n' | grep -E '^[a-z_]+=[0-9.]+$' | sed 's/^/bench_/')"
+	ok "$([ "${bench_max_bytes:-1}" -le $((${bench_bound:-0} + ${bench_largest_object:-0})) ] && echo 0 || echo 1)" \
+		"bench/evict: the cache never held more than the bound and one object"
+	ok "$(awk -v a="${bench_hit_ratio:-0}" -v b="${bench_lru_hit_ratio:-1}" \
+		'BEGIN { d = a - b; if (d < 0) d = -d; print (d <= 0.05) ? 0 : 1 }')" \
+		"bench/evict: hit ratio within 5 points of an exact LRU's"
+	check "bench/evict: sanitizer clean" sanitizer_clean "$T/bench.out"
+else
+	skip "bench/evict" "not built"
+fi
 
 done_testing
