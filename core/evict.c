@@ -23,6 +23,7 @@
 
 #include "core/cache.h"
 #include "core/evict.h"
+#include "core/listing.h"
 #include "util/log.h"
 
 static const struct {
@@ -138,19 +139,8 @@ void oci_evict_pressure(struct oci_evictor *e)
 /* ---- eviction ------------------------------------------------------------ */
 
 struct candidate {
-    char *key;
-    uint64_t size;
-    time_t last;  /* last use: the later of the table's and the storage's */
-    time_t mtime; /* the storage's: commit or touch */
-};
-
-struct walk {
-    struct oci_evictor *e;
-    time_t now;
-    struct candidate *c;
-    size_t count, cap;
-    uint64_t bytes;
-    bool failed; /* out of memory: the walk is incomplete */
+    const struct oci_listing_item *item; /* key, size, and the storage's time */
+    time_t last;                         /* last use: the later of the table's and the storage's */
 };
 
 static time_t last_use(const struct oci_evictor *e, const char *key, time_t mtime, time_t now)
@@ -161,40 +151,15 @@ static time_t last_use(const struct oci_evictor *e, const char *key, time_t mtim
     return table > mtime ? table : mtime;
 }
 
-static bool collect(void *arg, const char *key, const struct storage_info *info)
-{
-    struct walk *w = arg;
-    struct candidate *c;
-
-    w->bytes += info->size;
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 1024;
-        struct candidate *grown = realloc(w->c, cap * sizeof(*grown));
-
-        if (grown == NULL)
-            return !(w->failed = true);
-        w->c = grown;
-        w->cap = cap;
-    }
-    c = &w->c[w->count];
-    if ((c->key = strdup(key)) == NULL)
-        return !(w->failed = true);
-    c->size = info->size;
-    c->mtime = info->mtime;
-    c->last = last_use(w->e, key, info->mtime, w->now);
-    w->count++;
-    return true;
-}
-
 static int by_last_use(const void *a, const void *b)
 {
     const struct candidate *x = a, *y = b;
 
     if (x->last != y->last)
         return x->last < y->last ? -1 : 1;
-    if (x->mtime != y->mtime)
-        return x->mtime < y->mtime ? -1 : 1;
-    return strcmp(x->key, y->key);
+    if (x->item->info.mtime != y->item->info.mtime)
+        return x->item->info.mtime < y->item->info.mtime ? -1 : 1;
+    return strcmp(x->item->key, y->item->key);
 }
 
 /* What must stay when its time comes: asked by remove_unless once it is out of sight. */
@@ -209,7 +174,7 @@ static bool keep(void *arg, const char *key, const struct storage_info *info)
     const struct keep_ctx *k = arg;
 
     /* Written or touched since it was chosen, young, or used on this host since. */
-    return info->mtime > k->c->mtime || info->mtime > k->now - k->e->min_age ||
+    return info->mtime > k->c->item->info.mtime || info->mtime > k->now - k->e->min_age ||
            last_use(k->e, key, info->mtime, k->now) > k->c->last;
 }
 
@@ -223,40 +188,57 @@ static uint64_t policy_target(struct oci_evictor *e, uint64_t total)
 }
 
 /* Removes candidates, least recently used first, until the shared total is at most target. */
-static void evict_sorted(struct storage *st, struct oci_evictor *e, const struct walk *w,
-                         uint64_t target, struct oci_evict_stats *stats)
+static void evict_sorted(struct storage *st, struct oci_evictor *e, const struct candidate *c,
+                         size_t count, time_t now, uint64_t target, struct oci_evict_stats *stats)
 {
     struct oci_usage_totals t;
     size_t i;
 
-    for (i = 0; i < w->count && !atomic_load(&e->stopping); i++) {
-        const struct candidate *c = &w->c[i];
-        struct keep_ctx k = {e, c, w->now};
+    for (i = 0; i < count && !atomic_load(&e->stopping); i++) {
+        const struct oci_listing_item *it = c[i].item;
+        struct keep_ctx k = {e, &c[i], now};
 
         oci_usage_totals(e->usage, &t);
         if (t.bytes <= target)
             break;
-        if (c->mtime > w->now - e->min_age) {
+        if (it->info.mtime > now - e->min_age ||
+            st->ops->remove_unless(st, it->key, keep, &k) != STORAGE_OK) {
             stats->spared++;
             continue;
         }
-        if (st->ops->remove_unless(st, c->key, keep, &k) != STORAGE_OK) {
-            stats->spared++;
-            continue;
-        }
-        oci_usage_add(e->usage, -(int64_t)c->size, -1);
-        stats->evicted_bytes += c->size;
+        oci_usage_add(e->usage, -(int64_t)it->info.size, -1);
+        stats->evicted_bytes += it->info.size;
         stats->evicted_objects++;
     }
+}
+
+/* Orders what the walk found by last use and evicts down to target. */
+static enum storage_err evict_listed(struct storage *st, struct oci_evictor *e,
+                                     const struct oci_listing *l, time_t now, uint64_t target,
+                                     struct oci_evict_stats *stats)
+{
+    struct candidate *c = calloc(l->n + 1, sizeof(*c));
+    size_t i;
+
+    if (c == NULL)
+        return STORAGE_NO_MEMORY;
+    for (i = 0; i < l->n; i++) {
+        c[i].item = &l->v[i];
+        c[i].last = last_use(e, l->v[i].key, l->v[i].info.mtime, now);
+    }
+    if (l->n > 1)
+        qsort(c, l->n, sizeof(*c), by_last_use);
+    evict_sorted(st, e, c, l->n, now, target, stats);
+    free(c);
+    return STORAGE_OK;
 }
 
 enum storage_err oci_evict_run(struct storage *st, struct oci_evictor *e, uint64_t target,
                                time_t now, struct oci_evict_stats *stats)
 {
-    struct walk w = {.e = e, .now = now};
+    struct oci_listing l = {0};
     struct oci_usage_mark mark;
     enum storage_err err;
-    size_t i;
 
     memset(stats, 0, sizeof(*stats));
     if (!oci_usage_lock_evict(e->usage)) {
@@ -264,24 +246,21 @@ enum storage_err oci_evict_run(struct storage *st, struct oci_evictor *e, uint64
         return STORAGE_OK;
     }
     oci_usage_reconcile_begin(e->usage, &mark);
-    err = st->ops->list(st, "blobs/", collect, &w);
-    if (err == STORAGE_OK && w.failed)
-        err = STORAGE_NO_MEMORY;
+    err = oci_listing_collect(st, "blobs/", &l);
     if (err == STORAGE_OK) {
-        oci_usage_reconcile_end(e->usage, &mark, w.bytes, w.count, now);
-        stats->walked_bytes = w.bytes;
-        stats->walked_objects = w.count;
+        oci_usage_reconcile_end(e->usage, &mark, l.bytes, l.n, now);
+        stats->walked_bytes = l.bytes;
+        stats->walked_objects = l.n;
         if (target == OCI_EVICT_BY_POLICY)
-            target = policy_target(e, w.bytes);
-        if (target != OCI_EVICT_BY_POLICY) {
-            if (w.count > 1)
-                qsort(w.c, w.count, sizeof(*w.c), by_last_use);
-            evict_sorted(st, e, &w, target, stats);
-        }
+            target = policy_target(e, l.bytes);
+        if (target != OCI_EVICT_BY_POLICY)
+            err = evict_listed(st, e, &l, now, target, stats);
+        /* METRICS: the one place the size bound reports, once core/metrics.h is
+         * on main: oci_metrics_evicted(stats->evicted_objects,
+         * stats->evicted_bytes) and oci_metrics_cache_size(bytes, objects)
+         * from oci_usage_totals, with e->max_bytes as the bound. */
     }
     oci_usage_unlock_evict(e->usage);
-    for (i = 0; i < w.count; i++)
-        free(w.c[i].key);
-    free(w.c);
+    oci_listing_free(&l);
     return err;
 }

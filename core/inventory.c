@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/inventory.h"
+#include "core/listing.h"
 
 /* Manifests above this size are not read for du (as the pipeline refuses them). */
 #define MANIFEST_MAX (4 * 1024 * 1024)
@@ -73,64 +74,6 @@ bool oci_inventory_parse(const char *ref, struct oci_inventory_target *t)
                                     colon + 1, strlen(colon + 1), t);
     return oci_inventory_target(OCI_INVENTORY_REPOSITORY, ref, ns_len, name, strlen(name), NULL, 0,
                                 t);
-}
-
-/* ---- collected listings -------------------------------------------------- */
-
-struct item {
-    char *key;
-    struct storage_info info;
-};
-
-struct items {
-    struct item *v;
-    size_t n, cap;
-    bool failed;
-};
-
-static bool collect(void *arg, const char *key, const struct storage_info *info)
-{
-    struct items *l = arg;
-
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct item *grown = realloc(l->v, cap * sizeof(*grown));
-
-        if (grown == NULL)
-            return !(l->failed = true);
-        l->v = grown;
-        l->cap = cap;
-    }
-    if ((l->v[l->n].key = strdup(key)) == NULL)
-        return !(l->failed = true);
-    l->v[l->n++].info = *info;
-    return true;
-}
-
-static int by_key(const void *a, const void *b)
-{
-    return strcmp(((const struct item *)a)->key, ((const struct item *)b)->key);
-}
-
-/* Lists prefix into l, sorted by key. */
-static enum storage_err list_items(struct storage *st, const char *prefix, struct items *l)
-{
-    enum storage_err err = st->ops->list(st, prefix, collect, l);
-
-    if (err == STORAGE_OK && l->failed)
-        err = STORAGE_NO_MEMORY;
-    if (err == STORAGE_OK && l->n > 1)
-        qsort(l->v, l->n, sizeof(*l->v), by_key);
-    return err;
-}
-
-static void items_free(struct items *l)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        free(l->v[i].key);
-    free(l->v);
 }
 
 /* The record prefix of a NAMESPACE or REPOSITORY target (or all, for NULL). */
@@ -211,21 +154,21 @@ enum storage_err oci_inventory_list(struct storage *st, struct oci_usage *usage,
                                     oci_inventory_entry_fn fn, void *arg)
 {
     char prefix[OCI_CACHE_KEY_MAX];
-    struct items l = {0};
+    struct oci_listing l = {0};
     struct oci_inventory_entry e;
     struct oci_route r;
     enum storage_err err;
     size_t i;
 
     record_prefix(filter, prefix);
-    err = list_items(st, prefix, &l);
+    err = oci_listing_collect(st, prefix, &l);
     for (i = 0; err == STORAGE_OK && i < l.n; i++) {
         if (!record_route(l.v[i].key, &r) || !in_filter(&r, filter))
             continue;
         fill_entry(st, usage, &r, &e);
         fn(arg, &e);
     }
-    items_free(&l);
+    oci_listing_free(&l);
     return err;
 }
 
@@ -299,7 +242,7 @@ static int by_string(const void *a, const void *b)
 }
 
 /* Sums the blobs a namespace's references name (each once), marking them referenced. */
-static void sum_refs(struct refs *r, const struct items *blobs, bool *referenced,
+static void sum_refs(struct refs *r, const struct oci_listing *blobs, bool *referenced,
                      struct oci_inventory_usage *u)
 {
     size_t i;
@@ -307,11 +250,11 @@ static void sum_refs(struct refs *r, const struct items *blobs, bool *referenced
     if (r->n > 1)
         qsort(r->keys, r->n, sizeof(*r->keys), by_string);
     for (i = 0; i < r->n; i++) {
-        struct item probe = {.key = r->keys[i]}, *hit;
+        const struct oci_listing_item *hit;
 
         if (i > 0 && strcmp(r->keys[i], r->keys[i - 1]) == 0)
             continue;
-        hit = blobs->n ? bsearch(&probe, blobs->v, blobs->n, sizeof(*blobs->v), by_key) : NULL;
+        hit = oci_listing_find(blobs, r->keys[i]);
         if (hit == NULL)
             continue;
         referenced[hit - blobs->v] = true;
@@ -322,8 +265,8 @@ static void sum_refs(struct refs *r, const struct items *blobs, bool *referenced
 }
 
 /* Walks the records (sorted, so namespace by namespace) and reports each namespace. */
-static void du_namespaces(struct storage *st, const struct items *records,
-                          const struct items *blobs, bool *referenced, oci_inventory_du_fn fn,
+static void du_namespaces(struct storage *st, const struct oci_listing *records,
+                          const struct oci_listing *blobs, bool *referenced, oci_inventory_du_fn fn,
                           void *arg)
 {
     struct oci_inventory_usage u = {0};
@@ -355,15 +298,15 @@ static void du_namespaces(struct storage *st, const struct items *records,
 enum storage_err oci_inventory_du(struct storage *st, oci_inventory_du_fn fn, void *arg,
                                   struct oci_inventory_du *totals)
 {
-    struct items records = {0}, blobs = {0};
+    struct oci_listing records = {0}, blobs = {0};
     bool *referenced = NULL;
     enum storage_err err;
     size_t i;
 
     memset(totals, 0, sizeof(*totals));
-    err = list_items(st, "blobs/", &blobs);
+    err = oci_listing_collect(st, "blobs/", &blobs);
     if (err == STORAGE_OK)
-        err = list_items(st, "manifests/", &records);
+        err = oci_listing_collect(st, "manifests/", &records);
     if (err == STORAGE_OK && (referenced = calloc(blobs.n + 1, sizeof(*referenced))) == NULL)
         err = STORAGE_NO_MEMORY;
     if (err == STORAGE_OK) {
@@ -378,8 +321,8 @@ enum storage_err oci_inventory_du(struct storage *st, oci_inventory_du_fn fn, vo
         }
     }
     free(referenced);
-    items_free(&records);
-    items_free(&blobs);
+    oci_listing_free(&records);
+    oci_listing_free(&blobs);
     return err;
 }
 
@@ -410,14 +353,14 @@ static enum storage_err remove_records(struct storage *st, const struct oci_inve
                                        struct oci_inventory_removed *out)
 {
     char prefix[OCI_CACHE_KEY_MAX];
-    struct items l = {0};
+    struct oci_listing l = {0};
     struct oci_manifest_record rec;
     struct oci_route r;
     enum storage_err err;
     size_t i;
 
     record_prefix(t, prefix); /* a manifest's: its repository's, filtered below */
-    err = list_items(st, prefix, &l);
+    err = oci_listing_collect(st, prefix, &l);
     for (i = 0; err == STORAGE_OK && i < l.n; i++) {
         if (!record_route(l.v[i].key, &r))
             continue;
@@ -429,7 +372,7 @@ static enum storage_err remove_records(struct storage *st, const struct oci_inve
             continue;
         remove_record(st, l.v[i].key, out);
     }
-    items_free(&l);
+    oci_listing_free(&l);
     return err;
 }
 
@@ -495,7 +438,7 @@ static enum storage_err copy_object(struct storage *st, const char *key, const c
 }
 
 /* Moves a corrupt blob to quarantine/; true when it is out of blobs/. */
-static bool quarantine(struct storage *st, struct oci_evictor *e, const struct item *it)
+static bool quarantine(struct storage *st, struct oci_evictor *e, const struct oci_listing_item *it)
 {
     char dst[OCI_CACHE_KEY_MAX];
 
@@ -510,15 +453,15 @@ enum storage_err oci_inventory_verify(struct storage *st, struct oci_evictor *e,
                                       oci_inventory_progress_fn progress, void *arg,
                                       struct oci_inventory_verified *out)
 {
-    struct items l = {0};
+    struct oci_listing l = {0};
     struct oci_digest d;
     enum storage_err err;
     size_t i;
 
     memset(out, 0, sizeof(*out));
-    err = list_items(st, "blobs/", &l);
+    err = oci_listing_collect(st, "blobs/", &l);
     for (i = 0; err == STORAGE_OK && i < l.n; i++) {
-        const struct item *it = &l.v[i];
+        const struct oci_listing_item *it = &l.v[i];
         struct storage_info now;
         enum storage_err v = oci_cache_blob_digest(it->key, &d) ? oci_cache_verify(st, it->key, &d)
                                                                 : STORAGE_NOT_FOUND;
@@ -540,6 +483,6 @@ enum storage_err oci_inventory_verify(struct storage *st, struct oci_evictor *e,
         if (progress != NULL)
             progress(arg, i + 1, l.n, bad ? it->key : NULL);
     }
-    items_free(&l);
+    oci_listing_free(&l);
     return err;
 }

@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 
 #include "core/inventory.h"
 #include "fcgi/cachecmd.h"
+#include "fcgi/options.h"
 
 #define EXIT_TROUBLE 1
 #define EXIT_USAGE   2
@@ -34,17 +34,8 @@ struct cmd {
     time_t shown;    /* progress: when last drawn */
 };
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("oci-registry: cache: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return EXIT_USAGE;
-}
+/* A bad command line: one line on stderr, exit status 2. */
+#define usage_error(...) (fcgi_fail("cache: " __VA_ARGS__), EXIT_USAGE)
 
 static int storage_trouble(const char *what, enum storage_err err)
 {

@@ -167,8 +167,7 @@ static const struct option s3_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Prints one line naming the problem; always false, for "return fail(...)". */
-__attribute__((format(printf, 1, 2))) static bool fail(const char *fmt, ...)
+bool fcgi_fail(const char *fmt, ...)
 {
     va_list ap;
 
@@ -192,7 +191,7 @@ static bool parse_bool(const char *name, const char *value, bool *out)
     for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
         if (strcasecmp(value, no[i]) == 0)
             return *out = false, true;
-    return fail("%s must be true or false", name);
+    return fcgi_fail("%s must be true or false", name);
 }
 
 static bool parse_long(const char *name, const char *value, long min, long max, long *out)
@@ -202,7 +201,7 @@ static bool parse_long(const char *name, const char *value, long min, long max, 
 
     n = strtol(value, &end, 10);
     if (*value == '\0' || *end != '\0' || n < min || n > max)
-        return fail("%s must be a whole number in range", name);
+        return fcgi_fail("%s must be a whole number in range", name);
     *out = n;
     return true;
 }
@@ -216,7 +215,7 @@ static bool parse_front(const char *value, enum fcgi_front *out)
     else if (strcmp(value, "lighttpd") == 0)
         *out = FCGI_FRONT_LIGHTTPD;
     else
-        return fail("--front must be auto, nginx or lighttpd, not '%s'", value);
+        return fcgi_fail("--front must be auto, nginx or lighttpd, not '%s'", value);
     return true;
 }
 
@@ -268,15 +267,20 @@ static bool apply_cache(int opt, const char *name, const char *value, struct fcg
 
     switch (opt) {
     case OPT_MAX_CACHE_SIZE:
+        c->max_bytes = 0;
+        c->max_percent = 0;
+        if (*value == '\0') /* MAX_CACHE_SIZE= (a chart's empty value): no bound */
+            return true;
         if (!oci_size_parse(value, &c->max_bytes, &c->max_percent))
-            return fail("%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'",
-                        name, value);
+            return fcgi_fail(
+                "%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'", name,
+                value);
         if (c->max_percent == 0 && c->max_bytes < OCI_EVICT_MIN_BOUND)
-            return fail("%s %s is below the smallest bound, 64MiB", name, value);
+            return fcgi_fail("%s %s is below the smallest bound, 64MiB", name, value);
         return true;
     case OPT_MIN_CACHE_AGE:
         if (!oci_duration_parse(value, &c->min_age))
-            return fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
+            return fcgi_fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
         return true;
     case OPT_CACHE_LOW_WATER:
         if (!parse_long(name, value, 10, 99, &n))
@@ -300,10 +304,10 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
     switch (opt) {
     case OPT_LISTEN:
         o->listen = value;
-        return *value != '\0' || fail("%s must not be empty", name);
+        return *value != '\0' || fcgi_fail("%s must not be empty", name);
     case OPT_DEFAULT_NAMESPACE:
         o->default_namespace = value;
-        return *value != '\0' || fail("%s must not be empty", name);
+        return *value != '\0' || fcgi_fail("%s must not be empty", name);
     case OPT_UPSTREAM_CONFIG_FILE:
         o->upstream_config_file = *value ? value : NULL;
         return true;
@@ -326,7 +330,7 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
     case OPT_ROOT:
         o->root = value;
-        return *value != '\0' || fail("%s must not be empty", name);
+        return *value != '\0' || fcgi_fail("%s must not be empty", name);
     case OPT_MAX_CACHE_SIZE:
     case OPT_MIN_CACHE_AGE:
     case OPT_CACHE_LOW_WATER:
@@ -412,8 +416,8 @@ static int parse_flags(int argc, char **argv, const struct option *table, struct
             return -1;
         }
         if (opt == '?' || opt == ':') {
-            fail("%s '%s' (see --help)", opt == '?' ? "unknown option" : "missing value for",
-                 argv[optind - 1]);
+            fcgi_fail("%s '%s' (see --help)", opt == '?' ? "unknown option" : "missing value for",
+                      argv[optind - 1]);
             *result = FCGI_OPTIONS_ERROR;
             return -1;
         }
@@ -429,10 +433,10 @@ static int parse_flags(int argc, char **argv, const struct option *table, struct
 static bool s3_complete(const struct fcgi_s3_options *s3)
 {
     if (s3->bucket == NULL)
-        return fail("s3 storage needs --bucket (or S3_BUCKET)");
+        return fcgi_fail("s3 storage needs --bucket (or S3_BUCKET)");
     if (s3->access_key == NULL || s3->secret_key == NULL)
-        return fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
-                    "S3_SECRET_KEY)");
+        return fcgi_fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
+                         "S3_SECRET_KEY)");
     return true;
 }
 
@@ -441,12 +445,12 @@ static bool storage_complete(const struct fcgi_options *o)
 {
     if (o->storage == FCGI_STORAGE_S3) {
         if (o->cache.max_percent > 0)
-            return fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
-                        o->cache.max_percent);
+            return fcgi_fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
+                             o->cache.max_percent);
         return s3_complete(&o->s3);
     }
     if (o->root == NULL)
-        return fail("filesystem storage needs --root DIR");
+        return fcgi_fail("filesystem storage needs --root DIR");
     return true;
 }
 
@@ -470,13 +474,13 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
     if (first < 0)
         return result;
     if (first >= argc) {
-        fail("missing storage: filesystem --root DIR (see --help)");
+        fcgi_fail("missing storage: filesystem --root DIR (see --help)");
         return FCGI_OPTIONS_ERROR;
     }
     if (strcmp(argv[first], "s3") == 0)
         o->storage = FCGI_STORAGE_S3;
     else if (strcmp(argv[first], "filesystem") != 0) {
-        fail("unknown storage '%s' (see --help)", argv[first]);
+        fcgi_fail("unknown storage '%s' (see --help)", argv[first]);
         return FCGI_OPTIONS_ERROR;
     }
     optind = 1;
@@ -488,11 +492,11 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         o->command_argc = argc - first - optind - 1;
         o->command_argv = argv + first + optind + 1;
         if (o->command_argc == 0) {
-            fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
+            fcgi_fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
             return FCGI_OPTIONS_ERROR;
         }
     } else if (optind < argc - first) {
-        fail("unexpected argument '%s'", argv[first + optind]);
+        fcgi_fail("unexpected argument '%s'", argv[first + optind]);
         return FCGI_OPTIONS_ERROR;
     }
     return storage_complete(o) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;

@@ -94,4 +94,8 @@ enum fcgi_options_result {
 
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *opts);
 
+/* Prints "oci-registry: " and the message as one line on stderr; always false,
+ * for "return fcgi_fail(...)". */
+__attribute__((format(printf, 1, 2))) bool fcgi_fail(const char *fmt, ...);
+
 #endif

@@ -46,7 +46,9 @@ isnt() {
 # like GOT ERE DESCRIPTION: extended regular expression match.
 like() {
 	local got=$1 re=$2 desc=$3
-	printf '%s' "$got" | grep -Eq -- "$re"
+	# A here-string, not a pipe: under pipefail, grep -q leaving at its first
+	# match can kill the writer with SIGPIPE and fail a match.
+	grep -Eq -- "$re" <<<"$got"
 	ok "$?" "$desc" || diag "got '$(printf '%s' "$got" | head -c 500)', want a match of /$re/"
 }
 
