@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/evict.h"
+#include "core/inventory.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 
@@ -169,6 +170,45 @@ static void test_size_parse(void **state)
     assert_false(oci_size_parse("90%", &b, NULL)); /* where no percentage is allowed */
     assert_false(oci_size_parse("99999999999999999999", &b, &pct));
     assert_false(oci_size_parse("20000000TiB", &b, &pct)); /* overflows 64 bits */
+}
+
+/* ---- the references of the cache command and the admin API ------------- */
+
+static void test_inventory_references(void **state)
+{
+    const char *d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    struct oci_inventory_target t;
+    char ref[256];
+
+    (void)state;
+    assert_true(oci_inventory_parse("Docker.IO", &t));
+    assert_int_equal(t.kind, OCI_INVENTORY_NAMESPACE);
+    assert_string_equal(t.namespace_, "docker.io");
+    assert_true(oci_inventory_parse("localhost:5000/team/app", &t));
+    assert_int_equal(t.kind, OCI_INVENTORY_REPOSITORY);
+    assert_string_equal(t.namespace_, "localhost:5000");
+    assert_string_equal(t.name, "team/app");
+    assert_true(oci_inventory_parse("localhost:5000/team/app:v1.2", &t));
+    assert_int_equal(t.kind, OCI_INVENTORY_TAG);
+    assert_string_equal(t.name, "team/app");
+    assert_string_equal(t.tag, "v1.2");
+    snprintf(ref, sizeof(ref), "ghcr.io/org/app@%s", d);
+    assert_true(oci_inventory_parse(ref, &t));
+    assert_int_equal(t.kind, OCI_INVENTORY_MANIFEST);
+    assert_string_equal(t.digest.hex, d + 7);
+    assert_true(oci_inventory_parse(d, &t));
+    assert_int_equal(t.kind, OCI_INVENTORY_BLOB);
+
+    assert_false(oci_inventory_parse("", &t));
+    assert_false(oci_inventory_parse("docker.io/", &t));
+    assert_false(oci_inventory_parse("docker.io/App", &t));
+    assert_false(oci_inventory_parse("docker.io/a/../b", &t));
+    assert_false(oci_inventory_parse("docker.io/app:", &t));
+    assert_false(oci_inventory_parse("docker.io/app:-bad", &t));
+    assert_false(oci_inventory_parse("docker.io/app@sha256:abc", &t));
+    assert_false(oci_inventory_parse("sha256:abc", &t));
+    assert_false(oci_inventory_parse("-bad-", &t));
+    assert_false(oci_inventory_parse("a b", &t));
 }
 
 /* ---- the usage record -------------------------------------------------- */
@@ -459,6 +499,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size_parse),
+        cmocka_unit_test(test_inventory_references),
         T(test_usage_last_use),
         T(test_usage_shared_and_persistent),
         T(test_usage_damaged_renewed),
