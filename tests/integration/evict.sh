@@ -5,7 +5,8 @@
 # stop the program with exit 2, a full disk (a 72 MiB tmpfs) still streams
 # the blob whole to its client, leaves nothing partial and makes room; and a
 # small run of bench/evict: the bound holds over a Zipf pull trace and the
-# hit ratio is within 5 points of an exact LRU's.
+# hit ratio is within 5 points of an exact LRU's. Then the same bound on S3
+# (Swift with s3api), checked in the bucket and with `cache du` on it.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -13,6 +14,8 @@
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/swift.sh
+. "$TESTLIB/swift.sh"
 
 need_program docker-registry skopeo nginx curl mount
 need_responder
@@ -124,6 +127,40 @@ check "full disk: eviction makes room" wait_until 20 under $((50 * MIB))
 check "full disk: img4 is cached on its next pull" pull img4
 check "full disk: img4 is now stored" test -e "$(layer_file "$LAYER")"
 stop_responder_checked
+
+# --- S3 ---------------------------------------------------------------------------------
+# bucket_bytes: the bytes under the bucket's blobs/.
+bucket_bytes() {
+	s3_cli oci-cache ls mirror/blobs/ | awk '{ s += $2 } END { print s + 0 }'
+}
+bucket_under() {
+	[ "$(bucket_bytes)" -le "$1" ]
+}
+if "$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null; then
+	start_swift || bail "Swift (s3api) did not start"
+	s3_cli oci-cache mb || bail "cannot create the bucket"
+	S3_ARGS=(s3 --host "$S3_ENDPOINT" --bucket oci-cache --access-key "$S3_TEST_ACCESS_KEY"
+		--path-style --prefix mirror)
+	spawn responder "$RESPONDER_LOG.s3" env S3_SECRET_KEY="$S3_TEST_SECRET_KEY" "$OCI_REGISTRY" \
+		--listen "unix:$FCGI_SOCK" --upstream-config-file "$T/upstream.yaml" \
+		--default-namespace reg.test --max-cache-size 64MiB --min-cache-age 0 \
+		--usage-file "$T/s3.usage" "${S3_ARGS[@]}"
+	wait_ready responder 30 unix_open "$FCGI_SOCK" || bail "responder on S3 did not start"
+	for i in 1 2 3 4 5; do
+		check "S3: img$i pulled whole through the bounded cache" pull "img$i"
+	done
+	check "S3: eviction keeps the bucket under the bound" wait_until 30 bucket_under "$BOUND"
+	like "$(cat "$RESPONDER_LOG.s3")" "evict: removed [0-9]+ blobs" "S3: the responder logs its evictions"
+	S3_SECRET_KEY=$S3_TEST_SECRET_KEY timeout 60 "$OCI_REGISTRY" --usage-file "$T/s3.usage" \
+		"${S3_ARGS[@]}" cache du --json >"$T/s3du.json" 2>"$T/s3du.err"
+	is "$?" 0 "S3: cache du runs on the bucket"
+	is "$(json_get "$T/s3du.json" bytes)" "$(bucket_bytes)" "S3: cache du counts what the bucket holds"
+	stop responder TERM 15
+	is "$?" 0 "S3: the responder exits 0 on SIGTERM"
+	check "S3: no sanitizer report" sanitizer_clean "$RESPONDER_LOG.s3"
+else
+	skip "S3" "python3-swift is not installed"
+fi
 
 # --- bench/evict, small ----------------------------------------------------------------
 BENCH=$top_builddir/bench/evict
