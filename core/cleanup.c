@@ -105,8 +105,12 @@ static void clean(const struct oci_cleaner *c)
                 stats.manifests);
 }
 
-/* An eviction when due; with reconcile, a walk of the totals at least (when stale). */
-static void evict(const struct oci_cleaner *c, long period, bool reconcile)
+/*
+ * An eviction when due; with reconcile, a walk of the totals at least (when
+ * stale). True when it is still due because another process was evicting
+ * (and may have finished before it saw our commit): to be tried again soon.
+ */
+static bool evict(const struct oci_cleaner *c, long period, bool reconcile)
 {
     struct oci_evictor *e = c->reg->evict;
     struct oci_usage_totals t;
@@ -117,8 +121,10 @@ static void evict(const struct oci_cleaner *c, long period, bool reconcile)
     oci_usage_totals(e->usage, &t);
     reconcile = reconcile && (t.reconciled == 0 || now - t.reconciled >= period);
     if (!reconcile && !oci_evict_due(e))
-        return;
+        return false;
     err = oci_evict_run(c->reg->storage, e, OCI_EVICT_BY_POLICY, now, &stats);
+    if (stats.skipped)
+        return oci_evict_due(e);
     if (err != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "evict: cannot walk the cache: %s", storage_strerror(err));
     else if (stats.evicted_objects > 0 || stats.spared > 0)
@@ -127,30 +133,47 @@ static void evict(const struct oci_cleaner *c, long period, bool reconcile)
                 "the cache holds %" PRIu64 " bytes (bound %" PRIu64 ")",
                 stats.evicted_objects, stats.evicted_bytes, stats.spared,
                 stats.walked_bytes - stats.evicted_bytes, e->max_bytes);
+    return false;
+}
+
+/* The end of a wait: the next period, or a second from now when sooner and retry. */
+static struct timespec wait_until(const struct timespec *next, bool retry)
+{
+    struct timespec soon;
+
+    clock_gettime(CLOCK_REALTIME, &soon);
+    soon.tv_sec += 1;
+    return retry && soon.tv_sec < next->tv_sec ? soon : *next;
 }
 
 static void *cleaner_main(void *arg)
 {
     struct oci_cleaner *c = arg;
     long period = c->interval > 0 ? c->interval : RECONCILE_SECONDS;
-    struct timespec next;
+    struct timespec next, until;
     bool first = true, periodic = true; /* at start: reconcile the totals if stale */
+    bool retry = false;
 
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
         pthread_mutex_unlock(&c->lock);
         if (periodic && !first && c->interval > 0)
             clean(c);
-        if (c->reg->evict != NULL)
-            evict(c, period, periodic);
+        retry = c->reg->evict != NULL && evict(c, period, periodic);
         pthread_mutex_lock(&c->lock);
         if (periodic) {
             clock_gettime(CLOCK_REALTIME, &next);
             next.tv_sec += period;
         }
         first = periodic = false;
-        while (!c->stopping && !c->woken && !periodic)
-            periodic = pthread_cond_timedwait(&c->wake, &c->lock, &next) == ETIMEDOUT;
+        until = wait_until(&next, retry);
+        while (!c->stopping && !c->woken) {
+            if (pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
+                continue; /* woken, or spuriously: the loop tells which */
+            /* The period's end, or the retry's (an eviction then, no pass). */
+            periodic = until.tv_sec == next.tv_sec && until.tv_nsec == next.tv_nsec;
+            break;
+        }
         c->woken = false;
     }
     pthread_mutex_unlock(&c->lock);

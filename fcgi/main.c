@@ -161,6 +161,11 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
             PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
             o->storage == FCGI_STORAGE_S3 ? "S3 bucket " : "",
             o->storage == FCGI_STORAGE_S3 ? o->s3.bucket : o->root);
+    if (reg->evict != NULL)
+        oci_log(OCI_LOG_INFO,
+                "size bound %" PRIu64 " bytes: least recently used content evicted down to %" PRIu64
+                ", none younger than %lds",
+                reg->evict->max_bytes, reg->evict->low_water, reg->evict->min_age);
     sigwait(stop, &sig);
     oci_log(OCI_LOG_INFO, "signal %d: finishing requests in progress", sig);
     fcgi_server_stop(server);

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/admin.h"
+#include "core/cleanup.h"
 #include "core/evict.h"
 #include "core/inventory.h"
 #include "core/registry.h"
@@ -493,6 +495,76 @@ static void test_hit_marks_used(void **state)
     assert_true(oci_usage_last(f->evict.usage, &d, time(NULL)) >= f->now / 60 * 60);
 }
 
+/* A commit past the bound wakes the cleanup thread, which evicts in the background. */
+static void test_commit_wakes_the_cleaner(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_cleaner *cleaner;
+    struct oci_digest d;
+    struct timespec pause = {0, 20 * 1000 * 1000};
+    int i, polls;
+
+    for (i = 0; i < 4; i++)
+        put_blob(f, i, 200, f->now - HOUR - i * 60);
+    struct oci_usage_totals t = {0};
+
+    cleaner = oci_cleaner_start(&f->reg, 0);
+    assert_non_null(cleaner);
+    /* Its first walk (the totals were never reconciled) ends before the commit. */
+    for (polls = 0; polls < 250 && t.reconciled == 0; polls++) {
+        nanosleep(&pause, NULL);
+        oci_usage_totals(f->evict.usage, &t);
+    }
+    assert_int_not_equal(t.reconciled, 0);
+    d = put_blob(f, 9, 300, f->now - HOUR);
+    oci_usage_add(f->evict.usage, -300, -1); /* counted by the commit below */
+    oci_evict_committed(&f->evict, &d, 300); /* 1100 > 1000 */
+    for (polls = 0; polls < 250 && total_bytes(f) > f->evict.low_water; polls++)
+        nanosleep(&pause, NULL); /* a bounded wait (5 s) for the thread's work */
+    oci_cleaner_stop(cleaner);
+    assert_true(total_bytes(f) <= f->evict.low_water);
+    assert_true(present(f, &d)); /* the one just committed is the most recently used */
+}
+
+/* The admin API: off is a 404 like any unknown path; without the front's marker a 403. */
+static void test_admin_gate(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_digest d = put_blob(f, 1, 10, f->now - HOUR);
+    char path[256], ref[OCI_DIGEST_STRING_MAX];
+    struct oci_request req = {.method = "DELETE", .path = path};
+    struct oci_plan plan;
+
+    oci_digest_format(&d, ref);
+    snprintf(path, sizeof(path), "/_admin/blobs/%s", ref);
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 404);
+    oci_plan_release(&plan);
+    f->reg.options.admin = true;
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 403);
+    oci_plan_release(&plan);
+    assert_true(present(f, &d));
+    req.admin_marker = true;
+    req.method = "GET";
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 405);
+    oci_plan_release(&plan);
+    req.method = "DELETE";
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 200);
+    oci_plan_release(&plan);
+    assert_false(present(f, &d));
+    assert_int_equal(total_bytes(f), 0);
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 404);
+    oci_plan_release(&plan);
+    req.path = "/_admin/blobs/../../etc/passwd";
+    oci_registry_plan(&f->reg, &req, &plan);
+    assert_int_equal(plan.head.status, 404);
+    oci_plan_release(&plan);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -513,6 +585,8 @@ int main(void)
         T(test_remove_unless_puts_back),
         T(test_tag_of_evicted_manifest_is_a_miss),
         T(test_hit_marks_used),
+        T(test_commit_wakes_the_cleaner),
+        T(test_admin_gate),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
