@@ -17,7 +17,7 @@
 # shellcheck source=tests/lib/swift.sh
 . "$TESTLIB/swift.sh"
 
-need_program docker-registry skopeo nginx curl mount
+need_program docker-registry skopeo nginx curl mount spawn-fcgi
 need_responder
 
 MIB=$((1024 * 1024))
@@ -104,7 +104,36 @@ ok "$([ "$(upstream_blob_gets)" -gt "$before" ] && echo 0 || echo 1)" \
 	"img1's blobs were fetched from the upstream again"
 check "img1, the most recent now, is cached" test -e "$(layer_file "$(json_get "$T/img1.json" layers 0 digest)")"
 check "and the cache is under the bound again" wait_until 20 under "$BOUND"
+
+# --- two processes on one cache (spawn-fcgi -F 2): one size, shared ----------------------
+# Each process counts only its own commits unless the total is shared: then
+# neither would see the cache pass the bound.
 stop_responder_checked
+rm -rf "$CACHE" "$FCGI_SOCK"
+mkdir -p "$CACHE"
+spawn-fcgi -s "$FCGI_SOCK" -M 0666 -F 2 -P "$T/run/spawn.pid" -- /bin/sh -c \
+	"exec '$OCI_REGISTRY' --default-namespace reg.test --upstream-config-file '$T/upstream.yaml' \
+	 --max-cache-size 64MiB --min-cache-age 0 filesystem --root '$CACHE' 2>>'$T/log/spawned.log'" \
+	>"$T/log/spawn-fcgi.log" 2>&1 || bail "spawn-fcgi failed"
+# spawned_gone: none of spawn-fcgi's children runs any more.
+spawned_gone() {
+	local pid
+	for pid in $SPAWNED; do
+		! kill -0 "$pid" 2>/dev/null || return 1
+	done
+}
+SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
+at_exit "kill $SPAWNED 2>/dev/null"
+is "$(wc -w <<<"$SPAWNED")" 2 "spawn-fcgi -F 2 started two responders"
+for i in 1 2 3 4 5; do
+	check "two processes: img$i pulled whole" pull "img$i"
+done
+check "two processes: the cache is kept under the bound" wait_until 20 under "$BOUND"
+like "$(cat "$T/log/spawned.log")" "evict: removed [0-9]+ blobs" "two processes: one of them evicted"
+# shellcheck disable=SC2086 # the pids
+kill $SPAWNED
+check "two processes: both stop on SIGTERM" wait_until 15 spawned_gone
+check "two processes: no sanitizer report" sanitizer_clean "$T/log/spawned.log"
 stop nginx
 
 # --- a full disk -----------------------------------------------------------------------
