@@ -74,7 +74,11 @@ static bool header_valid(const struct usage_header *h)
            h->sets == USAGE_SETS && h->ways == USAGE_WAYS;
 }
 
-/* Makes the file a new, empty record (the caller holds the open lock). */
+/*
+ * Makes the file a new, empty record (the caller holds the open lock). Only
+ * a file that is no valid record is renewed, so no process of this version
+ * has it mapped (truncating a mapped file would fault its readers).
+ */
 static bool renew(int fd)
 {
     struct usage_header h = {.version = USAGE_VERSION, .sets = USAGE_SETS, .ways = USAGE_WAYS};
@@ -105,6 +109,24 @@ static bool check_or_renew(int fd, const char *path, char *err, size_t errlen)
     return true;
 }
 
+/*
+ * The record belongs to whoever owns its directory: root running the cache
+ * command first must not leave a file the responder's user cannot open.
+ */
+static void give_to_directory_owner(int fd, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    struct stat file, parent;
+
+    if (geteuid() != 0 || fstat(fd, &file) < 0)
+        return;
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + (slash == path) : 1,
+             slash ? path : ".");
+    if (stat(dir, &parent) == 0 && (file.st_uid != parent.st_uid || file.st_gid != parent.st_gid))
+        (void)!fchown(fd, parent.st_uid, parent.st_gid);
+}
+
 struct oci_usage *oci_usage_open(const char *path, char *err, size_t errlen)
 {
     struct oci_usage *u = calloc(1, sizeof(*u));
@@ -125,6 +147,7 @@ struct oci_usage *oci_usage_open(const char *path, char *err, size_t errlen)
     }
     if (!check_or_renew(u->fd, path, err, errlen))
         goto fail;
+    give_to_directory_owner(u->fd, path);
     u->map = mmap(NULL, USAGE_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, u->fd, 0);
     byte_lock(u->fd, LOCK_OPEN, F_UNLCK, true);
     if (u->map == MAP_FAILED) {
