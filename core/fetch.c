@@ -12,6 +12,10 @@
 #include "util/log.h"
 
 #define STALE_WARNING "110 - \"Response is Stale\""
+/* Long enough for an upstream to restart or a burst to pass, short enough
+ * that a client pulling layers in parallel does not stall. */
+#define RETRY_AFTER_SECONDS "5"
+#define DETAIL_MAX          (2 * OCI_NAMESPACE_MAX + 64)
 
 void oci_fetch_send_error(struct oci_plan *plan, const struct oci_sink *sink, enum oci_error err,
                           const char *detail)
@@ -116,6 +120,44 @@ struct oci_upstream_request oci_fetch_request(const struct oci_plan *plan, const
     return req;
 }
 
+/*
+ * Why a fetch failed, for the client: the upstream by namespace and host
+ * (what the config names; no URL, no query, no credentials) and what went
+ * wrong. Empty for a 404, which says all there is to say.
+ */
+static void failure_detail(const struct oci_plan *plan, const struct oci_upstream_answer *a,
+                           char *out, size_t len)
+{
+    const struct oci_upstream *up = &plan->upstream;
+
+    out[0] = '\0';
+    if (a->outcome.why != OCI_WHY_NONE)
+        snprintf(out, len, "upstream %s (%s): %s", up->namespace_, up->host,
+                 oci_upstream_why_text(a->outcome.why));
+    else if (a->status != 404)
+        snprintf(out, len, "upstream %s (%s) answered %ld", up->namespace_, up->host, a->status);
+}
+
+/* The Retry-After of a failure a retry may cure, or "" when it cannot. */
+static const char *failure_retry_after(const struct oci_upstream_answer *a)
+{
+    switch (a->outcome.why) {
+    case OCI_WHY_NONE:
+        /* A 429 says when itself (or not: then we cannot know better); a
+         * 5xx usually passes. */
+        if (a->status == 429 || (a->status >= 500 && a->retry_after[0] != '\0'))
+            return a->retry_after;
+        return a->status >= 500 ? RETRY_AFTER_SECONDS : "";
+    case OCI_WHY_DNS:
+    case OCI_WHY_TLS_VERIFY:
+    case OCI_WHY_TLS:
+    case OCI_WHY_DENIED:
+        return ""; /* the config or the name is wrong: asking again changes nothing */
+    default:
+        return RETRY_AFTER_SECONDS;
+    }
+}
+
 /* Answers a failed fetch: a stale manifest when there is one, else an error. */
 void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
                       const struct oci_sink *sink, enum oci_error err,
@@ -123,6 +165,7 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
 {
     bool stale_ok =
         err == OCI_E_UNAVAILABLE || err == OCI_E_UPSTREAM_FAILED || err == OCI_E_TOOMANYREQUESTS;
+    char detail[DETAIL_MAX] = "";
 
     if (plan->have_stale && stale_ok && oci_plan_stored_manifest(reg, plan)) {
         oci_log(OCI_LOG_WARN, "serving stale %s %s:%s: upstream failed (%s)",
@@ -140,8 +183,11 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
         oci_cache_manifest_key(&plan->route, key);
         reg->storage->ops->remove(reg->storage, key);
     }
-    oci_plan_error(plan, err, NULL);
-    if (a != NULL && err == OCI_E_TOOMANYREQUESTS)
-        snprintf(plan->head.retry_after, sizeof(plan->head.retry_after), "%s", a->retry_after);
+    if (a != NULL)
+        failure_detail(plan, a, detail, sizeof(detail));
+    oci_plan_error(plan, err, detail[0] != '\0' ? detail : NULL);
+    if (a != NULL)
+        snprintf(plan->head.retry_after, sizeof(plan->head.retry_after), "%s",
+                 failure_retry_after(a));
     oci_plan_send(plan, sink);
 }

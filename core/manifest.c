@@ -185,10 +185,9 @@ static bool manifest_still_current(const struct oci_registry *reg, struct oci_pl
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", true);
     struct oci_upstream_handler handler = {&probe, manifest_on_head, manifest_on_data};
     struct oci_digest current;
-    uint64_t bytes;
 
     req.accept = manifest_accept;
-    *result = oci_upstream_fetch(&req, &handler, &bytes);
+    *result = oci_upstream_fetch(&req, &handler, &probe.answer.outcome);
     *a = probe.answer;
     if (*result != OCI_FETCH_DONE || a->status != 200 ||
         oci_digest_parse(a->digest, strlen(a->digest), &current) != OCI_OK ||
@@ -206,7 +205,6 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", false);
     struct oci_upstream_handler handler = {&m, manifest_on_head, manifest_on_data};
     enum oci_fetch_result result;
-    uint64_t bytes;
 
     if (plan->have_stale) {
         if (manifest_still_current(reg, plan, &m.answer, &result) &&
@@ -224,7 +222,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
         }
     }
     req.accept = manifest_accept;
-    result = oci_upstream_fetch(&req, &handler, &bytes);
+    result = oci_upstream_fetch(&req, &handler, &m.answer.outcome);
     if (m.too_large)
         oci_fetch_send_error(plan, sink, OCI_E_UPSTREAM_FAILED, "manifest larger than 4 MiB");
     else if (result != OCI_FETCH_DONE)

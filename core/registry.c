@@ -27,7 +27,7 @@ static enum oci_error choose_upstream(const struct oci_registry *reg, struct oci
 
     if (up != NULL) {
         plan->upstream = *up;
-        plan->guard = false;
+        plan->guard = !up->configured; /* named in UPSTREAM_CREDENTIALS alone */
         return OCI_OK;
     }
     if (!reg->options.dynamic_namespaces)

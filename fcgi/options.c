@@ -48,6 +48,17 @@ static const char usage[] =
     "  --connect-timeout SECONDS     upstream connect limit (default 10) [CONNECT_TIMEOUT]\n"
     "  --low-speed-timeout SECONDS   abort an upstream transfer stalled this long\n"
     "                                (default 30) [LOW_SPEED_TIMEOUT]\n"
+    "  --low-speed-limit BYTES       abort a blob download slower than this many\n"
+    "                                bytes/s over the low-speed timeout (default\n"
+    "                                16384) [LOW_SPEED_LIMIT]\n"
+    "  --upstream-timeout SECONDS    limit for a whole upstream answer other than a\n"
+    "                                blob download: manifests, HEADs, tokens\n"
+    "                                (default 60) [UPSTREAM_TIMEOUT]\n"
+    "  --max-fetches N               requests sent to upstreams at once; more get 503\n"
+    "                                at once, and the other workers stay free for\n"
+    "                                cache hits (default 22 of 32 workers) [MAX_FETCHES]\n"
+    "  --max-fetches-per-upstream N  requests sent to one upstream at once (default\n"
+    "                                3/4 of --max-fetches) [MAX_FETCHES_PER_UPSTREAM]\n"
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
@@ -105,6 +116,10 @@ enum {
     OPT_FRONT,
     OPT_CONNECT_TIMEOUT,
     OPT_LOW_SPEED_TIMEOUT,
+    OPT_LOW_SPEED_LIMIT,
+    OPT_UPSTREAM_TIMEOUT,
+    OPT_MAX_FETCHES,
+    OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
     /* the size bound */
     OPT_MAX_CACHE_SIZE,
@@ -135,6 +150,10 @@ static const struct option global_options[] = {
     {"front", required_argument, NULL, OPT_FRONT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"low-speed-timeout", required_argument, NULL, OPT_LOW_SPEED_TIMEOUT},
+    {"low-speed-limit", required_argument, NULL, OPT_LOW_SPEED_LIMIT},
+    {"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
+    {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
+    {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
     /* the size bound */
     {"max-cache-size", required_argument, NULL, OPT_MAX_CACHE_SIZE},
@@ -167,15 +186,21 @@ static const struct option s3_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-bool fcgi_fail(const char *fmt, ...)
+void fcgi_vfail(const char *fmt, va_list ap)
+{
+    fputs("oci-registry: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+/* Prints one line naming the problem; always false, for "return fail(...)". */
+__attribute__((format(printf, 1, 2))) static bool fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("oci-registry: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    fcgi_vfail(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return false;
 }
 
@@ -191,7 +216,7 @@ static bool parse_bool(const char *name, const char *value, bool *out)
     for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
         if (strcasecmp(value, no[i]) == 0)
             return *out = false, true;
-    return fcgi_fail("%s must be true or false", name);
+    return fail("%s must be true or false", name);
 }
 
 static bool parse_long(const char *name, const char *value, long min, long max, long *out)
@@ -201,7 +226,7 @@ static bool parse_long(const char *name, const char *value, long min, long max, 
 
     n = strtol(value, &end, 10);
     if (*value == '\0' || *end != '\0' || n < min || n > max)
-        return fcgi_fail("%s must be a whole number in range", name);
+        return fail("%s must be a whole number in range", name);
     *out = n;
     return true;
 }
@@ -215,7 +240,7 @@ static bool parse_front(const char *value, enum fcgi_front *out)
     else if (strcmp(value, "lighttpd") == 0)
         *out = FCGI_FRONT_LIGHTTPD;
     else
-        return fcgi_fail("--front must be auto, nginx or lighttpd, not '%s'", value);
+        return fail("--front must be auto, nginx or lighttpd, not '%s'", value);
     return true;
 }
 
@@ -272,15 +297,14 @@ static bool apply_cache(int opt, const char *name, const char *value, struct fcg
         if (*value == '\0') /* MAX_CACHE_SIZE= (a chart's empty value): no bound */
             return true;
         if (!oci_size_parse(value, &c->max_bytes, &c->max_percent))
-            return fcgi_fail(
-                "%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'", name,
-                value);
+            return fail("%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'",
+                        name, value);
         if (c->max_percent == 0 && c->max_bytes < OCI_EVICT_MIN_BOUND)
-            return fcgi_fail("%s %s is below the smallest bound, 64MiB", name, value);
+            return fail("%s %s is below the smallest bound, 64MiB", name, value);
         return true;
     case OPT_MIN_CACHE_AGE:
         if (!oci_duration_parse(value, &c->min_age))
-            return fcgi_fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
+            return fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
         return true;
     case OPT_CACHE_LOW_WATER:
         if (!parse_long(name, value, 10, 99, &n))
@@ -304,10 +328,10 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
     switch (opt) {
     case OPT_LISTEN:
         o->listen = value;
-        return *value != '\0' || fcgi_fail("%s must not be empty", name);
+        return *value != '\0' || fail("%s must not be empty", name);
     case OPT_DEFAULT_NAMESPACE:
         o->default_namespace = value;
-        return *value != '\0' || fcgi_fail("%s must not be empty", name);
+        return *value != '\0' || fail("%s must not be empty", name);
     case OPT_UPSTREAM_CONFIG_FILE:
         o->upstream_config_file = *value ? value : NULL;
         return true;
@@ -320,17 +344,27 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
             return false;
         o->workers = (int)n;
         return true;
+    case OPT_MAX_FETCHES:
+    case OPT_MAX_FETCHES_PER_UPSTREAM:
+        if (!parse_long(name, value, 1, MAX_WORKERS, &n))
+            return false;
+        *(opt == OPT_MAX_FETCHES ? &o->max_fetches : &o->max_fetches_per_upstream) = (int)n;
+        return true;
     case OPT_FRONT:
         return parse_front(value, &o->front);
     case OPT_CONNECT_TIMEOUT:
         return parse_long(name, value, 1, 3600, &o->connect_timeout);
     case OPT_LOW_SPEED_TIMEOUT:
         return parse_long(name, value, 1, 3600, &o->low_speed_timeout);
+    case OPT_LOW_SPEED_LIMIT:
+        return parse_long(name, value, 1, 1L << 30, &o->low_speed_limit);
+    case OPT_UPSTREAM_TIMEOUT:
+        return parse_long(name, value, 1, 3600, &o->upstream_timeout);
     case OPT_CLEANUP_INTERVAL:
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
     case OPT_ROOT:
         o->root = value;
-        return *value != '\0' || fcgi_fail("%s must not be empty", name);
+        return *value != '\0' || fail("%s must not be empty", name);
     case OPT_MAX_CACHE_SIZE:
     case OPT_MIN_CACHE_AGE:
     case OPT_CACHE_LOW_WATER:
@@ -356,6 +390,10 @@ static bool apply_environment(struct fcgi_options *o)
         {"FRONT", OPT_FRONT},
         {"CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
         {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
+        {"LOW_SPEED_LIMIT", OPT_LOW_SPEED_LIMIT},
+        {"UPSTREAM_TIMEOUT", OPT_UPSTREAM_TIMEOUT},
+        {"MAX_FETCHES", OPT_MAX_FETCHES},
+        {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
         {"MAX_CACHE_SIZE", OPT_MAX_CACHE_SIZE},
         {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
@@ -416,8 +454,8 @@ static int parse_flags(int argc, char **argv, const struct option *table, struct
             return -1;
         }
         if (opt == '?' || opt == ':') {
-            fcgi_fail("%s '%s' (see --help)", opt == '?' ? "unknown option" : "missing value for",
-                      argv[optind - 1]);
+            fail("%s '%s' (see --help)", opt == '?' ? "unknown option" : "missing value for",
+                 argv[optind - 1]);
             *result = FCGI_OPTIONS_ERROR;
             return -1;
         }
@@ -429,14 +467,41 @@ static int parse_flags(int argc, char **argv, const struct option *table, struct
     return optind;
 }
 
-/* The S3 options that have no default must be there. */
+/*
+ * The fetch limits not given follow --workers: a third of the workers (at
+ * least one) is kept for what needs no upstream - more than the 8 idle
+ * connections one nginx worker of the shipped config keeps open, each of
+ * which holds a worker - and one upstream may take three quarters of the
+ * rest: enough for a client's parallel layer downloads (containerd and
+ * Docker fetch 3 at a time, skopeo 6) while leaving room for the others.
+ * With one worker nothing can be kept.
+ */
+static bool resolve_fetch_limits(struct fcgi_options *o)
+{
+    int keep = o->workers / 3 > 1 ? o->workers / 3 : 1;
+
+    if (o->max_fetches == 0)
+        o->max_fetches = o->workers > keep ? o->workers - keep : 1;
+    if (o->max_fetches_per_upstream == 0)
+        o->max_fetches_per_upstream = o->max_fetches > 1 ? o->max_fetches * 3 / 4 : 1;
+    if (o->max_fetches > o->workers)
+        return fail("--max-fetches (%d) must not exceed --workers (%d)", o->max_fetches,
+                    o->workers);
+    if (o->max_fetches_per_upstream > o->max_fetches)
+        return fail("--max-fetches-per-upstream (%d) must not exceed --max-fetches (%d)",
+                    o->max_fetches_per_upstream, o->max_fetches);
+    return true;
+}
+
+/* The S3 options that have no default must be there, and keys come in pairs. */
 static bool s3_complete(const struct fcgi_s3_options *s3)
 {
     if (s3->bucket == NULL)
-        return fcgi_fail("s3 storage needs --bucket (or S3_BUCKET)");
-    if (s3->access_key == NULL || s3->secret_key == NULL)
-        return fcgi_fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
-                         "S3_SECRET_KEY)");
+        return fail("s3 storage needs --bucket (or S3_BUCKET)");
+    /* Neither: the standard AWS sources are looked at (storage/s3_credentials.h). */
+    if ((s3->access_key == NULL) != (s3->secret_key == NULL))
+        return fail("s3 storage: --access-key and --secret-key (or S3_ACCESS_KEY and "
+                    "S3_SECRET_KEY) go together");
     return true;
 }
 
@@ -445,12 +510,12 @@ static bool storage_complete(const struct fcgi_options *o)
 {
     if (o->storage == FCGI_STORAGE_S3) {
         if (o->cache.max_percent > 0)
-            return fcgi_fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
-                             o->cache.max_percent);
+            return fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
+                        o->cache.max_percent);
         return s3_complete(&o->s3);
     }
     if (o->root == NULL)
-        return fcgi_fail("filesystem storage needs --root DIR");
+        return fail("filesystem storage needs --root DIR");
     return true;
 }
 
@@ -465,6 +530,8 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .workers = DEFAULT_WORKERS,
         .connect_timeout = 10,
         .low_speed_timeout = 30,
+        .low_speed_limit = 16 * 1024,
+        .upstream_timeout = 60,
         .cleanup_interval = 3600,
         .cache = {.min_age = OCI_EVICT_DEFAULT_MIN_AGE, .low_water = OCI_EVICT_DEFAULT_LOW_WATER},
     };
@@ -473,14 +540,16 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
     first = parse_flags(argc, argv, global_options, o, &result);
     if (first < 0)
         return result;
+    if (!resolve_fetch_limits(o))
+        return FCGI_OPTIONS_ERROR;
     if (first >= argc) {
-        fcgi_fail("missing storage: filesystem --root DIR (see --help)");
+        fail("missing storage: filesystem --root DIR (see --help)");
         return FCGI_OPTIONS_ERROR;
     }
     if (strcmp(argv[first], "s3") == 0)
         o->storage = FCGI_STORAGE_S3;
     else if (strcmp(argv[first], "filesystem") != 0) {
-        fcgi_fail("unknown storage '%s' (see --help)", argv[first]);
+        fail("unknown storage '%s' (see --help)", argv[first]);
         return FCGI_OPTIONS_ERROR;
     }
     optind = 1;
@@ -492,11 +561,11 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         o->command_argc = argc - first - optind - 1;
         o->command_argv = argv + first + optind + 1;
         if (o->command_argc == 0) {
-            fcgi_fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
+            fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
             return FCGI_OPTIONS_ERROR;
         }
     } else if (optind < argc - first) {
-        fcgi_fail("unexpected argument '%s'", argv[first + optind]);
+        fail("unexpected argument '%s'", argv[first + optind]);
         return FCGI_OPTIONS_ERROR;
     }
     return storage_complete(o) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;

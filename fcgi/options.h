@@ -6,6 +6,8 @@
  *                [--check-cache-digest] [--workers N] [--no-dynamic-namespaces]
  *                [--front auto|nginx|lighttpd]
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
+ *                [--low-speed-limit BYTES] [--upstream-timeout SECONDS]
+ *                [--max-fetches N] [--max-fetches-per-upstream N]
  *                [--cleanup-interval SECONDS]
  *                [--max-cache-size SIZE] [--min-cache-age DURATION]
  *                [--cache-low-water PERCENT] [--usage-file PATH] [--admin]
@@ -21,7 +23,8 @@
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
- * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
+ * LOW_SPEED_TIMEOUT, LOW_SPEED_LIMIT, UPSTREAM_TIMEOUT, MAX_FETCHES,
+ * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
  * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
  * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
@@ -29,6 +32,7 @@
 #ifndef FCGI_OPTIONS_H
 #define FCGI_OPTIONS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -76,6 +80,12 @@ struct fcgi_options {
     enum fcgi_front front;
     long connect_timeout;
     long low_speed_timeout;
+    long low_speed_limit;  /* bytes/s a blob download keeps up */
+    long upstream_timeout; /* seconds for any other upstream answer */
+    /* Requests sent to upstreams at once, in all (below workers, so that
+     * some are always free for hits) and per upstream: see core/slots.h. */
+    int max_fetches;
+    int max_fetches_per_upstream;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */
     const char *root;      /* filesystem storage */
     enum fcgi_storage storage;
@@ -94,8 +104,7 @@ enum fcgi_options_result {
 
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *opts);
 
-/* Prints "oci-registry: " and the message as one line on stderr; always false,
- * for "return fcgi_fail(...)". */
-__attribute__((format(printf, 1, 2))) bool fcgi_fail(const char *fmt, ...);
+/* Prints "oci-registry: " and the message as one line on stderr. */
+__attribute__((format(printf, 1, 0))) void fcgi_vfail(const char *fmt, va_list ap);
 
 #endif

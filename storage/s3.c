@@ -8,6 +8,14 @@
  * by reader_read, so no thread is needed and no more than a buffer is held
  * in memory.
  *
+ * Single flight on one host: concurrent misses of one object, in any
+ * process on the same endpoint, bucket and prefix, make one download and
+ * one upload. The download grows in a spool directory shared through
+ * storage/fs.c, whose writer_join the S3 writer joins: followers stream the
+ * growing file and end when it is committed there (verified); the leader
+ * then uploads the spool file and removes it. A request that comes between
+ * that commit and the end of the upload reads the spool file, whole.
+ *
  * Object times: every write sets x-amz-meta-mtime (the responder's clock,
  * as the filesystem's mtime); touch rewrites it with a copy onto itself;
  * objects without it fall back to Last-Modified.
@@ -22,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "storage/fs.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
 #include "storage/s3_multipart.h"
@@ -34,8 +44,14 @@
 #define LIST_BODY_MAX  (8 * 1024 * 1024)
 #define READER_BUF     (256 * 1024)
 #define TOUCH_COPY_MAX (64ULL * 1024 * 1024)
+/* A spool object older than this is a crash's leftover: removed at open. */
+#define SPOOL_LEFTOVER_AGE (60 * 60)
 
 struct storage_reader {
+    /* A follower of a download on this host reads the spool: its reader
+     * (of storage/fs.c's type, never looked into here), or NULL. */
+    struct storage *spool;
+    void *spool_reader;
     CURLM *multi;
     CURL *easy;
     struct curl_slist *headers;
@@ -48,7 +64,10 @@ struct storage_reader {
 
 struct storage_writer {
     struct s3 *s3;
-    int fd;
+    int fd; /* an unshared write's unnamed spool file, or -1 */
+    /* A shared write: the spool's writer (of storage/fs.c's type, never
+     * looked into here), or NULL. */
+    void *spool_writer;
     uint64_t size;
 };
 
@@ -147,6 +166,11 @@ static void reader_pump(struct storage_reader *r)
 
 static void s3_reader_close(struct storage_reader *r)
 {
+    if (r->spool_reader != NULL) {
+        r->spool->ops->reader_close(r->spool_reader);
+        free(r);
+        return;
+    }
     if (r->multi != NULL && r->easy != NULL)
         curl_multi_remove_handle(r->multi, r->easy);
     if (r->easy != NULL)
@@ -218,6 +242,8 @@ static enum storage_err s3_reader_read(struct storage_reader *r, void *buf, size
 {
     size_t n;
 
+    if (r->spool_reader != NULL)
+        return r->spool->ops->reader_read(r->spool_reader, buf, len, got);
     while (r->start == r->end && !r->done)
         reader_pump(r);
     if (r->start == r->end) {
@@ -292,18 +318,69 @@ static enum storage_err s3_writer_open(struct storage *st, struct storage_writer
     return STORAGE_OK;
 }
 
-/* Local single flight is optional for S3: every caller writes its own copy. */
+/* A reader of ours over a reader of the spool's; NULL when out of memory (closes it). */
+static struct storage_reader *spool_follower(struct s3 *s, void *spool_reader)
+{
+    struct storage_reader *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        s->spool->ops->reader_close(spool_reader);
+        return NULL;
+    }
+    r->spool = s->spool;
+    r->spool_reader = spool_reader;
+    return r;
+}
+
+/*
+ * Joins the download of key on this host (see the top of this file). The
+ * spool answers EXISTS between its commit and the end of the upload: the
+ * committed spool file is then followed as it is, whole and verified.
+ */
 static enum storage_err s3_writer_join(struct storage *st, const char *key,
                                        struct storage_writer **out, struct storage_reader **follow)
 {
-    (void)key, (void)follow;
-    return s3_writer_open(st, out);
+    struct s3 *s = s3_of(st);
+    struct storage_writer *shared = NULL;
+    struct storage_reader *spool_reader = NULL;
+    enum storage_err err;
+
+    if (s->spool == NULL)
+        return s3_writer_open(st, out);
+    err = s->spool->ops->writer_join(s->spool, key, &shared, &spool_reader);
+    if (err == STORAGE_EXISTS) {
+        err = s->spool->ops->reader_open(s->spool, key, &spool_reader);
+        if (err == STORAGE_NOT_FOUND)
+            return STORAGE_EXISTS; /* uploaded and removed meanwhile: in S3 now */
+        err = err == STORAGE_OK ? STORAGE_IN_PROGRESS : err;
+    }
+    if (err == STORAGE_IN_PROGRESS) {
+        *follow = spool_follower(s, spool_reader);
+        return *follow != NULL ? STORAGE_IN_PROGRESS : STORAGE_NO_MEMORY;
+    }
+    if (err != STORAGE_OK)
+        return s3_writer_open(st, out); /* the spool is in trouble: a copy of our own */
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL) {
+        s->spool->ops->writer_abort(shared);
+        return STORAGE_NO_MEMORY;
+    }
+    (*out)->s3 = s;
+    (*out)->fd = -1;
+    (*out)->spool_writer = shared;
+    return STORAGE_OK;
 }
 
 static enum storage_err s3_writer_write(struct storage_writer *w, const void *buf, size_t len)
 {
     const char *p = buf;
 
+    if (w->spool_writer != NULL) {
+        enum storage_err err = w->s3->spool->ops->writer_write(w->spool_writer, buf, len);
+
+        w->size += err == STORAGE_OK ? len : 0;
+        return err;
+    }
     while (len > 0) {
         ssize_t n = write(w->fd, p, len);
         if (n < 0 && errno == EINTR)
@@ -321,29 +398,71 @@ static enum storage_err s3_writer_write(struct storage_writer *w, const void *bu
 
 static void writer_free(struct storage_writer *w)
 {
-    close(w->fd);
+    if (w->fd >= 0)
+        close(w->fd);
     free(w);
+}
+
+/* Uploads size bytes of fd under key: one PUT, or a multipart upload above the threshold. */
+static enum storage_err upload(struct s3 *s, const char *key, int fd, uint64_t size)
+{
+    char hash[SIGV4_HEX_LEN + 1];
+
+    if (size > s->threshold)
+        return s3_multipart_upload(s, key, fd, size);
+    if (!s3_http_file_sha256(fd, 0, size, hash))
+        return STORAGE_IO;
+    return put_object(s, key, NULL, fd, size, hash);
+}
+
+/*
+ * A shared write: committed in the spool first, which ends the followers'
+ * streams (the bytes are verified), then uploaded from there and removed.
+ */
+static enum storage_err commit_shared(struct storage_writer *w, const char *key)
+{
+    struct storage *spool = w->s3->spool;
+    struct storage_location loc;
+    enum storage_err err = spool->ops->writer_commit(w->spool_writer, key);
+    int fd;
+
+    if (err != STORAGE_OK)
+        return err;
+    err = spool->ops->locate(spool, key, &loc);
+    fd = err == STORAGE_OK ? open(loc.path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        oci_log(OCI_LOG_ERROR, "s3: cannot reopen the spool file of %s: %s", key, strerror(errno));
+        err = STORAGE_IO;
+    } else {
+        err = upload(w->s3, key, fd, w->size);
+        close(fd);
+    }
+    /* Readers that opened it meanwhile keep their descriptors. */
+    spool->ops->remove(spool, key);
+    return err;
 }
 
 static enum storage_err s3_writer_commit(struct storage_writer *w, const char *key)
 {
-    char hash[SIGV4_HEX_LEN + 1];
     enum storage_err err;
 
-    if (!storage_key_valid(key))
+    if (!storage_key_valid(key)) {
         err = STORAGE_BAD_KEY;
-    else if (w->size > w->s3->threshold)
-        err = s3_multipart_upload(w->s3, key, w->fd, w->size);
-    else if (!s3_http_file_sha256(w->fd, 0, w->size, hash))
-        err = STORAGE_IO;
-    else
-        err = put_object(w->s3, key, NULL, w->fd, w->size, hash);
+        if (w->spool_writer != NULL)
+            w->s3->spool->ops->writer_abort(w->spool_writer);
+    } else if (w->spool_writer != NULL) {
+        err = commit_shared(w, key);
+    } else {
+        err = upload(w->s3, key, w->fd, w->size);
+    }
     writer_free(w);
     return err;
 }
 
 static void s3_writer_abort(struct storage_writer *w)
 {
+    if (w->spool_writer != NULL)
+        w->s3->spool->ops->writer_abort(w->spool_writer);
     writer_free(w);
 }
 
@@ -556,6 +675,7 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
     struct s3 *s = s3_of(st);
     struct sigv4_credentials cred = s3_http_credentials(s);
     char date[SIGV4_DATE_LEN + 1], *path = s3_http_object_path(s, key), *query = NULL;
+    char *token = NULL, *extra = NULL;
     enum storage_err err = STORAGE_NO_MEMORY;
     int n;
 
@@ -563,8 +683,14 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
     loc->url[0] = '\0';
     if (path == NULL)
         return storage_key_valid(key) ? STORAGE_NO_MEMORY : STORAGE_BAD_KEY;
+    /* Temporary credentials: the token is a signed part of the URL's query. */
+    if (s->session_token != NULL && ((token = sigv4_uri_encode(s->session_token, false)) == NULL ||
+                                     asprintf(&extra, "X-Amz-Security-Token=%s", token) < 0)) {
+        extra = NULL;
+        goto done;
+    }
     sigv4_format_date(time(NULL), date);
-    query = sigv4_presign_query(&cred, "GET", s->authority, path, NULL, date, s->presign_expires);
+    query = sigv4_presign_query(&cred, "GET", s->authority, path, extra, date, s->presign_expires);
     if (query == NULL)
         goto done;
     n = snprintf(loc->url, sizeof(loc->url), "%s://%s%s?%s", s->scheme, s->authority, path, query);
@@ -574,6 +700,8 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
 done:
     free(path);
     free(query);
+    free(token);
+    free(extra);
     return err;
 }
 
@@ -582,12 +710,17 @@ static void s3_destroy(struct storage *st)
     struct s3 *s = s3_of(st);
 
     s3_http_pool_destroy(s);
+    if (s->spool != NULL)
+        s->spool->ops->destroy(s->spool);
     if (s->curl_ready)
         curl_global_cleanup();
     if (s->secret_key != NULL)
         OPENSSL_cleanse(s->secret_key, strlen(s->secret_key));
+    if (s->session_token != NULL)
+        OPENSSL_cleanse(s->session_token, strlen(s->session_token));
     free(s->access_key);
     free(s->secret_key);
+    free(s->session_token);
     free(s->ca_file);
     free(s);
 }
@@ -672,6 +805,13 @@ static bool set_prefix(struct s3 *s, const char *prefix, char *err, size_t errle
     return true;
 }
 
+/* A TLS failure that is the configuration's, not an outage's. */
+static bool tls_refused(int rc)
+{
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_CERTPROBLEM;
+}
+
 /*
  * One signed ListObjectsV2 of at most one key: are the bucket and the keys
  * right? A wrong key, bucket or endpoint is a configuration error that stops
@@ -692,7 +832,13 @@ static bool check_bucket(struct s3 *s, char *err, size_t errlen)
     req.max_body = S3_ERROR_BODY_MAX;
     e = s3_http_perform(s, &req, &resp);
     s3_http_error_code(&resp, code, sizeof(code));
-    if (e != STORAGE_OK || resp.status >= 500) {
+    if (e != STORAGE_OK && tls_refused(atomic_load(&s->last_transport_error))) {
+        snprintf(err, errlen,
+                 "S3 endpoint %s://%s: its TLS certificate is not trusted or not for this "
+                 "host (%s): check --ca-file",
+                 s->scheme, s->authority,
+                 curl_easy_strerror((CURLcode)atomic_load(&s->last_transport_error)));
+    } else if (e != STORAGE_OK || resp.status >= 500) {
         oci_log(OCI_LOG_WARN,
                 "S3 bucket %s at %s://%s is not available at start (%s): starting anyway, "
                 "/readyz says not ready until it answers",
@@ -722,7 +868,10 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     }
     if (cfg->access_key == NULL || *cfg->access_key == '\0' || cfg->secret_key == NULL ||
         *cfg->secret_key == '\0') {
-        snprintf(err, errlen, "S3 needs --access-key and --secret-key");
+        snprintf(err, errlen,
+                 "S3 needs credentials: --access-key and --secret-key (S3_ACCESS_KEY, "
+                 "S3_SECRET_KEY), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a "
+                 "profile in ~/.aws/credentials");
         return false;
     }
     snprintf(s->bucket, sizeof(s->bucket), "%s", cfg->bucket);
@@ -735,6 +884,11 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     s->threshold = cfg->multipart_threshold > 0 ? cfg->multipart_threshold : S3_DEFAULT_THRESHOLD;
     s->access_key = strdup(cfg->access_key);
     s->secret_key = strdup(cfg->secret_key);
+    if (cfg->session_token != NULL && *cfg->session_token != '\0' &&
+        (s->session_token = strdup(cfg->session_token)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
     s->ca_file = cfg->ca_file && *cfg->ca_file ? strdup(cfg->ca_file) : NULL;
     if (s->access_key == NULL || s->secret_key == NULL ||
         (cfg->ca_file && *cfg->ca_file && s->ca_file == NULL)) {
@@ -742,6 +896,42 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
         return false;
     }
     return set_prefix(s, cfg->prefix, err, errlen) && parse_host(s, cfg, err, errlen);
+}
+
+/* Removes what a crash left committed in the spool but not uploaded. */
+static bool remove_leftover(void *arg, const char *key, const struct storage_info *info)
+{
+    struct storage *spool = arg;
+
+    (void)info;
+    spool->ops->remove_stale(spool, key, time(NULL) - SPOOL_LEFTOVER_AGE);
+    return true;
+}
+
+/*
+ * The spool of this endpoint, bucket and prefix, in TMPDIR: the same
+ * directory for every process that serves them, so they share downloads.
+ * Without one, writers spool alone (logged).
+ */
+static void open_spool(struct s3 *s)
+{
+    char id[sizeof(s->scheme) + sizeof(s->authority) + sizeof(s->bucket) + sizeof(s->prefix) + 8];
+    char hash[SIGV4_HEX_LEN + 1], dir[4096], err[512];
+
+    snprintf(id, sizeof(id), "%s://%s/%s/%s", s->scheme, s->authority, s->bucket, s->prefix);
+    sigv4_sha256_hex(id, strlen(id), hash);
+    snprintf(dir, sizeof(dir), "%s/oci-registry-s3-%.16s", spool_dir(), hash);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        oci_log(OCI_LOG_WARN, "s3: no shared spool %s (%s): concurrent misses each download", dir,
+                strerror(errno));
+        return;
+    }
+    s->spool = storage_fs_open(dir, err, sizeof(err));
+    if (s->spool == NULL) {
+        oci_log(OCI_LOG_WARN, "s3: no shared spool: %s: concurrent misses each download", err);
+        return;
+    }
+    s->spool->ops->list(s->spool, "blobs/", remove_leftover, s->spool);
 }
 
 struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, size_t errlen)
@@ -762,5 +952,6 @@ struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, 
         s3_destroy(&s->base);
         return NULL;
     }
+    open_spool(s);
     return &s->base;
 }

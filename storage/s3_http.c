@@ -85,7 +85,7 @@ bool s3_http_sign_headers(const struct s3 *s, const struct s3_req *req, const ch
                           struct curl_slist **list)
 {
     struct sigv4_credentials cred = s3_http_credentials(s);
-    struct sigv4_header h[S3_MAX_EXTRA + 3];
+    struct sigv4_header h[S3_MAX_EXTRA + 4];
     char date[SIGV4_DATE_LEN + 1], *auth;
     const char *hash = req->payload_hash ? req->payload_hash : SIGV4_EMPTY_SHA256;
     struct sigv4_request sr = {req->method, path, req->query, h, 0, hash, date};
@@ -96,6 +96,8 @@ bool s3_http_sign_headers(const struct s3 *s, const struct s3_req *req, const ch
     h[n++] = (struct sigv4_header){"host", s->authority};
     h[n++] = (struct sigv4_header){"x-amz-content-sha256", hash};
     h[n++] = (struct sigv4_header){"x-amz-date", date};
+    if (s->session_token != NULL)
+        h[n++] = (struct sigv4_header){"x-amz-security-token", s->session_token};
     for (i = 0; i < req->extra_count; i++)
         h[n++] = req->extra[i];
     sr.header_count = n;
@@ -352,6 +354,8 @@ static void endpoint_result(struct s3 *s, CURLcode rc)
 {
     long long was = atomic_load(&s->down_until);
 
+    if (rc != CURLE_OK)
+        atomic_store(&s->last_transport_error, (int)rc);
     if (rc == CURLE_OK) {
         if (was != 0 && atomic_exchange(&s->down_until, 0) != 0)
             oci_log(OCI_LOG_INFO, "s3: endpoint %s://%s answers again", s->scheme, s->authority);

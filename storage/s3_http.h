@@ -28,6 +28,11 @@
 
 struct s3 {
     struct storage base;
+    /* Downloads in progress on this host, shared by every process on the
+     * same endpoint, bucket and prefix: a filesystem storage whose single
+     * flight (storage/fs.c) the S3 writers and followers use. NULL: none
+     * could be made, every writer spools alone. */
+    struct storage *spool;
     char scheme[8];      /* "https" or "http" */
     char authority[512]; /* host[:port] as in URLs and the Host header */
     char bucket[256];
@@ -35,6 +40,7 @@ struct s3 {
     bool path_style;
     char region[64];
     char *access_key, *secret_key;
+    char *session_token; /* NULL: long-term keys */
     char *ca_file;
     long connect_timeout, low_speed_timeout, presign_expires;
     uint64_t threshold;
@@ -44,6 +50,7 @@ struct s3 {
      * connect timeout and its retries again would hold a worker for tens of
      * seconds. 0: not down. */
     atomic_llong down_until;
+    atomic_int last_transport_error; /* the CURLcode of the last failed attempt */
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;

@@ -25,8 +25,6 @@ spawn badheaders "$T/log/badheaders.out" "$PYTHON" "$TESTLIB/badheaders.py" "$BA
 	--log "$T/log/badheaders.log"
 wait_ready badheaders 20 tcp_open "$BAD_PORT" || bail "the bad-headers upstream did not start"
 
-# write_upstream_config's reg.test is not asked here: it points at nothing.
-UPSTREAM=127.0.0.1:$(free_ports 1)
 EXTRA_UPSTREAMS=$(upstream_entry bad.test "127.0.0.1:$BAD_PORT" "tls: false")
 export EXTRA_UPSTREAMS
 start_mirror --default-namespace bad.test --workers 4 || bail "mirror did not start"
