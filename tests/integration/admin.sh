@@ -11,30 +11,15 @@
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/cache.sh
+. "$TESTLIB/cache.sh"
 
 need_program docker-registry skopeo nginx curl cgi-fcgi
 need_responder
 
-OCI_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
-
-# pull NS NAME [QUERY]: NAME:v1's manifest and blobs through nginx, each verified
-# (a QUERY gives the manifest another key in nginx's cache: the responder answers).
-pull() {
-	local d
-	mirror_curl "/v2/$1/test/$2/manifests/v1${3:+?$3}" -H "$OCI_ACCEPT" -o "$T/$2.json" || return 1
-	for d in "$(json_get "$T/$2.json" config digest)" "$(json_get "$T/$2.json" layers 0 digest)"; do
-		mirror_curl "/v2/$1/test/$2/blobs/$d" -o "$T/blob" || return 1
-		[ "$(sha256_of "$T/blob")" = "$d" ] || return 1
-	done
-}
-
 # admin METHOD PATH: a request to the admin API through nginx; prints the status.
 admin() {
 	http_status "$2" -X "$1"
-}
-
-blob_file() {
-	echo "$CACHE/blobs/sha256/${1:7:2}/${1:7}"
 }
 
 start_upstream || bail "docker-registry upstream did not start"
@@ -44,7 +29,7 @@ EXTRA_UPSTREAMS=$(upstream_entry other.test "$UPSTREAM")
 
 # --- off by default: a 404 like any unknown path -------------------------------------
 start_mirror --default-namespace reg.test || bail "mirror did not start"
-check "pull reg.test/test/one" pull reg.test one
+check "pull reg.test/test/one" pull_image reg.test one
 ONE_LAYER=$(json_get "$T/one.json" layers 0 digest)
 is "$(admin DELETE "/_admin/blobs/$ONE_LAYER")" 404 "without --admin: 404"
 like "$(cat "$T/body")" '"NOT_FOUND"' "without --admin: the body of an unknown path"
@@ -54,23 +39,23 @@ stop nginx
 
 # --- on --------------------------------------------------------------------------------
 start_mirror --default-namespace reg.test --admin || bail "mirror did not start with --admin"
-check "pull reg.test/test/one" pull reg.test one
-check "pull reg.test/test/two" pull reg.test two
-check "pull other.test/test/one" pull other.test one
+check "pull reg.test/test/one" pull_image reg.test one
+check "pull reg.test/test/two" pull_image reg.test two
+check "pull other.test/test/one" pull_image other.test one
 ONE_MANIFEST=$(sha256_of "$T/one.json")
 
 is "$(admin DELETE /_admin/manifests/reg.test/test/one/v1)" 200 "DELETE a tag: 200"
 is "$(json_get "$T/body" records)" 1 "DELETE a tag: one record"
 is "$(admin DELETE /_admin/manifests/reg.test/test/one/v1)" 404 "DELETE it again: 404"
 like "$(cat "$T/body")" '"MANIFEST_UNKNOWN"' "DELETE it again: MANIFEST_UNKNOWN"
-check "the deleted tag is pulled again" pull reg.test one again
+check "the deleted tag is pulled again" pull_image reg.test one again
 
 is "$(admin DELETE "/_admin/blobs/$ONE_LAYER")" 200 "DELETE a blob: 200"
 is "$(json_get "$T/body" blobs)" 1 "DELETE a blob: one blob"
 check "DELETE a blob: gone from the cache" test ! -e "$(blob_file "$ONE_LAYER")"
 is "$(admin DELETE "/_admin/blobs/$ONE_LAYER")" 404 "DELETE it again: 404"
 like "$(cat "$T/body")" '"BLOB_UNKNOWN"' "DELETE it again: BLOB_UNKNOWN"
-check "the deleted blob is fetched again, whole" pull reg.test one
+check "the deleted blob is fetched again, whole" pull_image reg.test one
 
 is "$(admin DELETE "/_admin/manifests/reg.test/test/one/$ONE_MANIFEST")" 200 "DELETE a manifest by digest: 200"
 is "$(json_get "$T/body" blobs)" 1 "DELETE a manifest by digest: its content too"
@@ -79,7 +64,7 @@ is "$(json_get "$T/body" records)" 2 "DELETE a repository: its tag and digest re
 is "$(admin DELETE /_admin/namespaces/other.test)" 200 "DELETE a namespace: 200"
 is "$(find "$CACHE/manifests/other.test" -type f 2>/dev/null | wc -l)" 0 "DELETE a namespace: no record left"
 is "$(admin DELETE /_admin/namespaces/other.test)" 404 "DELETE an empty namespace: 404"
-check "pulls work after all that" pull other.test one again
+check "pulls work after all that" pull_image other.test one again
 
 # --- junk and other methods ------------------------------------------------------------
 for path in /_admin/ /_admin/frob /_admin/blobs/sha256:nothex /_admin/blobs/ \
@@ -92,7 +77,7 @@ is "$(header Allow)" DELETE "GET of an admin path: Allow: DELETE"
 is "$(admin GET /_admin/frob)" 404 "GET of a junk admin path: 404"
 
 # --- not through the front's admin location: refused ------------------------------------
-check "pull reg.test/test/two again" pull reg.test two again
+check "pull reg.test/test/two again" pull_image reg.test two again
 resp=$(fcgi_request DELETE /_admin/namespaces/reg.test | tr -d '\r')
 like "$resp" '^Status: 403' "straight to the socket, without the marker: 403"
 like "$resp" 'DENIED' "without the marker: DENIED"

@@ -12,12 +12,13 @@
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/cache.sh
+. "$TESTLIB/cache.sh"
 
 need_program docker-registry skopeo nginx curl script
 need_responder
 
 MIB=$((1024 * 1024))
-OCI_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 
 # cachecmd ARGS...: the cache command on the test's cache; sets STATUS, OUT, ERR.
 cachecmd() {
@@ -29,30 +30,15 @@ cachecmd() {
 	cat "$T/err" >>"$T/all-err"
 }
 
-# pull NS NAME [QUERY]: the manifest of NAME:v1 and its blobs through nginx, each
-# verified. A QUERY makes another key in nginx's manifest cache: the responder answers.
-pull() {
-	local d
-	mirror_curl "/v2/$1/test/$2/manifests/v1${3:+?$3}" -H "$OCI_ACCEPT" -o "$T/$2.json" || return 1
-	for d in "$(json_get "$T/$2.json" config digest)" "$(json_get "$T/$2.json" layers 0 digest)"; do
-		mirror_curl "/v2/$1/test/$2/blobs/$d" --max-time 60 -o "$T/blob" || return 1
-		[ "$(sha256_of "$T/blob")" = "$d" ] || return 1
-	done
-}
-
-blob_file() {
-	echo "$CACHE/blobs/sha256/${1:7:2}/${1:7}"
-}
-
 start_upstream || bail "docker-registry upstream did not start"
 make_image one v1 --layers 1 --size $((2 * MIB)) >/dev/null || bail "cannot push test/one"
 make_image two v1 --layers 1 --size $((2 * MIB)) >/dev/null || bail "cannot push test/two"
 make_image big v1 --layers 1 --size $((24 * MIB)) >/dev/null || bail "cannot push test/big"
 EXTRA_UPSTREAMS=$(upstream_entry other.test "$UPSTREAM")
 start_mirror --default-namespace reg.test || bail "mirror did not start"
-check "pull reg.test/test/one" pull reg.test one
-check "pull reg.test/test/two" pull reg.test two
-check "pull other.test/test/one" pull other.test one
+check "pull reg.test/test/one" pull_image reg.test one
+check "pull reg.test/test/two" pull_image reg.test two
+check "pull other.test/test/one" pull_image other.test one
 ONE_LAYER=$(json_get "$T/one.json" layers 0 digest)
 TWO_LAYER=$(json_get "$T/two.json" layers 0 digest)
 ONE_MANIFEST=$(sha256_of "$T/one.json")
@@ -96,7 +82,7 @@ is "$STATUS" 1 "verify --repair: still exits 1 (something was wrong)"
 like "$OUT" "1 corrupt, 1 quarantined" "verify --repair: quarantined"
 check "verify --repair: out of blobs/" test ! -e "$(blob_file "$TWO_LAYER")"
 check "verify --repair: kept in quarantine/" test -e "$CACHE/quarantine/sha256/${TWO_LAYER:7:2}/${TWO_LAYER:7}"
-check "verify --repair: the blob is fetched again, whole" pull reg.test two
+check "verify --repair: the blob is fetched again, whole" pull_image reg.test two
 cachecmd verify
 is "$STATUS" 0 "verify: sound again"
 TERM=dumb script -qec "'$OCI_REGISTRY' filesystem --root '$CACHE' cache verify" /dev/null >"$T/tty" 2>&1
@@ -109,14 +95,14 @@ like "$OUT" "removed 1 records and 0 blobs" "rm NS/REPO:TAG: the tag's record on
 cachecmd rm reg.test/test/one:v1
 is "$STATUS" 1 "rm of what is not cached: exit 1"
 like "$ERR" "nothing cached under" "rm of what is not cached: says so"
-check "a removed tag is pulled again" pull reg.test one again
+check "a removed tag is pulled again" pull_image reg.test one again
 cachecmd rm "reg.test/test/one@$ONE_MANIFEST" --json
 is "$(json_get - records <<<"$OUT")" 2 "rm NS/REPO@DIGEST: its record and the tag pointing at it"
 is "$(json_get - blobs <<<"$OUT")" 1 "rm NS/REPO@DIGEST: and its content"
 cachecmd ls other.test/test/one
 like "$OUT" "other.test/test/one:v1	$ONE_MANIFEST	[0-9]+	evicted" \
 	"ls: another namespace's record of that manifest shows its content gone"
-check "that other namespace's pull fetches it again" pull other.test one
+check "that other namespace's pull fetches it again" pull_image other.test one
 cachecmd rm "$ONE_LAYER"
 like "$OUT" "removed 0 records and 1 blobs" "rm DIGEST: a blob"
 check "rm DIGEST: gone" test ! -e "$(blob_file "$ONE_LAYER")"
@@ -128,7 +114,7 @@ cachecmd ls other.test
 is "$OUT" "" "rm NS: nothing left of the namespace"
 
 # --- evict, and a blob sent by nginx while it is removed --------------------------------
-check "pull reg.test/test/big" pull reg.test big
+check "pull reg.test/test/big" pull_image reg.test big
 BIG=$(json_get "$T/big.json" layers 0 digest)
 mirror_curl "/v2/reg.test/test/big/blobs/$BIG" --limit-rate 4M --max-time 60 -o "$T/slow" &
 slow=$!
@@ -141,7 +127,7 @@ wait "$slow"
 is "$?" 0 "the blob being sent while evicted: the download ends well"
 is "$(sha256_of "$T/slow")" "$BIG" "the blob being sent while evicted: arrived whole"
 is "$(find "$CACHE/blobs" -type f | wc -l)" 0 "evict --to 0: nothing left"
-check "after evict, a pull fetches everything again" pull reg.test big
+check "after evict, a pull fetches everything again" pull_image reg.test big
 
 # --- bad command lines ------------------------------------------------------------------
 for args in "frob" "evict" "evict --to 12XB" "rm" "rm a/b/../c" "du extra" "verify --to 5" "ls a b"; do

@@ -14,6 +14,8 @@
 . "$TESTLIB/upstream.sh"
 # shellcheck source=tests/lib/mirror.sh
 . "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/cache.sh
+. "$TESTLIB/cache.sh"
 # shellcheck source=tests/lib/swift.sh
 . "$TESTLIB/swift.sh"
 
@@ -23,7 +25,6 @@ need_responder
 MIB=$((1024 * 1024))
 LAYER_SIZE=$((20 * MIB))
 BOUND=$((64 * MIB))
-OCI_ACCEPT='Accept: application/vnd.oci.image.manifest.v1+json'
 
 # cached_bytes: the bytes under the cache's blobs/.
 cached_bytes() {
@@ -33,23 +34,6 @@ cached_bytes() {
 # under BYTES: the cache holds at most BYTES.
 under() {
 	[ "$(cached_bytes)" -le "$1" ]
-}
-
-# pull NAME: the manifest of test/NAME:v1 and every blob it names, through
-# nginx; each blob must hash to its digest. Sets LAYER (the first layer's digest).
-pull() {
-	local d
-	mirror_curl "/v2/test/$1/manifests/v1" -H "$OCI_ACCEPT" -o "$T/$1.json" || return 1
-	LAYER=$(json_get "$T/$1.json" layers 0 digest) || return 1
-	for d in "$(json_get "$T/$1.json" config digest)" "$LAYER"; do
-		mirror_curl "/v2/test/$1/blobs/$d" --max-time 60 -o "$T/blob" || return 1
-		[ "$(sha256_of "$T/blob")" = "$d" ] || return 1
-	done
-}
-
-# layer_file DIGEST: where the cache keeps a blob.
-layer_file() {
-	echo "$CACHE/blobs/sha256/${1:7:2}/${1:7}"
 }
 
 start_upstream || bail "docker-registry upstream did not start"
@@ -84,7 +68,7 @@ start_mirror --default-namespace reg.test --max-cache-size 64MiB --min-cache-age
 	bail "mirror did not start"
 max_seen=0
 for i in 1 2 3 4 5; do
-	check "img$i: pulled whole through the bounded cache" pull "img$i"
+	check "img$i: pulled whole through the bounded cache" pull_image "" "img$i"
 	size=$(cached_bytes)
 	[ "$size" -le "$max_seen" ] || max_seen=$size
 done
@@ -98,11 +82,11 @@ check "nothing left in tmp/" cache_tmp_empty
 
 # img1 was the least recently used: gone, and fetched again on its next pull.
 before=$(upstream_blob_gets)
-check "img1 was evicted" test ! -e "$(layer_file "$(json_get "$T/img1.json" layers 0 digest)")"
-check "img1 is pulled again whole" pull img1
+check "img1 was evicted" test ! -e "$(blob_file "$(json_get "$T/img1.json" layers 0 digest)")"
+check "img1 is pulled again whole" pull_image "" img1
 ok "$([ "$(upstream_blob_gets)" -gt "$before" ] && echo 0 || echo 1)" \
 	"img1's blobs were fetched from the upstream again"
-check "img1, the most recent now, is cached" test -e "$(layer_file "$(json_get "$T/img1.json" layers 0 digest)")"
+check "img1, the most recent now, is cached" test -e "$(blob_file "$(json_get "$T/img1.json" layers 0 digest)")"
 check "and the cache is under the bound again" wait_until 20 under "$BOUND"
 
 # --- two processes on one cache (spawn-fcgi -F 2): one size, shared ----------------------
@@ -126,7 +110,7 @@ SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
 at_exit "kill $SPAWNED 2>/dev/null"
 is "$(wc -w <<<"$SPAWNED")" 2 "spawn-fcgi -F 2 started two responders"
 for i in 1 2 3 4 5; do
-	check "two processes: img$i pulled whole" pull "img$i"
+	check "two processes: img$i pulled whole" pull_image "" "img$i"
 done
 check "two processes: the cache is kept under the bound" wait_until 20 under "$BOUND"
 like "$(cat "$T/log/spawned.log")" "evict: removed [0-9]+ blobs" "two processes: one of them evicted"
@@ -145,16 +129,16 @@ at_exit "umount -l '$CACHE'"
 start_mirror --default-namespace reg.test --max-cache-size 1TiB --min-cache-age 0 ||
 	bail "mirror did not start on the tmpfs"
 for i in 1 2 3; do
-	check "full disk: img$i pulled" pull "img$i"
+	check "full disk: img$i pulled" pull_image "" "img$i"
 done
 # 60 MiB are in; the fourth does not fit: it is still streamed whole.
-check "full disk: img4 streams whole although it cannot be stored" pull img4
+check "full disk: img4 streams whole although it cannot be stored" pull_image "" img4
 like "$(cat "$RESPONDER_LOG")" "out of space" "full disk: the storage reports it"
 check "full disk: nothing partial left in tmp/" cache_tmp_empty
-check "full disk: img4 was not stored" test ! -e "$(layer_file "$LAYER")"
+check "full disk: img4 was not stored" test ! -e "$(blob_file "$LAYER")"
 check "full disk: eviction makes room" wait_until 20 under $((50 * MIB))
-check "full disk: img4 is cached on its next pull" pull img4
-check "full disk: img4 is now stored" test -e "$(layer_file "$LAYER")"
+check "full disk: img4 is cached on its next pull" pull_image "" img4
+check "full disk: img4 is now stored" test -e "$(blob_file "$LAYER")"
 stop_responder_checked
 
 # --- S3 ---------------------------------------------------------------------------------
@@ -176,7 +160,7 @@ if "$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null; then
 		--usage-file "$T/s3.usage" "${S3_ARGS[@]}"
 	wait_ready responder 30 unix_open "$FCGI_SOCK" || bail "responder on S3 did not start"
 	for i in 1 2 3 4 5; do
-		check "S3: img$i pulled whole through the bounded cache" pull "img$i"
+		check "S3: img$i pulled whole through the bounded cache" pull_image "" "img$i"
 	done
 	check "S3: eviction keeps the bucket under the bound" wait_until 30 bucket_under "$BOUND"
 	like "$(cat "$RESPONDER_LOG.s3")" "evict: removed [0-9]+ blobs" "S3: the responder logs its evictions"
