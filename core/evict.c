@@ -209,7 +209,11 @@ static void evict_sorted(struct storage *st, struct oci_evictor *e, const struct
         oci_usage_add(e->usage, -(int64_t)it->info.size, -1);
         stats->evicted_bytes += it->info.size;
         stats->evicted_objects++;
+        if (e->progress != NULL)
+            e->progress(e->progress_arg, i + 1, count);
     }
+    if (e->progress != NULL)
+        e->progress(e->progress_arg, count, count);
 }
 
 /* Orders what the walk found by last use and evicts down to target. */

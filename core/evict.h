@@ -57,6 +57,10 @@ struct oci_evictor {
     /* Set by the cleanup thread when it starts: wakes it. */
     void (*wake)(void *arg);
     void *wake_arg;
+    /* Told of each candidate an eviction considers (done of total, total of
+     * total at the end); NULL: nobody is (the cache command's progress). */
+    void (*progress)(void *arg, unsigned long done, unsigned long total);
+    void *progress_arg;
     atomic_bool pressure; /* the storage reported a full disk */
     atomic_bool stopping; /* a run in progress returns at the next object */
 };

@@ -267,7 +267,7 @@ static void sum_refs(struct refs *r, const struct oci_listing *blobs, bool *refe
 /* Walks the records (sorted, so namespace by namespace) and reports each namespace. */
 static void du_namespaces(struct storage *st, const struct oci_listing *records,
                           const struct oci_listing *blobs, bool *referenced, oci_inventory_du_fn fn,
-                          void *arg)
+                          oci_inventory_progress_fn progress, void *arg)
 {
     struct oci_inventory_usage u = {0};
     struct oci_manifest_record rec;
@@ -278,6 +278,8 @@ static void du_namespaces(struct storage *st, const struct oci_listing *records,
     for (i = 0; i <= records->n; i++) {
         bool valid = i < records->n && record_route(records->v[i].key, &route);
 
+        if (progress != NULL && i < records->n)
+            progress(arg, i + 1, records->n, NULL);
         if (i < records->n && !valid)
             continue;
         if (u.records > 0 && (i == records->n || strcmp(route.namespace_, u.namespace_) != 0)) {
@@ -296,6 +298,7 @@ static void du_namespaces(struct storage *st, const struct oci_listing *records,
 }
 
 enum storage_err oci_inventory_du(struct storage *st, oci_inventory_du_fn fn, void *arg,
+                                  oci_inventory_progress_fn progress,
                                   struct oci_inventory_du *totals)
 {
     struct oci_listing records = {0}, blobs = {0};
@@ -310,7 +313,7 @@ enum storage_err oci_inventory_du(struct storage *st, oci_inventory_du_fn fn, vo
     if (err == STORAGE_OK && (referenced = calloc(blobs.n + 1, sizeof(*referenced))) == NULL)
         err = STORAGE_NO_MEMORY;
     if (err == STORAGE_OK) {
-        du_namespaces(st, &records, &blobs, referenced, fn, arg);
+        du_namespaces(st, &records, &blobs, referenced, fn, progress, arg);
         for (i = 0; i < blobs.n; i++) {
             totals->bytes += blobs.v[i].info.size;
             totals->blobs++;

@@ -93,11 +93,17 @@ struct oci_inventory_du {
 
 typedef void (*oci_inventory_du_fn)(void *arg, const struct oci_inventory_usage *u);
 
+/* Progress of a long walk: done of total objects; key and its verdict when bad. */
+typedef void (*oci_inventory_progress_fn)(void *arg, unsigned long done, unsigned long total,
+                                          const char *bad_key);
+
 /*
  * Calls fn once per namespace, in order. A blob named by several
- * namespaces counts in each; totals count it once.
+ * namespaces counts in each; totals count it once. progress (may be NULL)
+ * is told of each manifest record read.
  */
 enum storage_err oci_inventory_du(struct storage *st, oci_inventory_du_fn fn, void *arg,
+                                  oci_inventory_progress_fn progress,
                                   struct oci_inventory_du *totals);
 
 struct oci_inventory_removed {
@@ -113,10 +119,6 @@ struct oci_inventory_removed {
 enum storage_err oci_inventory_remove(struct storage *st, struct oci_evictor *e,
                                       const struct oci_inventory_target *t,
                                       struct oci_inventory_removed *out);
-
-/* Progress of a long walk: done of total objects; key and its verdict when bad. */
-typedef void (*oci_inventory_progress_fn)(void *arg, unsigned long done, unsigned long total,
-                                          const char *bad_key);
 
 struct oci_inventory_verified {
     unsigned long checked;

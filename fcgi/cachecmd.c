@@ -32,6 +32,7 @@ struct cmd {
     const char *to;  /* evict --to */
     const char *arg; /* the one positional argument */
     cJSON *out;      /* --json: the document being built */
+    bool tty;        /* stderr is a terminal: progress is drawn there */
     time_t shown;    /* progress: when last drawn */
 };
 
@@ -71,6 +72,20 @@ static void print_json(cJSON *doc)
         puts(text);
     free(text);
     cJSON_Delete(doc);
+}
+
+/* Draws "what: done/total unit" on a terminal, at most once a second and at the end. */
+static void show_progress(struct cmd *c, const char *what, unsigned long done, unsigned long total,
+                          const char *unit)
+{
+    time_t now = time(NULL);
+
+    if (!c->tty || (now == c->shown && done != total))
+        return;
+    fprintf(stderr, "\r%s: %lu/%lu %s", what, done, total, unit);
+    if (done == total)
+        fputc('\n', stderr);
+    c->shown = now;
 }
 
 /* ---- ls ------------------------------------------------------------------ */
@@ -120,6 +135,12 @@ static int cmd_ls(struct cmd *c)
 
 /* ---- du ------------------------------------------------------------------ */
 
+static void du_progress(void *arg, unsigned long done, unsigned long total, const char *bad)
+{
+    (void)bad;
+    show_progress(arg, "du", done, total, "manifest records");
+}
+
 static void du_namespace(void *arg, const struct oci_inventory_usage *u)
 {
     struct cmd *c = arg;
@@ -149,7 +170,7 @@ static int cmd_du(struct cmd *c)
         c->out = cJSON_CreateObject();
         cJSON_AddItemToObject(c->out, "namespaces", cJSON_CreateArray());
     }
-    err = oci_inventory_du(c->st, du_namespace, c, &t);
+    err = oci_inventory_du(c->st, du_namespace, c, du_progress, &t);
     if (!c->json && err == STORAGE_OK) {
         printf("(unreferenced)\t%" PRIu64 "\t%lu blobs\n", t.unreferenced_bytes,
                t.unreferenced_blobs);
@@ -169,11 +190,9 @@ static int cmd_du(struct cmd *c)
 static void verify_progress(void *arg, unsigned long done, unsigned long total, const char *bad)
 {
     struct cmd *c = arg;
-    bool tty = isatty(STDERR_FILENO);
-    time_t now = time(NULL);
 
     if (bad != NULL) {
-        if (tty)
+        if (c->tty)
             fputs("\r\033[K", stderr);
         if (c->json)
             cJSON_AddItemToArray(cJSON_GetObjectItem(c->out, "corrupt"), cJSON_CreateString(bad));
@@ -181,12 +200,7 @@ static void verify_progress(void *arg, unsigned long done, unsigned long total, 
             printf("corrupt\t%s\n", bad);
         fflush(stdout);
     }
-    if (tty && (now != c->shown || done == total)) {
-        fprintf(stderr, "\rverify: %lu/%lu blobs", done, total);
-        if (done == total)
-            fputc('\n', stderr);
-        c->shown = now;
-    }
+    show_progress(c, "verify", done, total, "blobs");
 }
 
 static int cmd_verify(struct cmd *c)
@@ -217,6 +231,11 @@ static int cmd_verify(struct cmd *c)
 
 /* ---- evict --------------------------------------------------------------- */
 
+static void evict_progress(void *arg, unsigned long done, unsigned long total)
+{
+    show_progress(arg, "evict", done, total, "candidates");
+}
+
 static int cmd_evict(struct cmd *c)
 {
     struct oci_evict_stats s;
@@ -228,6 +247,8 @@ static int cmd_evict(struct cmd *c)
     if (!oci_size_parse(c->to, &target, NULL))
         return usage_error("cache: evict --to must be a size such as 40GiB, 800MB or 0, not '%s'",
                            c->to);
+    c->e->progress = evict_progress;
+    c->e->progress_arg = c;
     err = oci_evict_run(c->st, c->e, target, time(NULL), &s);
     if (err != STORAGE_OK)
         return storage_trouble("evict", err);
@@ -325,7 +346,7 @@ static int parse(int argc, char **argv, struct cmd *c)
 
 int fcgi_cache_command(int argc, char **argv, struct storage *st, struct oci_evictor *e)
 {
-    struct cmd c = {.st = st, .e = e};
+    struct cmd c = {.st = st, .e = e, .tty = isatty(STDERR_FILENO)};
     size_t i;
     int status;
 

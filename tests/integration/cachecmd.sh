@@ -87,6 +87,10 @@ cachecmd verify
 is "$STATUS" 0 "verify: sound again"
 TERM=dumb script -qec "'$OCI_REGISTRY' filesystem --root '$CACHE' cache verify" /dev/null >"$T/tty" 2>&1
 like "$(tr '\r' '\n' <"$T/tty")" "verify: [0-9]+/[0-9]+ blobs" "verify: progress on a terminal"
+TERM=dumb script -qec "'$OCI_REGISTRY' filesystem --root '$CACHE' cache du" /dev/null >"$T/tty2" 2>&1
+like "$(tr '\r' '\n' <"$T/tty2")" "du: [0-9]+/[0-9]+ manifest records" "du: progress on a terminal"
+cachecmd du
+is "$ERR" "" "du: no progress on a pipe"
 
 # --- rm ---------------------------------------------------------------------------------
 cachecmd rm reg.test/test/one:v1
@@ -121,6 +125,7 @@ slow=$!
 wait_until 10 test -s "$T/slow"
 cachecmd evict --to 0
 is "$STATUS" 0 "evict --to 0: exit 0"
+is "$ERR" "" "evict: no progress on a pipe"
 like "$OUT" "evicted [0-9]+ blobs" "evict --to 0: says what it did"
 check "evict --to 0: the big blob is gone" test ! -e "$(blob_file "$BIG")"
 wait "$slow"
@@ -128,6 +133,9 @@ is "$?" 0 "the blob being sent while evicted: the download ends well"
 is "$(sha256_of "$T/slow")" "$BIG" "the blob being sent while evicted: arrived whole"
 is "$(find "$CACHE/blobs" -type f | wc -l)" 0 "evict --to 0: nothing left"
 check "after evict, a pull fetches everything again" pull_image reg.test big
+TERM=dumb script -qec "'$OCI_REGISTRY' --min-cache-age 0 filesystem --root '$CACHE' cache evict --to 0" \
+	/dev/null >"$T/tty3" 2>&1
+like "$(tr '\r' '\n' <"$T/tty3")" "evict: [0-9]+/[0-9]+ candidates" "evict: progress on a terminal"
 
 # --- bad command lines ------------------------------------------------------------------
 for args in "frob" "evict" "evict --to 12XB" "rm" "rm a/b/../c" "du extra" "verify --to 5" "ls a b"; do
@@ -139,7 +147,7 @@ done
 timeout 20 "$OCI_REGISTRY" filesystem --root "$CACHE" cache </dev/null >/dev/null 2>"$T/err"
 is "$?" 2 "cache without a command: exit 2"
 stop_responder_checked
-cat "$T/err" "$T/tty" >>"$T/all-err"
+cat "$T/err" "$T/tty" "$T/tty2" "$T/tty3" >>"$T/all-err"
 check "the cache command left no sanitizer report" sanitizer_clean "$T/all-err"
 
 done_testing
