@@ -18,6 +18,7 @@
 
 #include "core/fetch.h"
 #include "core/hashpipe.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 /* What a blob's client has been sent so far. */
@@ -223,6 +224,7 @@ static bool follow_blob(struct oci_plan *plan, const struct oci_sink *sink, stru
 
     oci_log(OCI_LOG_INFO, "following the download of %s %s %s", plan->route.namespace_,
             plan->route.name, plan->route.reference);
+    oci_metrics_singleflight_follower();
     while (err == STORAGE_OK && !s.client_gone) {
         err = st->ops->reader_read(r, buf, FOLLOW_CHUNK, &n);
         if (err != STORAGE_OK)
@@ -257,6 +259,7 @@ void oci_fetch_blob(const struct oci_registry *reg, struct oci_plan *plan,
     char key[OCI_CACHE_KEY_MAX];
     int attempt;
 
+    oci_metrics_cache_miss(OCI_METRICS_BLOB);
     if (plan->head_only) {
         lead_blob(reg, plan, sink, NULL);
         return;

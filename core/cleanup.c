@@ -11,10 +11,15 @@
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 /* Without periodic cleanup, the size bound's totals are still walked this often. */
 #define RECONCILE_SECONDS 3600
+/* After an eviction that could not get under the bound (everything young or
+ * in use), commits do not start another walk for this long: a walk per
+ * commit would list the whole cache again and again for nothing. */
+#define FUTILE_EVICTION_PAUSE 60
 
 struct oci_cleaner {
     const struct oci_registry *reg;
@@ -23,7 +28,8 @@ struct oci_cleaner {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
-    bool woken; /* by a commit past the bound, or a full disk */
+    bool woken;         /* by a commit past the bound, or a full disk */
+    time_t quiet_until; /* an eviction could not get under the bound: no walk before */
 };
 
 struct pass {
@@ -100,6 +106,7 @@ static void clean(const struct oci_cleaner *c)
     struct oci_cleanup_stats stats;
 
     oci_cleanup_run(c->reg, time(NULL), &stats);
+    oci_metrics_cleanup_run(stats.blobs, stats.manifests);
     if (stats.blobs > 0 || stats.manifests > 0)
         oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records", stats.blobs,
                 stats.manifests);
@@ -107,10 +114,11 @@ static void clean(const struct oci_cleaner *c)
 
 /*
  * An eviction when due; with reconcile, a walk of the totals at least (when
- * stale). True when it is still due because another process was evicting
- * (and may have finished before it saw our commit): to be tried again soon.
+ * stale). True when it is still due and worth trying again soon: another
+ * process was evicting (and may have finished before it saw our commit), or
+ * commits came while this one ran.
  */
-static bool evict(const struct oci_cleaner *c, long period, bool reconcile)
+static bool evict(struct oci_cleaner *c, long period, bool reconcile)
 {
     struct oci_evictor *e = c->reg->evict;
     struct oci_usage_totals t;
@@ -120,19 +128,24 @@ static bool evict(const struct oci_cleaner *c, long period, bool reconcile)
 
     oci_usage_totals(e->usage, &t);
     reconcile = reconcile && (t.reconciled == 0 || now - t.reconciled >= period);
-    if (!reconcile && !oci_evict_due(e))
+    if (!reconcile && (!oci_evict_due(e) || now < c->quiet_until))
         return false;
     err = oci_evict_run(c->reg->storage, e, OCI_EVICT_BY_POLICY, now, &stats);
     if (stats.skipped)
         return oci_evict_due(e);
     if (err != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "evict: cannot walk the cache: %s", storage_strerror(err));
-    else if (stats.evicted_objects > 0 || stats.spared > 0)
-        oci_log(OCI_LOG_INFO,
-                "evict: removed %" PRIu64 " blobs (%" PRIu64 " bytes), spared %lu; "
-                "the cache holds %" PRIu64 " bytes (bound %" PRIu64 ")",
-                stats.evicted_objects, stats.evicted_bytes, stats.spared,
-                stats.walked_bytes - stats.evicted_bytes, e->max_bytes);
+    if (stats.evicted_objects > 0) /* counted, and logged, by metrics */
+        oci_metrics_evicted(stats.evicted_objects, stats.evicted_bytes);
+    if (err != STORAGE_OK || !oci_evict_due(e))
+        return false;
+    if (stats.evicted_objects > 0) /* commits came meanwhile: again soon */
+        return true;
+    c->quiet_until = now + FUTILE_EVICTION_PAUSE;
+    oci_log(OCI_LOG_WARN,
+            "evict: over the bound (%" PRIu64 " bytes) with nothing to evict: %lu objects are "
+            "younger than --min-cache-age or in use",
+            e->max_bytes, stats.spared);
     return false;
 }
 

@@ -24,6 +24,7 @@
 #include "core/cache.h"
 #include "core/evict.h"
 #include "core/listing.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 static const struct {
@@ -112,20 +113,32 @@ bool oci_evict_due(struct oci_evictor *e)
     return t.bytes > e->max_bytes || atomic_load(&e->pressure);
 }
 
+/* The cache's size for /metrics (a gauge: the last report of any process wins). */
+static void report_size(const struct oci_evictor *e)
+{
+    struct oci_usage_totals t;
+
+    oci_usage_totals(e->usage, &t);
+    oci_metrics_cache_size(t.bytes, t.objects);
+}
+
 void oci_evict_committed(struct oci_evictor *e, const struct oci_digest *digest, uint64_t bytes)
 {
     if (e == NULL)
         return;
     oci_usage_add(e->usage, (int64_t)bytes, 1);
     oci_usage_note(e->usage, digest, time(NULL));
+    report_size(e);
     if (oci_evict_due(e))
         wake(e);
 }
 
 void oci_evict_removed(struct oci_evictor *e, uint64_t bytes)
 {
-    if (e != NULL)
-        oci_usage_add(e->usage, -(int64_t)bytes, -1);
+    if (e == NULL)
+        return;
+    oci_usage_add(e->usage, -(int64_t)bytes, -1);
+    report_size(e);
 }
 
 void oci_evict_pressure(struct oci_evictor *e)
@@ -259,10 +272,7 @@ enum storage_err oci_evict_run(struct storage *st, struct oci_evictor *e, uint64
             target = policy_target(e, l.bytes);
         if (target != OCI_EVICT_BY_POLICY)
             err = evict_listed(st, e, &l, now, target, stats);
-        /* METRICS: the one place the size bound reports, once core/metrics.h is
-         * on main: oci_metrics_evicted(stats->evicted_objects,
-         * stats->evicted_bytes) and oci_metrics_cache_size(bytes, objects)
-         * from oci_usage_totals, with e->max_bytes as the bound. */
+        report_size(e);
     }
     oci_usage_unlock_evict(e->usage);
     oci_listing_free(&l);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/fetch.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 /* Manifests above this size are refused, as distribution and containerd do. */
@@ -206,6 +207,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
     struct oci_upstream_handler handler = {&m, manifest_on_head, manifest_on_data};
     enum oci_fetch_result result;
 
+    oci_metrics_cache_miss(OCI_METRICS_MANIFEST);
     if (plan->have_stale) {
         if (manifest_still_current(reg, plan, &m.answer, &result) &&
             oci_plan_stored_manifest(reg, plan)) {

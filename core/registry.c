@@ -16,6 +16,7 @@
 #include "core/admin.h"
 #include "core/fetch.h"
 #include "core/health.h"
+#include "core/metrics.h"
 #include "core/registry.h"
 #include "util/log.h"
 
@@ -83,6 +84,20 @@ static void plan_ready(const struct oci_registry *reg, struct oci_plan *plan)
     oci_plan_respond(plan, 503, "text/plain", body);
 }
 
+/* /metrics: every counter of the host's responders, never kept by a cache. */
+static void plan_metrics(struct oci_plan *plan)
+{
+    size_t len;
+    char *text = oci_metrics_render(&len);
+
+    if (text == NULL) {
+        oci_plan_error(plan, OCI_E_INTERNAL, "out of memory");
+        return;
+    }
+    oci_plan_respond(plan, 200, OCI_METRICS_CONTENT_TYPE, text);
+    free(text);
+}
+
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
                        struct oci_plan *plan)
 {
@@ -118,6 +133,9 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         break;
     case OCI_ROUTE_READYZ:
         plan_ready(reg, plan);
+        break;
+    case OCI_ROUTE_METRICS:
+        plan_metrics(plan);
         break;
     case OCI_ROUTE_BLOB:
         plan_blob(reg, plan);

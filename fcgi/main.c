@@ -19,6 +19,7 @@
 #include "core/cleanup.h"
 #include "core/config.h"
 #include "core/evict.h"
+#include "core/metrics.h"
 #include "util/log.h"
 #include "core/reference.h"
 #include "core/registry.h"
@@ -172,6 +173,37 @@ static bool open_evictor(const struct fcgi_options *o, struct oci_evictor *e)
     return true;
 }
 
+/*
+ * Where the host's responders keep their shared counters (core/metrics.h):
+ * beside the cache they share, or for S3, in the service's runtime directory
+ * (systemd's RuntimeDirectory=), named after the bucket and prefix.
+ */
+static void open_metrics(const struct fcgi_options *o, const struct oci_config *cfg)
+{
+    const char *dir = getenv("RUNTIME_DIRECTORY"), *p;
+    char path[4096], err[600];
+    unsigned long hash = 5381;
+
+    if (o->storage == FCGI_STORAGE_FILESYSTEM) {
+        snprintf(path, sizeof(path), "%s/_metrics", o->root);
+    } else {
+        if (dir == NULL || *dir == '\0')
+            dir = getenv("TMPDIR");
+        if (dir == NULL || *dir == '\0')
+            dir = "/tmp";
+        for (p = o->s3.bucket; *p != '\0'; p++)
+            hash = hash * 33 + (unsigned char)*p;
+        for (p = o->s3.prefix ? o->s3.prefix : ""; *p != '\0'; p++)
+            hash = hash * 33 + (unsigned char)*p;
+        /* RUNTIME_DIRECTORY may list several: the first. */
+        snprintf(path, sizeof(path), "%.*s/oci-registry-metrics-%08lx", (int)strcspn(dir, ":"), dir,
+                 hash & 0xffffffffUL);
+    }
+    if (!oci_metrics_open(path, o->storage == FCGI_STORAGE_S3 ? "s3" : "filesystem", cfg,
+                          o->default_namespace, err, sizeof(err)))
+        oci_log(OCI_LOG_WARN, "%s: /metrics shows this process only", err);
+}
+
 /* Blocks the stop signals in every thread; main takes them with sigwait. */
 static void block_signals(sigset_t *stop)
 {
@@ -249,10 +281,12 @@ int main(int argc, char **argv)
                      : EXIT_USAGE;
         goto done;
     }
+    open_metrics(&opts, &cfg);
     if (opts.cache.max_bytes > 0 || opts.cache.max_percent > 0) {
         if (!open_evictor(&opts, &evictor))
             goto done;
         reg.evict = &evictor;
+        oci_metrics_cache_bound(evictor.max_bytes);
     }
     block_signals(&stop);
     listen_fd = fcgi_server_listen(opts.listen);
@@ -279,6 +313,7 @@ done:
     if (storage != NULL)
         storage->ops->destroy(storage);
     oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
+    oci_metrics_close();
     oci_slots_cleanup();
     oci_config_free(&cfg);
     return status;

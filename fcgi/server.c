@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "util/log.h"
 #include "fcgi/respond.h"
 #include "core/admin.h"
@@ -155,6 +156,7 @@ static void handle(struct worker *w)
     struct oci_plan plan;
     size_t path_len;
 
+    oci_metrics_request_start(FCGX_GetParam("REQUEST_ID", env));
     uri = uri ? uri : "";
     path_len = strcspn(uri, "?");
     req.method = method ? method : "GET";
@@ -167,9 +169,8 @@ static void handle(struct worker *w)
     memcpy(path, uri, path_len);
     path[path_len] = '\0';
     oci_registry_plan(w->server->reg, &req, &plan);
-    if (plan.kind == OCI_PLAN_RESPOND && plan.head.status >= 400)
-        oci_log(OCI_LOG_INFO, "%s %s: %d", req.method, path, plan.head.status);
     fcgi_respond(&w->req, w->server->front, w->server->reg, &plan);
+    oci_metrics_request_end(&req, &plan);
     oci_plan_release(&plan);
 }
 

@@ -77,8 +77,14 @@ ok "$([ "$max_seen" -le $((BOUND + LAYER_SIZE + MIB)) ] && echo 0 || echo 1)" \
 check "eviction brings the cache under the bound" wait_until 20 under "$BOUND"
 check "eviction stops near the low-water mark, not at an empty cache" \
 	test "$(cached_bytes)" -ge $((BOUND * 9 / 10 - 2 * LAYER_SIZE))
-like "$(cat "$RESPONDER_LOG")" "evict: removed [0-9]+ blobs" "the responder logs its evictions"
+like "$(cat "$RESPONDER_LOG")" "eviction objects=[0-9]+ bytes=" "the responder logs its evictions"
 check "nothing left in tmp/" cache_tmp_empty
+mirror_curl /metrics -o "$T/metrics"
+like "$(cat "$T/metrics")" "oci_registry_cache_bound_bytes $BOUND" "/metrics: the bound"
+like "$(cat "$T/metrics")" "oci_registry_evicted_objects_total [1-9]" "/metrics: the evictions"
+gauge=$(awk '$1 == "oci_registry_cache_size_bytes" { print $2 }' "$T/metrics")
+ok "$([ "${gauge:-99999999999}" -le "$BOUND" ] 2>/dev/null && echo 0 || echo 1)" \
+	"/metrics: the cache's size ($gauge) is under the bound"
 
 # img1 was the least recently used: gone, and fetched again on its next pull.
 before=$(upstream_blob_gets)
@@ -113,7 +119,7 @@ for i in 1 2 3 4 5; do
 	check "two processes: img$i pulled whole" pull_image "" "img$i"
 done
 check "two processes: the cache is kept under the bound" wait_until 20 under "$BOUND"
-like "$(cat "$T/log/spawned.log")" "evict: removed [0-9]+ blobs" "two processes: one of them evicted"
+like "$(cat "$T/log/spawned.log")" "eviction objects=[0-9]+ bytes=" "two processes: one of them evicted"
 # shellcheck disable=SC2086 # the pids
 kill $SPAWNED
 check "two processes: both stop on SIGTERM" wait_until 15 spawned_gone
@@ -132,7 +138,9 @@ for i in 1 2 3; do
 	check "full disk: img$i pulled" pull_image "" "img$i"
 done
 # 60 MiB are in; the fourth does not fit: it is still streamed whole.
+COMMIT_WAIT=no
 check "full disk: img4 streams whole although it cannot be stored" pull_image "" img4
+COMMIT_WAIT=yes
 like "$(cat "$RESPONDER_LOG")" "out of space" "full disk: the storage reports it"
 check "full disk: nothing partial left in tmp/" cache_tmp_empty
 check "full disk: img4 was not stored" test ! -e "$(blob_file "$LAYER")"
@@ -159,11 +167,12 @@ if "$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null; then
 		--default-namespace reg.test --max-cache-size 64MiB --min-cache-age 0 \
 		--usage-file "$T/s3.usage" "${S3_ARGS[@]}"
 	wait_ready responder 30 unix_open "$FCGI_SOCK" || bail "responder on S3 did not start"
+	COMMIT_WAIT=no
 	for i in 1 2 3 4 5; do
 		check "S3: img$i pulled whole through the bounded cache" pull_image "" "img$i"
 	done
 	check "S3: eviction keeps the bucket under the bound" wait_until 30 bucket_under "$BOUND"
-	like "$(cat "$RESPONDER_LOG.s3")" "evict: removed [0-9]+ blobs" "S3: the responder logs its evictions"
+	like "$(cat "$RESPONDER_LOG.s3")" "eviction objects=[0-9]+ bytes=" "S3: the responder logs its evictions"
 	S3_SECRET_KEY=$S3_TEST_SECRET_KEY timeout 60 "$OCI_REGISTRY" --usage-file "$T/s3.usage" \
 		"${S3_ARGS[@]}" cache du --json >"$T/s3du.json" 2>"$T/s3du.err"
 	is "$?" 0 "S3: cache du runs on the bucket"

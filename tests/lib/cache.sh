@@ -8,6 +8,8 @@
 # names, through nginx; each blob must hash to its digest. The manifest is
 # left in $T/NAME.json, its first layer's digest in LAYER. A QUERY gives the
 # manifest another key in nginx's cache, so that the responder answers it.
+# A miss is committed just after its last byte is sent: unless COMMIT_WAIT
+# is "no" (S3, a full disk), it waits (bounded) for the blobs' files.
 pull_image() {
 	local base=/v2/${1:+$1/}test/$2 d
 	mirror_curl "$base/manifests/v1${3:+?$3}" -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
@@ -16,6 +18,7 @@ pull_image() {
 	for d in "$(json_get "$T/$2.json" config digest)" "$LAYER"; do
 		mirror_curl "$base/blobs/$d" --max-time 60 -o "$T/blob" || return 1
 		[ "$(sha256_of "$T/blob")" = "$d" ] || return 1
+		[ "${COMMIT_WAIT:-yes}" = no ] || wait_until 10 test -e "$(blob_file "$d")" || return 1
 	done
 }
 

@@ -46,8 +46,8 @@ isnt() {
 # like GOT ERE DESCRIPTION: extended regular expression match.
 like() {
 	local got=$1 re=$2 desc=$3
-	# A here-string, not a pipe: under pipefail, grep -q leaving at its first
-	# match can kill the writer with SIGPIPE and fail a match.
+	# A here-string, not a pipe: grep -q stops reading at the first match,
+	# and under pipefail the writer's SIGPIPE would fail the test.
 	grep -Eq -- "$re" <<<"$got"
 	ok "$?" "$desc" || diag "got '$(printf '%s' "$got" | head -c 500)', want a match of /$re/"
 }
