@@ -17,6 +17,8 @@
  * miss, fetched again. Eviction never holds up a hit: it takes no lock a
  * request takes, and removes objects one at a time (storage's
  * remove_unless, which spares an object used while it was being removed).
+ * The size goes to /metrics (core/metrics.h) at every commit, removal and
+ * walk; the cleanup thread counts the evictions there.
  */
 #ifndef OCI_EVICT_H
 #define OCI_EVICT_H
