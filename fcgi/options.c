@@ -24,8 +24,8 @@
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
-    "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B --access-key K\n"
-    "                                 --secret-key S [S3 OPTIONS]\n"
+    "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B [--access-key K\n"
+    "                                 --secret-key S] [S3 OPTIONS]\n"
     "       oci-registry [OPTIONS] STORAGE... cache ls|du|verify|evict|rm [ARGS] [--json]\n"
     "\n"
     "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
@@ -104,7 +104,9 @@ static const char usage[] =
     "                                DIGEST, NS/REPO or NS\n"
     "\n"
     "Credentials for upstreams come from the config file or from\n"
-    "UPSTREAM_CREDENTIALS (JSON); see oci-registry(8).\n";
+    "UPSTREAM_CREDENTIALS (JSON); S3 keys without --access-key from\n"
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (AWS_PROFILE);\n"
+    "see oci-registry(8).\n";
 
 enum {
     OPT_LISTEN = 256,
