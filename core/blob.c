@@ -125,8 +125,14 @@ static int blob_on_data(void *ctx, const void *buf, size_t len)
     if (!oci_hashpipe_write(b->hash, buf, len))
         return 1;
     b->received += len;
-    if (b->writer != NULL && st->ops->writer_write(b->writer, buf, len) != STORAGE_OK)
-        blob_stop_caching(b, "storage write failed");
+    if (b->writer != NULL) {
+        enum storage_err err = st->ops->writer_write(b->writer, buf, len);
+
+        if (err == STORAGE_FULL)
+            oci_evict_pressure(b->reg->evict); /* the client is still served, uncached */
+        if (err != STORAGE_OK)
+            blob_stop_caching(b, storage_strerror(err));
+    }
     /* Nobody to serve and nothing to cache: no reason to go on. */
     return b->stream.client_gone && b->writer == NULL;
 }
@@ -157,6 +163,10 @@ static void blob_finish(struct blob_fetch *b, enum oci_fetch_result result)
     oci_cache_blob_key(&plan->route.digest, key);
     err = st->ops->writer_commit(b->writer, key);
     b->writer = NULL;
+    if (err == STORAGE_OK)
+        oci_evict_committed(b->reg->evict, &plan->route.digest, b->received);
+    else if (err == STORAGE_FULL)
+        oci_evict_pressure(b->reg->evict);
     if (err != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "cache: cannot commit %s: %s", key, storage_strerror(err));
 }

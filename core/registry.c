@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/admin.h"
 #include "core/fetch.h"
 #include "core/health.h"
 #include "core/hosted.h"
@@ -138,6 +139,10 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
     memset(plan, 0, sizeof(*plan));
     plan->head.content_length = -1;
     plan->head_only = strcmp(req->method, "HEAD") == 0;
+    if (oci_admin_path(req->path)) { /* methods and rules of its own */
+        oci_admin_plan(reg, req, plan);
+        return;
+    }
     write = !plan->head_only && strcmp(req->method, "GET") != 0;
     err = oci_route_parse(req->path, req->query, reg->options.default_namespace, &plan->route);
     hosted = hosted_entry(reg, &plan->route);

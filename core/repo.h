@@ -61,4 +61,25 @@ enum storage_err oci_repo_manifest_store(struct storage *st, const struct oci_ro
                                          const struct oci_manifest_record *rec, const void *content,
                                          size_t len);
 
+/*
+ * The content hosted repositories hold ("sha256:ab12..." of every blob link
+ * and manifest record), sorted: what cleanup and eviction must not remove.
+ */
+struct oci_repo_pins {
+    char **digests;
+    size_t count;
+    bool failed;
+};
+
+/* Lists hosted/ into pins; false (pins then say nothing) when storage cannot. */
+bool oci_repo_pins_collect(struct storage *st, struct oci_repo_pins *pins);
+
+/* Whether a content key ("blobs/<alg>/<xx>/<hex>") is one of pins. */
+bool oci_repo_pins_has(const struct oci_repo_pins *pins, const char *blob_key);
+
+void oci_repo_pins_free(struct oci_repo_pins *pins);
+
+/* Whether a hosted repository holds digest's content (true when storage cannot tell). */
+bool oci_repo_pinned(struct storage *st, const struct oci_digest *digest);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/evict.h"
 #include "core/repo.h"
 #include "core/upload.h"
 #include "util/log.h"
@@ -318,9 +319,10 @@ static enum oci_error pour_session(struct storage *st, const struct session *s,
 typedef enum oci_error (*fill_fn)(struct storage *st, const void *arg, struct storage_writer *w,
                                   struct oci_hasher *h, uint64_t *n);
 
-static enum oci_error commit_blob(struct storage *st, const struct oci_route *route,
+static enum oci_error commit_blob(const struct oci_registry *reg, const struct oci_route *route,
                                   const struct oci_digest *digest, fill_fn fill, const void *arg)
 {
+    struct storage *st = reg->storage;
     struct storage_writer *w = NULL;
     struct oci_hasher *h = oci_hasher_new(digest->alg);
     struct oci_digest got;
@@ -340,10 +342,12 @@ static enum oci_error commit_blob(struct storage *st, const struct oci_route *ro
         goto done;
     }
     oci_cache_blob_key(digest, key);
-    err = st->ops->writer_commit(w, key) == STORAGE_OK &&
-                  oci_repo_link_blob(st, route, digest) == STORAGE_OK
-              ? OCI_OK
-              : OCI_E_UNAVAILABLE;
+    if (st->ops->writer_commit(w, key) != STORAGE_OK) {
+        err = OCI_E_UNAVAILABLE;
+        goto done;
+    }
+    oci_evict_committed(reg->evict, digest, n); /* counts toward the size bound */
+    err = oci_repo_link_blob(st, route, digest) == STORAGE_OK ? OCI_OK : OCI_E_UNAVAILABLE;
 done:
     oci_hasher_free(h);
     return err;
@@ -366,8 +370,10 @@ static enum oci_error fill_from_body(struct storage *st, const void *arg, struct
 static enum oci_error fill_from_session(struct storage *st, const void *arg,
                                         struct storage_writer *w, struct oci_hasher *h, uint64_t *n)
 {
-    (void)n; /* the session knows its size */
-    return pour_session(st, arg, w, h);
+    const struct session *s = arg;
+
+    *n = s->size;
+    return pour_session(st, s, w, h);
 }
 
 /* The "digest" query parameter; false with plan answered when it is missing or bad. */
@@ -478,7 +484,7 @@ void oci_upload_start(const struct oci_registry *reg, const struct oci_request *
         session_new(reg, req, plan);
         return;
     }
-    err = commit_blob(reg->storage, &plan->route, &digest, fill_from_body, req);
+    err = commit_blob(reg, &plan->route, &digest, fill_from_body, req);
     if (err != OCI_OK)
         oci_plan_error(plan, err,
                        err == OCI_E_DIGEST_INVALID ? "the body does not match the digest" : NULL);
@@ -515,7 +521,7 @@ static void session_close(const struct oci_registry *reg, const struct oci_reque
         chunk_error(plan, err, s);
         return;
     }
-    err = commit_blob(reg->storage, &plan->route, &digest, fill_from_session, s);
+    err = commit_blob(reg, &plan->route, &digest, fill_from_session, s);
     if (err == OCI_E_UNAVAILABLE || err == OCI_E_INTERNAL) {
         oci_plan_error(plan, err, NULL); /* the session stays: the client may try again */
         return;

@@ -30,6 +30,7 @@
 #include "core/metrics.h"
 #include "util/log.h"
 #include "fcgi/respond.h"
+#include "core/admin.h"
 #include "fcgi/server.h"
 
 #define LISTEN_BACKLOG   1024
@@ -209,6 +210,7 @@ static void handle(struct worker *w)
     req.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
     req.accept = FCGX_GetParam("HTTP_ACCEPT", env);
     fill_write_params(&w->req, &req, &body);
+    req.admin_marker = FCGX_GetParam(OCI_ADMIN_MARKER, env) != NULL;
     if (path_len >= sizeof(path))
         path_len = 0; /* no route is this long: answered as not found */
     memcpy(path, uri, path_len);

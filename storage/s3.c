@@ -517,20 +517,26 @@ static enum storage_err s3_remove(struct storage *st, const char *key)
 }
 
 /*
- * HEAD, compare, DELETE. S3 has no conditional delete on a time, so a
- * touch between the HEAD and the DELETE loses: the object is fetched
- * again on its next request, which costs a download and breaks nothing.
+ * HEAD, ask, DELETE. S3 has no conditional delete, so a use between the
+ * HEAD and the DELETE loses: the object is fetched again on its next
+ * request, which costs a download and breaks nothing.
  */
-static enum storage_err s3_remove_stale(struct storage *st, const char *key, time_t cutoff)
+static enum storage_err s3_remove_unless(struct storage *st, const char *key, storage_keep_fn keep,
+                                         void *arg)
 {
     struct storage_info info;
     enum storage_err err = s3_stat(st, key, &info);
 
     if (err != STORAGE_OK)
         return err;
-    if (info.mtime >= cutoff)
+    if (keep(arg, key, &info))
         return STORAGE_NOT_FOUND;
     return s3_remove(st, key);
+}
+
+static enum storage_err s3_remove_stale(struct storage *st, const char *key, time_t cutoff)
+{
+    return s3_remove_unless(st, key, storage_keep_if_touched_since, &cutoff);
 }
 
 /* Replaces XML's five entities in place. */
@@ -734,6 +740,7 @@ static const struct storage_ops s3_ops = {
     .touch = s3_touch,
     .remove = s3_remove,
     .remove_stale = s3_remove_stale,
+    .remove_unless = s3_remove_unless,
     .list = s3_list,
     .locate = s3_locate,
     .destroy = s3_destroy,

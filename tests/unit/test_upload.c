@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/evict.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 #include "tests/unit/scratch.h"
@@ -544,6 +545,31 @@ static void test_cleanup(void **state)
     assert_error(RUN(f, "GET", path), 404, "BLOB_UPLOAD_UNKNOWN");
 }
 
+/* Eviction down to nothing takes cached content and leaves what hosted repositories hold. */
+static void test_eviction_keeps_hosted(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->reg.storage;
+    struct oci_evictor e = {.min_age = 0};
+    struct oci_evict_stats stats;
+    char usage[PATH_MAX + 16], err[256], d[OCI_DIGEST_STRING_MAX], key[300];
+
+    snprintf(usage, sizeof(usage), "%s/.usage", f->root);
+    e.usage = oci_usage_open(usage, err, sizeof(err));
+    assert_non_null(e.usage);
+    push_blob(f, "app", "kept");
+    assert_int_equal(st->ops->put_small(st, "blobs/sha256/aa/aaaa", "cached", 6), STORAGE_OK);
+    digest_of("kept", d);
+    snprintf(key, sizeof(key), "blobs/sha256/%.2s/%s", d + 7, d + 7);
+    age(f, key);
+    age(f, "blobs/sha256/aa/aaaa");
+    assert_int_equal(oci_evict_run(st, &e, 0, time(NULL), &stats), STORAGE_OK);
+    assert_int_equal(stats.evicted_objects, 1);
+    assert_false(exists(f, "blobs/sha256/aa/aaaa"));
+    assert_true(exists(f, key));
+    oci_usage_close(e.usage);
+}
+
 /* --upload-lifetime: a session idle for longer is removed, a fresher one stays. */
 static void test_upload_lifetime(void **state)
 {
@@ -578,6 +604,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tags_and_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_lifetime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_keeps_hosted, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
