@@ -289,6 +289,25 @@ is "$(sha256_of "$T/body")" "$(cat "$T/multi.digest")" "the index is stored as p
 check "skopeo inspect through the mirror" skopeo_q inspect --tls-verify=false \
 	"docker://$MIRROR/myorg/image:v1"
 
+# --- podman push and pull (scripts/test --containers installs podman and runc) ---
+if command -v podman >/dev/null && command -v runc >/dev/null; then
+	printf '%s\n' '[containers]' 'default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]' \
+		'[engine]' 'runtime = "runc"' >"$T/containers.conf"
+	PODMAN=(env CONTAINERS_CONF="$T/containers.conf" timeout 120 podman --root "$T/podman/root"
+		--runroot "$T/podman/run" --storage-driver vfs)
+	podman_q() { "${PODMAN[@]}" "$@" >>"$T/log/podman.log" 2>&1 || { diag_file "$T/log/podman.log" 10; return 1; }; }
+	check "podman: the image into its storage" skopeo_q copy "oci:$T/img:v1" \
+		"containers-storage:[vfs@$T/podman/root+$T/podman/run]localhost/app:v1"
+	check "podman push --creds to the hosted namespace" podman_q push --tls-verify=false \
+		--creds alice:secret localhost/app:v1 "docker://$MIRROR/myorg/podman:v1"
+	podman_q rmi -a -f
+	check "podman pull of it back" podman_q pull --tls-verify=false "$MIRROR/myorg/podman:v1"
+	is "$("${PODMAN[@]}" images --format '{{.Repository}}:{{.Tag}}')" "$MIRROR/myorg/podman:v1" \
+		"podman has the pulled image"
+else
+	skip "podman push and pull" "podman and runc are not installed (scripts/test --containers)"
+fi
+
 # --- the responder survived it all ---
 is "$(http_status /v2/ "${CREDS[@]}")" 200 "the registry still answers"
 
