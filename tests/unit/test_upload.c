@@ -511,20 +511,31 @@ static bool exists(struct fixture *f, const char *key)
     return f->reg.storage->ops->stat(f->reg.storage, key, &info) == STORAGE_OK;
 }
 
+/*
+ * A blob pushed to hosted.test/app ("kept", its key into key) and a cached
+ * one ("blobs/sha256/aa/aaaa"), both last used long ago.
+ */
+static void old_hosted_and_cached(struct fixture *f, char key[300])
+{
+    struct storage *st = f->reg.storage;
+    char d[OCI_DIGEST_STRING_MAX];
+
+    push_blob(f, "app", "kept");
+    assert_int_equal(st->ops->put_small(st, "blobs/sha256/aa/aaaa", "cached", 6), STORAGE_OK);
+    digest_of("kept", d);
+    snprintf(key, 300, "blobs/sha256/%.2s/%s", d + 7, d + 7);
+    age(f, key);
+    age(f, "blobs/sha256/aa/aaaa");
+}
+
 /* Cleanup keeps what hosted repositories hold and removes abandoned sessions. */
 static void test_cleanup(void **state)
 {
     struct fixture *f = *state;
     struct oci_cleanup_stats stats;
-    struct storage *st = f->reg.storage;
-    char path[256], id[40], key[300], d[OCI_DIGEST_STRING_MAX];
+    char path[256], id[40], key[300], hosted[300];
 
-    push_blob(f, "app", "kept");
-    assert_int_equal(st->ops->put_small(st, "blobs/sha256/aa/aaaa", "cached", 6), STORAGE_OK);
-    digest_of("kept", d);
-    snprintf(key, sizeof(key), "blobs/sha256/%.2s/%s", d + 7, d + 7);
-    age(f, key);
-    age(f, "blobs/sha256/aa/aaaa");
+    old_hosted_and_cached(f, hosted);
     start_session(f, "app", path);
     assert_int_equal(RUN(f, "PATCH", path, .body = "part")->head.status, 202);
     snprintf(id, sizeof(id), "%s", strrchr(path, '/') + 1);
@@ -539,8 +550,7 @@ static void test_cleanup(void **state)
     snprintf(key, sizeof(key), "uploads/%s/%020d", id, 0);
     age(f, key);
     oci_cleanup_run(&f->reg, time(NULL), &stats);
-    snprintf(key, sizeof(key), "blobs/sha256/%.2s/%s", d + 7, d + 7);
-    assert_true(exists(f, key));
+    assert_true(exists(f, hosted));
     assert_int_equal(stats.uploads, 2);
     assert_error(RUN(f, "GET", path), 404, "BLOB_UPLOAD_UNKNOWN");
 }
@@ -552,17 +562,12 @@ static void test_eviction_keeps_hosted(void **state)
     struct storage *st = f->reg.storage;
     struct oci_evictor e = {.min_age = 0};
     struct oci_evict_stats stats;
-    char usage[PATH_MAX + 16], err[256], d[OCI_DIGEST_STRING_MAX], key[300];
+    char usage[PATH_MAX + 16], err[256], key[300];
 
     snprintf(usage, sizeof(usage), "%s/.usage", f->root);
     e.usage = oci_usage_open(usage, err, sizeof(err));
     assert_non_null(e.usage);
-    push_blob(f, "app", "kept");
-    assert_int_equal(st->ops->put_small(st, "blobs/sha256/aa/aaaa", "cached", 6), STORAGE_OK);
-    digest_of("kept", d);
-    snprintf(key, sizeof(key), "blobs/sha256/%.2s/%s", d + 7, d + 7);
-    age(f, key);
-    age(f, "blobs/sha256/aa/aaaa");
+    old_hosted_and_cached(f, key);
     assert_int_equal(oci_evict_run(st, &e, 0, time(NULL), &stats), STORAGE_OK);
     assert_int_equal(stats.evicted_objects, 1);
     assert_false(exists(f, "blobs/sha256/aa/aaaa"));
