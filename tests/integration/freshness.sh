@@ -191,34 +191,30 @@ stop_responder_checked
 no_old_blobs() {
 	[ -z "$(find "$CACHE/blobs" -type f ! -newermt "@$(($(date +%s) - 5))" | head -n 1)" ]
 }
-if "$OCI_REGISTRY" --help 2>/dev/null | grep -q -- --cleanup-interval; then
-	# Every upstream keeps blobs 3 s, dynamic namespaces are off (they would keep them 30 d).
-	export BLOB_INVALIDATION_TIME=3s
-	EXTRA_UPSTREAMS=$(upstream_entry static.test "127.0.0.1:$STATIC_PORT" "tls: false" \
-		"manifest_invalidation_time: 1s" "blob_invalidation_time: 3s")
-	# One blob and one record from the first run, to see them go.
-	SLAYER=$(json_get "$T/pulled/static1/manifest.json" layers 0 digest)
-	check "before cleanup: the static image's layer is cached" \
-		test -f "$CACHE/blobs/sha256/${SLAYER:7:2}/${SLAYER:7}"
-	check "before cleanup: its tag record too" test -e "$CACHE/manifests/static.test/test/s/_tags/v1"
-	start_mirror --workers 4 --no-dynamic-namespaces --cleanup-interval 1 ||
-		bail "mirror with cleanup did not start"
-	check "a cleanup pass removes old content (log line 'cleanup:', 30 s at most)" \
-		wait_until 30 grep -q 'cleanup: ' "$RESPONDER_LOG"
-	check "the unused layer is gone" \
-		wait_until 30 test ! -e "$CACHE/blobs/sha256/${SLAYER:7:2}/${SLAYER:7}"
-	check "the unused tag record is gone" \
-		wait_until 30 test ! -e "$CACHE/manifests/static.test/test/s/_tags/v1"
-	check "no blob unused for more than 3 s is left" wait_until 30 no_old_blobs
-	mark=$(lines "$STATIC_LOG")
-	check "after cleanup: the image is pulled again" pull_through static3 static.test/test/s:v1
-	is "$(pulled_digest static3)" "$STATIC" "after cleanup: digest"
-	check "after cleanup: blobs verify" pulled_verifies static3
-	check "after cleanup: the blobs came from the upstream again" \
-		grep -q "^GET /v2/test/s/blobs/$SLAYER " <(new_lines "$STATIC_LOG" "$mark")
-	stop nginx
-	stop_responder_checked
-else
-	skip "cleanup by blob_invalidation_time" "this build has no --cleanup-interval"
-fi
+# Every upstream keeps blobs 3 s, dynamic namespaces are off (they would keep them 30 d).
+export BLOB_INVALIDATION_TIME=3s
+EXTRA_UPSTREAMS=$(upstream_entry static.test "127.0.0.1:$STATIC_PORT" "tls: false" \
+	"manifest_invalidation_time: 1s" "blob_invalidation_time: 3s")
+# One blob and one record from the first run, to see them go.
+SLAYER=$(json_get "$T/pulled/static1/manifest.json" layers 0 digest)
+check "before cleanup: the static image's layer is cached" \
+	test -f "$CACHE/blobs/sha256/${SLAYER:7:2}/${SLAYER:7}"
+check "before cleanup: its tag record too" test -e "$CACHE/manifests/static.test/test/s/_tags/v1"
+start_mirror --workers 4 --no-dynamic-namespaces --cleanup-interval 1 ||
+	bail "mirror with cleanup did not start"
+check "a cleanup pass removes old content (log line 'cleanup:', 30 s at most)" \
+	wait_until 30 grep -q 'cleanup: ' "$RESPONDER_LOG"
+check "the unused layer is gone" \
+	wait_until 30 test ! -e "$CACHE/blobs/sha256/${SLAYER:7:2}/${SLAYER:7}"
+check "the unused tag record is gone" \
+	wait_until 30 test ! -e "$CACHE/manifests/static.test/test/s/_tags/v1"
+check "no blob unused for more than 3 s is left" wait_until 30 no_old_blobs
+mark=$(lines "$STATIC_LOG")
+check "after cleanup: the image is pulled again" pull_through static3 static.test/test/s:v1
+is "$(pulled_digest static3)" "$STATIC" "after cleanup: digest"
+check "after cleanup: blobs verify" pulled_verifies static3
+check "after cleanup: the blobs came from the upstream again" \
+	grep -q "^GET /v2/test/s/blobs/$SLAYER " <(new_lines "$STATIC_LOG" "$mark")
+stop nginx
+stop_responder_checked
 done_testing
