@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/metrics.h"
 #include "core/plan.h"
 #include "util/log.h"
 
@@ -41,6 +42,20 @@ void oci_plan_respond(struct oci_plan *plan, int status, const char *content_typ
     plan->head.content_type = content_type;
     plan->body_len = strlen(body);
     plan->head.content_length = (int64_t)plan->body_len;
+}
+
+void oci_plan_count(const struct oci_request *req, const struct oci_plan *plan)
+{
+    struct oci_metrics_answer a = {
+        .method = req->method,
+        .path = req->path,
+        .namespace_ = plan->route.namespace_,
+        .status = plan->head.status,
+        .answered_whole = plan->kind == OCI_PLAN_RESPOND,
+        .body_bytes = plan->head_only ? 0 : plan->body_len,
+    };
+
+    oci_metrics_request_end(&a);
 }
 
 void oci_plan_release(struct oci_plan *plan)
