@@ -27,7 +27,7 @@
 #include "core/route.h"
 #include "storage/storage.h"
 
-#define OCI_CACHE_KEY_MAX 1024
+#define OCI_CACHE_KEY_MAX  1024
 #define OCI_MEDIA_TYPE_MAX 255
 
 struct oci_manifest_record {
@@ -36,6 +36,12 @@ struct oci_manifest_record {
     char media_type[OCI_MEDIA_TYPE_MAX + 1];
     time_t confirmed; /* when the upstream last confirmed it (tag records) */
 };
+
+/*
+ * Parses a record's bytes (buf need not be NUL-terminated). False when the
+ * record is damaged in any way; rec is then partly written.
+ */
+bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_record *rec);
 
 /* The content key of a digest: "blobs/sha256/ab/ab12...". */
 void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_MAX]);
