@@ -18,7 +18,7 @@
 
 #include "core/fetch.h"
 #include "core/hashpipe.h"
-#include "core/log.h"
+#include "util/log.h"
 
 /* What a blob's client has been sent so far. */
 struct blob_stream {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/cleanup.h"
-#include "core/log.h"
+#include "util/log.h"
 
 struct oci_cleaner {
     const struct oci_registry *reg;

@@ -15,7 +15,7 @@
 
 #include <time.h>
 
-#include "core/registry.h"
+#include "core/plan.h"
 
 struct oci_cleanup_stats {
     unsigned long blobs;

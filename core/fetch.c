@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/fetch.h"
-#include "core/log.h"
+#include "util/log.h"
 
 #define STALE_WARNING "110 - \"Response is Stale\""
 

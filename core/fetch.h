@@ -9,9 +9,7 @@
 #ifndef OCI_FETCH_H
 #define OCI_FETCH_H
 
-#include "core/registry.h"
-
-#define OCI_OCTET_STREAM "application/octet-stream"
+#include "core/plan.h"
 
 /* The head of the upstream's answer, kept past the callback. */
 struct oci_upstream_answer {
@@ -47,20 +45,6 @@ void oci_fetch_send_error(struct oci_plan *plan, const struct oci_sink *sink, en
 void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
                       const struct oci_sink *sink, enum oci_error err,
                       const struct oci_upstream_answer *a);
-
-/*
- * Makes plan a RESPOND with the cached manifest plan->manifest names, read
- * from storage (see registry.c for why not SEND_STORED; a HEAD reads
- * nothing). False when the cache does not hold it whole; plan is then
- * unchanged.
- */
-bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *plan);
-
-/* The head of a 200 answer with the manifest plan->manifest names; makes plan a RESPOND. */
-void oci_plan_manifest_head(struct oci_plan *plan);
-
-/* Makes plan a SEND_STORED of the blob digest names. */
-void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest);
 
 /* The FETCH plans of each kind (core/manifest.c, core/blob.c). */
 void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,

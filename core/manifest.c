@@ -18,7 +18,7 @@
 #include <time.h>
 
 #include "core/fetch.h"
-#include "core/log.h"
+#include "util/log.h"
 
 /* Manifests above this size are refused, as distribution and containerd do. */
 #define OCI_MANIFEST_MAX (4 * 1024 * 1024)

@@ -20,82 +20,7 @@
 #ifndef OCI_REGISTRY_H
 #define OCI_REGISTRY_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
-#include "core/cache.h"
-#include "core/config.h"
-#include "core/errors.h"
-#include "core/route.h"
-#include "core/upstream.h"
-#include "storage/storage.h"
-
-struct oci_registry_options {
-    const char *default_namespace; /* "docker.io" unless set */
-    bool check_cache_digest;       /* hash cached objects before serving them */
-    bool dynamic_namespaces;       /* serve namespaces that are not configured */
-};
-
-struct oci_registry {
-    struct oci_registry_options options;
-    const struct oci_config *config;
-    struct storage *storage;
-};
-
-/* A request as the front end saw it; all strings borrowed. */
-struct oci_request {
-    const char *method;
-    const char *path;  /* raw path, without the query */
-    const char *query; /* after '?', or NULL */
-    const char *accept;
-};
-
-/* The head of an answer. */
-struct oci_response_head {
-    int status;
-    const char *content_type;           /* NULL: none */
-    int64_t content_length;             /* -1: unknown (streamed) */
-    char digest[OCI_DIGEST_STRING_MAX]; /* Docker-Content-Digest, "" when none */
-    const char *warning;                /* Warning header (stale answers), or NULL */
-    const char *allow;                  /* Allow header (405), or NULL */
-    char retry_after[32];               /* Retry-After passed on from a 429, or "" */
-    long fresh_for;                     /* seconds a cache in front may keep it; 0: none */
-};
-
-enum oci_plan_kind {
-    OCI_PLAN_RESPOND,
-    OCI_PLAN_SEND_STORED,
-    OCI_PLAN_FETCH,
-};
-
-struct oci_plan {
-    enum oci_plan_kind kind;
-    bool head_only; /* a HEAD request: send no body */
-    struct oci_response_head head;
-    char *body; /* RESPOND: owned, freed by oci_plan_release */
-    size_t body_len;
-    char key[OCI_CACHE_KEY_MAX]; /* SEND_STORED: the blob to send */
-    /* FETCH: what to fetch and from where */
-    struct oci_route route;
-    struct oci_upstream upstream;
-    bool guard;
-    /* Manifests: the cached record (a stale tag's, served if the upstream
-     * fails, when have_stale), then the fetched one. */
-    bool have_stale;
-    struct oci_manifest_record manifest;
-};
-
-/* Where an answer goes: the front end's output. Non-zero: the client is gone. */
-struct oci_sink {
-    void *ctx;
-    int (*head)(void *ctx, const struct oci_response_head *head);
-    /* Writes body bytes; they may wait in a buffer until flush or the end. */
-    int (*body)(void *ctx, const void *buf, size_t len);
-    /* Pushes what was written to the client now (streams, after each piece). */
-    int (*flush)(void *ctx);
-    /* Has the front server send a stored blob. */
-    int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
-};
+#include "core/plan.h"
 
 /* Decides what to do with req. Never fails: errors become RESPOND plans. */
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
@@ -104,13 +29,5 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
 /* Carries out a FETCH plan: the whole answer goes to sink. */
 void oci_registry_fetch(const struct oci_registry *reg, struct oci_plan *plan,
                         const struct oci_sink *sink);
-
-/* Sends a RESPOND or SEND_STORED plan into sink. */
-void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink);
-
-/* Fills plan with an error answer (JSON body per the spec). */
-void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detail);
-
-void oci_plan_release(struct oci_plan *plan);
 
 #endif

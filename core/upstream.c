@@ -22,7 +22,7 @@
 #include "core/addrguard.h"
 #include "core/auth.h"
 #include "core/digest.h"
-#include "core/log.h"
+#include "util/log.h"
 #include "core/upstream.h"
 
 #define UPSTREAM_BUFFER_SIZE   (128L * 1024)

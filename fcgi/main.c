@@ -16,7 +16,7 @@
 
 #include "core/cleanup.h"
 #include "core/config.h"
-#include "core/log.h"
+#include "util/log.h"
 #include "core/reference.h"
 #include "core/registry.h"
 #include "core/upstream.h"

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
 

@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "storage/fs.h"
 
 #define FS_TMP_DIR "tmp"

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
 #include "storage/s3_multipart.h"

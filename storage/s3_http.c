@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "storage/s3_http.h"
 #include "storage/sigv4.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "util/log.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
 #include "storage/s3_multipart.h"

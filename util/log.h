@@ -2,6 +2,9 @@
  * log.h - one line per event on stderr, where nginx, spawn-fcgi, systemd or
  * the container runtime collect it.
  *
+ * util/ is the floor of the house: every layer (fcgi/, core/, storage/) may
+ * use it, and it uses none of them.
+ *
  * Lines are written whole with one write(2), so lines of concurrent workers
  * never interleave; control characters are replaced, so a client's input
  * cannot forge lines. Nothing secret is ever passed here: callers log names,

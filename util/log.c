@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "util/log.h"
 
 #define LOG_LINE_MAX 1024
 

@@ -1,0 +1,121 @@
+/*
+ * plan.h - what the pipeline decided to do with a request, and how that is
+ * sent: the plan, the head of an answer, the sink it goes to, and the
+ * answers made from what the cache holds.
+ *
+ * core/registry.c makes plans; core/manifest.c and core/blob.c carry out
+ * the FETCH plans and end in plans of their own (a stored manifest, an
+ * error). Both sides use this module, and it uses neither of them.
+ */
+#ifndef OCI_PLAN_H
+#define OCI_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/cache.h"
+#include "core/config.h"
+#include "core/errors.h"
+#include "core/route.h"
+#include "core/upstream.h"
+#include "storage/storage.h"
+
+#define OCI_OCTET_STREAM "application/octet-stream"
+
+struct oci_registry_options {
+    const char *default_namespace; /* "docker.io" unless set */
+    bool check_cache_digest;       /* hash cached objects before serving them */
+    bool dynamic_namespaces;       /* serve namespaces that are not configured */
+};
+
+struct oci_registry {
+    struct oci_registry_options options;
+    const struct oci_config *config;
+    struct storage *storage;
+};
+
+/* A request as the front end saw it; all strings borrowed. */
+struct oci_request {
+    const char *method;
+    const char *path;  /* raw path, without the query */
+    const char *query; /* after '?', or NULL */
+    const char *accept;
+};
+
+/* The head of an answer. */
+struct oci_response_head {
+    int status;
+    const char *content_type;           /* NULL: none */
+    int64_t content_length;             /* -1: unknown (streamed) */
+    char digest[OCI_DIGEST_STRING_MAX]; /* Docker-Content-Digest, "" when none */
+    const char *warning;                /* Warning header (stale answers), or NULL */
+    const char *allow;                  /* Allow header (405), or NULL */
+    char retry_after[32];               /* Retry-After passed on from a 429, or "" */
+    long fresh_for;                     /* seconds a cache in front may keep it; 0: none */
+};
+
+enum oci_plan_kind {
+    OCI_PLAN_RESPOND,
+    OCI_PLAN_SEND_STORED,
+    OCI_PLAN_FETCH,
+};
+
+struct oci_plan {
+    enum oci_plan_kind kind;
+    bool head_only; /* a HEAD request: send no body */
+    struct oci_response_head head;
+    char *body; /* RESPOND: owned, freed by oci_plan_release */
+    size_t body_len;
+    char key[OCI_CACHE_KEY_MAX]; /* SEND_STORED: the blob to send */
+    /* FETCH: what to fetch and from where */
+    struct oci_route route;
+    struct oci_upstream upstream;
+    bool guard;
+    /* Manifests: the cached record (a stale tag's, served if the upstream
+     * fails, when have_stale), then the fetched one. */
+    bool have_stale;
+    struct oci_manifest_record manifest;
+};
+
+/* Where an answer goes: the front end's output. Non-zero: the client is gone. */
+struct oci_sink {
+    void *ctx;
+    int (*head)(void *ctx, const struct oci_response_head *head);
+    /* Writes body bytes; they may wait in a buffer until flush or the end. */
+    int (*body)(void *ctx, const void *buf, size_t len);
+    /* Pushes what was written to the client now (streams, after each piece). */
+    int (*flush)(void *ctx);
+    /* Has the front server send a stored blob. */
+    int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
+};
+
+/* Sends a RESPOND or SEND_STORED plan into sink. */
+void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink);
+
+/* Fills plan with an error answer (JSON body per the spec). */
+void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detail);
+
+void oci_plan_release(struct oci_plan *plan);
+
+/* Makes plan a SEND_STORED of the blob digest names. */
+void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest);
+
+/*
+ * True when the cache holds the blob digest names (info filled in) and, with
+ * check_cache_digest, it still matches its digest (a mismatch is removed).
+ * Marks the blob used, for cleanup.
+ */
+bool oci_plan_cached(const struct oci_registry *reg, const struct oci_digest *digest,
+                     struct storage_info *info);
+
+/*
+ * Makes plan a RESPOND with the cached manifest plan->manifest names, read
+ * from storage (a HEAD reads nothing). False when the cache does not hold it
+ * whole; plan is then unchanged.
+ */
+bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *plan);
+
+/* The head of a 200 answer with the manifest plan->manifest names; makes plan a RESPOND. */
+void oci_plan_manifest_head(struct oci_plan *plan);
+
+#endif
