@@ -4,7 +4,7 @@
 # a repeated continuation token, endless empty pages) or are too large stop
 # the clean-up pass with an error instead of keeping it forever; a redirect
 # of the responder's signed request is not followed; and nginx's /_oci_s3/
-# location does not let S3's answer send it to another host.
+# location does not let S3's answer send it to another host or set cookies.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -104,6 +104,7 @@ check "steer: nginx fetched the blob by presigned URL" \
 is "$(grep -c '^TRAP' "$HOSTILE_LOG")" 0 \
 	"steer: S3's X-Accel-Redirect and X-Oci-Presigned-Url did not send nginx to another host"
 isnt "$(cat "$T/body")" trap "steer: the client did not get the other host's answer (status $code)"
+is "$(header Set-Cookie)" "" "steer: S3 sets no cookie for the registry's site"
 stop nginx
 stop_scenario steer
 

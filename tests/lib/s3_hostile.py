@@ -16,7 +16,7 @@ any key: 4 bytes, modified now), and misbehaves as SCENARIO says:
   redirect       GETs and HEADs of objects signed in headers (the responder's
                  own) get a 307 to the trap
   steer          presigned GETs (nginx's) get an X-Accel-Redirect back into
-                 nginx, with X-Oci-Presigned-Url naming the trap
+                 nginx, with X-Oci-Presigned-Url naming the trap, and a cookie
 
 TRAP_PORT is a second listener that only records: a request there means a
 redirect was followed. Every request of both is printed on stdout as one
@@ -96,7 +96,8 @@ class S3(http.server.BaseHTTPRequestHandler):
             return self.answer(307, headers=[("Location", trap)])
         if SCENARIO == "steer" and presigned:
             return self.answer(200, b"evil", [("X-Accel-Redirect", "/_oci_s3/steered"),
-                                              ("X-Oci-Presigned-Url", trap)])
+                                              ("X-Oci-Presigned-Url", trap),
+                                              ("Set-Cookie", "s3=steered; Path=/")])
         self.answer(200, b"data", [("x-amz-meta-mtime", "4070908800"),
                                    ("Last-Modified", "Fri, 01 Jan 2099 00:00:00 GMT")])
 
