@@ -64,6 +64,7 @@ static bool key_advances(struct s3_listing *l, char *key)
     }
     free(l->last_key);
     l->last_key = key;
+    l->keys++;
     return true;
 }
 
@@ -95,7 +96,7 @@ static bool list_item(struct s3_listing *l, const char *item)
 }
 
 /* The page's continuation: a token that differs from the last one, or none. */
-static enum storage_err next_token(struct s3_listing *l, const char *body, int keys)
+static enum storage_err next_token(struct s3_listing *l, const char *body, bool had_keys)
 {
     char *truncated = s3_http_xml_text(body, "IsTruncated"), *token = NULL;
     bool more = truncated != NULL && strcmp(truncated, "true") == 0;
@@ -109,7 +110,7 @@ static enum storage_err next_token(struct s3_listing *l, const char *body, int k
         free(token);
         return STORAGE_IO;
     }
-    l->empty_pages = more && keys == 0 ? l->empty_pages + 1 : 0;
+    l->empty_pages = more && !had_keys ? l->empty_pages + 1 : 0;
     if (l->empty_pages > S3_LIST_EMPTY_MAX) {
         oci_log(OCI_LOG_ERROR, "s3: listing: %d truncated pages in a row without a key",
                 l->empty_pages);
@@ -124,19 +125,18 @@ static enum storage_err next_token(struct s3_listing *l, const char *body, int k
 enum storage_err s3_list_page(struct s3_listing *l, char *body)
 {
     char *item = body, *end;
-    int keys = 0;
+    unsigned long keys = l->keys;
 
     while (!l->stopped && (item = strstr(item, "<Contents>")) != NULL &&
            (end = strstr(item, "</Contents>")) != NULL) {
         *end = '\0';
         if (!list_item(l, item))
             return STORAGE_IO;
-        keys++;
         /* The rest of the page is read after the item: restore what was cut. */
         *end = '<';
         item = end + 1;
     }
-    return next_token(l, body, keys);
+    return next_token(l, body, l->keys > keys);
 }
 
 void s3_listing_free(struct s3_listing *l)

@@ -13,7 +13,8 @@
 
 /* A page larger than this is an error, not a listing cut short. */
 #define S3_LIST_BODY_MAX (8 * 1024 * 1024)
-/* Truncated pages in a row without a key: a server going round in circles. */
+/* Truncated pages in a row without a key (a <Contents> without one counts
+ * as none): a server going round in circles. */
 #define S3_LIST_EMPTY_MAX 8
 
 /* A walk over the pages of one listing. */
@@ -21,10 +22,11 @@ struct s3_listing {
     const char *prefix; /* the backend's key prefix, cut from every key */
     storage_list_fn fn;
     void *arg;
-    char *last_key;  /* greatest key so far: keys must increase; owned */
-    char *token;     /* NextContinuationToken of a truncated page, else NULL; owned */
-    int empty_pages; /* truncated pages in a row that held no key */
-    bool stopped;    /* fn asked to stop */
+    char *last_key;     /* greatest key so far: keys must increase; owned */
+    unsigned long keys; /* keys read so far */
+    char *token;        /* NextContinuationToken of a truncated page, else NULL; owned */
+    int empty_pages;    /* truncated pages in a row that held no key */
+    bool stopped;       /* fn asked to stop */
 };
 
 /*

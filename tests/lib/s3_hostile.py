@@ -11,7 +11,8 @@ any key: 4 bytes, modified now), and misbehaves as SCENARIO says:
                  page 2, which leads to page 1 again
   same-token     every page of a listing is empty, truncated, and names the
                  same continuation token
-  endless        every page is empty and truncated, with a new token each time
+  endless        every page is truncated, with a new token each time, and
+                 holds only a <Contents> without a key
   huge           a listing page of 9 MiB
   redirect       GETs and HEADs of objects signed in headers (the responder's
                  own) get a 307 to the trap
@@ -66,7 +67,8 @@ def page(query):
         return listing([], True, "again")
     if SCENARIO == "endless":
         n = int(token[4:]) + 1 if token else 1
-        return listing([], True, "page%d" % n)
+        return listing([], True, "page%d" % n).replace(b"</ListBucketResult>",
+                                                       b"<Contents></Contents></ListBucketResult>")
     if SCENARIO == "huge":
         pad = "<Padding>%s</Padding>" % ("x" * (9 * 1024 * 1024))
         return listing(keys, False, None).replace(b"<ListBucketResult>", b"<ListBucketResult>" + pad.encode())
