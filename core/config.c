@@ -269,6 +269,15 @@ static bool scalar_is_null(const struct parser *p)
            (*v == '\0' || strcmp(v, "~") == 0 || strcasecmp(v, "null") == 0);
 }
 
+/* A control character other than tab: a CR or LF would split a request header. */
+static bool has_control(const char *v)
+{
+    for (; *v != '\0'; v++)
+        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+            return true;
+    return false;
+}
+
 static bool set_string(struct parser *p, const struct oci_config *cfg, const struct field *f,
                        char **slot)
 {
@@ -277,6 +286,8 @@ static bool set_string(struct parser *p, const struct oci_config *cfg, const str
 
     if (scalar_is_null(p) || strlen(v) != len)
         return fail(p, event_line(p), "'%s' needs a string value", f->key);
+    if (has_control(v))
+        return fail(p, event_line(p), "'%s' must not hold control characters", f->key);
     /* The value is not quoted in the message: a host may hold userinfo. */
     if (f->kind != FIELD_STRING && !oci_namespace_valid(v, len))
         return fail(p, event_line(p), "'%s' is not a valid host[:port]", f->key);

@@ -1,13 +1,31 @@
 /*
  * config_yaml.c - fuzz target: the upstream configuration file, as
- * core/config.c parses it. An accepted configuration has a namespace and a
- * host for every entry, and frees cleanly either way.
+ * core/config.c parses it. An accepted configuration has a valid namespace
+ * and host for every entry, no control character (but tab) in a string
+ * that goes into a request (User-Agent), and frees cleanly either way.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/config.h"
+#include "core/reference.h"
 #include "tests/fuzz/fuzz.h"
+
+static bool clean(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return false;
+    return true;
+}
+
+static void check_upstream(const struct oci_upstream *up)
+{
+    if (up->namespace_ == NULL || up->host == NULL ||
+        !oci_namespace_valid(up->namespace_, strlen(up->namespace_)) ||
+        !oci_namespace_valid(up->host, strlen(up->host)) || !clean(up->user_agent))
+        abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -18,8 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     if (oci_config_parse((const char *)data, size, "fuzz.yaml", &cfg, err, sizeof(err))) {
         for (i = 0; i < cfg.count; i++)
-            if (cfg.upstreams[i].namespace_ == NULL || cfg.upstreams[i].host == NULL)
-                abort();
+            check_upstream(&cfg.upstreams[i]);
     } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
         abort();
     }
