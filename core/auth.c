@@ -89,6 +89,22 @@ void oci_auth_parse_challenge(const char *value, struct oci_auth_challenge *out)
     }
 }
 
+/*
+ * A token goes into an Authorization header: non-empty, visible ASCII only
+ * (a CR or LF from the realm would split the header).
+ */
+static bool token_valid(const cJSON *t)
+{
+    const char *c;
+
+    if (!cJSON_IsString(t) || t->valuestring[0] == '\0')
+        return false;
+    for (c = t->valuestring; *c != '\0'; c++)
+        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+            return false;
+    return true;
+}
+
 bool oci_auth_parse_token(const char *json, size_t len, char **token, long *lifetime)
 {
     cJSON *doc = cJSON_ParseWithLength(json, len);
@@ -96,9 +112,9 @@ bool oci_auth_parse_token(const char *json, size_t len, char **token, long *life
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
     bool ok = false;
 
-    if (!cJSON_IsString(t) || t->valuestring[0] == '\0')
+    if (!token_valid(t))
         t = cJSON_GetObjectItemCaseSensitive(doc, "access_token");
-    if (cJSON_IsString(t) && t->valuestring[0] != '\0') {
+    if (token_valid(t)) {
         *token = strdup(t->valuestring);
         *lifetime = TOKEN_DEFAULT_LIFETIME;
         if (cJSON_IsNumber(expires) && expires->valuedouble > TOKEN_DEFAULT_LIFETIME &&
