@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A NUL-terminated copy of the input (caller frees); aborts when out of memory. */
+/* A NUL-terminated copy of the input (caller frees); aborts when out of memory (input.c). */
 char *fuzz_string(const uint8_t *data, size_t size);
 
 #endif

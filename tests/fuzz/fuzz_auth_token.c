@@ -1,5 +1,5 @@
 /*
- * auth_token.c - fuzz target: a token realm's JSON answer, as core/auth.c
+ * fuzz_auth_token.c - fuzz target: a token realm's JSON answer, as core/auth.c
  * reads it. A token comes out non-empty, fit for an Authorization header
  * (visible ASCII only), with a lifetime of at least 60 s.
  */

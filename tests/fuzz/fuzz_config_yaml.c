@@ -1,5 +1,5 @@
 /*
- * config_yaml.c - fuzz target: the upstream configuration file, as
+ * fuzz_config_yaml.c - fuzz target: the upstream configuration file, as
  * core/config.c parses it. An accepted configuration has a valid namespace
  * and host for every entry, no control character (but tab) in a string
  * that goes into a request (User-Agent), and frees cleanly either way.

@@ -1,5 +1,6 @@
 /*
- * fuzz_string.c - the helper the targets share (see fuzz.h).
+ * input.c - the input as a string, for the targets whose parser wants one
+ * (see fuzz.h).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * route.c - fuzz target: request paths, as core/route.c routes them, and
+ * fuzz_route.c - fuzz target: request paths, as core/route.c routes them, and
  * the name, tag, namespace and host grammars of core/reference.c.
  *
  * Input: "<path>[?<query>]", as the FastCGI front splits REQUEST_URI. A

@@ -1,5 +1,5 @@
 /*
- * duration.c - fuzz target: durations ("30m", "14d") as core/config.c reads
+ * fuzz_duration.c - fuzz target: durations ("30m", "14d") as core/config.c reads
  * them. An accepted duration is never negative.
  */
 #include <stdlib.h>

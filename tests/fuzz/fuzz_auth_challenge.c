@@ -1,5 +1,5 @@
 /*
- * auth_challenge.c - fuzz target: WWW-Authenticate values of an upstream, as
+ * fuzz_auth_challenge.c - fuzz target: WWW-Authenticate values of an upstream, as
  * core/auth.c parses them. Fields come out NUL-terminated within bounds.
  */
 #include <stdlib.h>

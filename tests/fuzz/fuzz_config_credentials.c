@@ -1,5 +1,5 @@
 /*
- * config_credentials.c - fuzz target: UPSTREAM_CREDENTIALS, the JSON that
+ * fuzz_config_credentials.c - fuzz target: UPSTREAM_CREDENTIALS, the JSON that
  * core/config.c applies over a configuration. A rejected value leaves a
  * message that never repeats the input (it may hold a password).
  */

@@ -1,5 +1,5 @@
 /*
- * s3_xml.c - fuzz target: XML answers of an S3 server, as storage/ reads
+ * fuzz_s3_xml.c - fuzz target: XML answers of an S3 server, as storage/ reads
  * them: ListObjectsV2 pages (storage/s3_list.c), error codes and single
  * elements (storage/s3_http.c). The same page is read twice, as a server
  * that repeats itself would send it. Every key reported is a valid storage

@@ -1,5 +1,5 @@
 /*
- * cache_record.c - fuzz target: manifest records as core/cache.c reads them
+ * fuzz_cache_record.c - fuzz target: manifest records as core/cache.c reads them
  * back from storage (a tampered cache, a shared bucket). An accepted record
  * has a media type fit for a Content-Type header.
  */

@@ -1,5 +1,5 @@
 /*
- * digest.c - fuzz target: digest strings, as core/digest.c parses them from
+ * fuzz_digest.c - fuzz target: digest strings, as core/digest.c parses them from
  * paths, headers and manifests. A digest that parses formats back to the
  * same bytes.
  */
