@@ -1,6 +1,6 @@
 /*
- * auth.c - parsing of authentication challenges and token answers, and the
- * process-wide token cache.
+ * auth.c - parsing of authentication challenges and token answers, the rule
+ * of which realms get the credentials, and the process-wide token cache.
  *
  * The cache is a small array under one mutex. It is only consulted on the
  * way to the upstream (a cache miss of ours), never on a hit, so the lock
@@ -9,14 +9,16 @@
 #include "autoconfig.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "core/auth.h"
+#include "core/reference.h"
 
-#define TOKEN_CACHE_SIZE 256
+#define TOKEN_CACHE_SIZE       256
 #define TOKEN_DEFAULT_LIFETIME 60
 /* A token this close to expiry is not handed out: the request may outlive it. */
 #define TOKEN_EXPIRY_MARGIN 10
@@ -89,19 +91,75 @@ void oci_auth_parse_challenge(const char *value, struct oci_auth_challenge *out)
     }
 }
 
-/*
- * A token goes into an Authorization header: non-empty, visible ASCII only
- * (a CR or LF from the realm would split the header).
- */
-static bool token_valid(const cJSON *t)
+/* The scheme and host of an absolute URL, for curl_free(); false when it has none. */
+static bool url_origin(const char *url, char **scheme, char **host)
 {
-    const char *c;
+    CURLU *u = curl_url();
+    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK;
 
-    if (!cJSON_IsString(t) || t->valuestring[0] == '\0')
-        return false;
-    for (c = t->valuestring; *c != '\0'; c++)
-        if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f)
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* host (a URL's, IPv6 in brackets) is the host of host_port ("name[:port]"). */
+static bool same_host(const char *host, const char *host_port)
+{
+    size_t len = oci_namespace_host_len(host_port, strlen(host_port));
+
+    return strlen(host) == len && strncasecmp(host, host_port, len) == 0;
+}
+
+bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *url)
+{
+    char *scheme = NULL, *host = NULL;
+    bool ok = url_origin(url, &scheme, &host) && same_host(host, up->host);
+
+    curl_free(scheme);
+    curl_free(host);
+    return ok;
+}
+
+/* The realm's host is up's own or one the operator listed for its realm. */
+static bool realm_host_trusted(const struct oci_upstream *up, const char *host)
+{
+    const char *const *listed = oci_upstream_realm_hosts(up);
+
+    if (same_host(host, up->host))
+        return true;
+    for (; listed != NULL && *listed != NULL; listed++) {
+        if (same_host(host, *listed))
+            return true;
+    }
+    return false;
+}
+
+enum oci_realm_access oci_auth_realm_access(const struct oci_upstream *up, const char *realm)
+{
+    char *scheme = NULL, *host = NULL;
+    enum oci_realm_access access = OCI_REALM_REFUSED;
+
+    if (url_origin(realm, &scheme, &host) &&
+        (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0)) {
+        bool scheme_ok = strcmp(scheme, "https") == 0 || !up->tls;
+
+        access = up->username != NULL && scheme_ok && realm_host_trusted(up, host)
+                     ? OCI_REALM_CREDENTIALS
+                     : OCI_REALM_ANONYMOUS;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    return access;
+}
+
+/* Visible ASCII only: what a header value may hold without being read as more. */
+static bool token_printable(const char *token)
+{
+    for (const unsigned char *c = (const unsigned char *)token; *c != '\0'; c++) {
+        if (*c < 0x21 || *c > 0x7e)
             return false;
+    }
     return true;
 }
 
@@ -112,9 +170,9 @@ bool oci_auth_parse_token(const char *json, size_t len, char **token, long *life
     const cJSON *expires = cJSON_GetObjectItemCaseSensitive(doc, "expires_in");
     bool ok = false;
 
-    if (!token_valid(t))
+    if (!cJSON_IsString(t) || t->valuestring[0] == '\0')
         t = cJSON_GetObjectItemCaseSensitive(doc, "access_token");
-    if (token_valid(t)) {
+    if (cJSON_IsString(t) && t->valuestring[0] != '\0' && token_printable(t->valuestring)) {
         *token = strdup(t->valuestring);
         *lifetime = TOKEN_DEFAULT_LIFETIME;
         if (cJSON_IsNumber(expires) && expires->valuedouble > TOKEN_DEFAULT_LIFETIME &&
@@ -175,8 +233,7 @@ static struct cached_token *free_slot(time_t now)
     return victim;
 }
 
-void oci_auth_token_put(const char *upstream, const char *scope, const char *token,
-                        long lifetime)
+void oci_auth_token_put(const char *upstream, const char *scope, const char *token, long lifetime)
 {
     time_t now = time(NULL);
     struct cached_token *e;

@@ -180,9 +180,8 @@ static void lead_blob(const struct oci_registry *reg, struct oci_plan *plan,
     struct oci_upstream_request req = oci_fetch_request(plan, "blobs", plan->head_only);
     struct oci_upstream_handler handler = {&b, blob_on_head, blob_on_data};
     enum oci_fetch_result result;
-    uint64_t bytes;
 
-    result = oci_upstream_fetch(&req, &handler, &bytes);
+    result = oci_upstream_fetch(&req, &handler, &b.answer.outcome);
     if (b.stream.started)
         blob_finish(&b, result);
     else if (result != OCI_FETCH_DONE)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "core/reference.h"
 
 /* A record is one short line; anything longer is damaged. */
 #define RECORD_MAX   512
@@ -60,12 +61,12 @@ static bool record_size(const char **p, const char *end, uint64_t *size)
 
 /*
  * Exactly "<digest> <size> <media type>", single spaces, then an optional
- * final newline: what record_put writes. The media type ends up in a
- * Content-Type header, so it is printable ASCII without blanks.
+ * final newline: what record_put writes. The media type becomes a
+ * Content-Type, so it is one that oci_media_type_valid() takes.
  */
 bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_record *rec)
 {
-    const char *end = buf + len, *p, *type;
+    const char *end = buf + len, *p;
     const char *space = memchr(buf, ' ', len);
 
     if (len > 0 && end[-1] == '\n')
@@ -76,13 +77,11 @@ bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_rec
     p = space + 1;
     if (!record_size(&p, end, &rec->size) || p == end || *p != ' ')
         return false;
-    type = ++p;
-    while (p<end && * p> ' ' && *p < 0x7f)
-        p++;
-    if (p != end || p == type || (size_t)(p - type) > OCI_MEDIA_TYPE_MAX)
+    p++;
+    if (!oci_media_type_valid(p, (size_t)(end - p)))
         return false;
-    memcpy(rec->media_type, type, (size_t)(p - type));
-    rec->media_type[p - type] = '\0';
+    memcpy(rec->media_type, p, (size_t)(end - p));
+    rec->media_type[end - p] = '\0';
     return true;
 }
 
@@ -128,6 +127,8 @@ enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_r
     char key[OCI_CACHE_KEY_MAX];
     enum storage_err err;
 
+    if (!oci_media_type_valid(rec->media_type, strnlen(rec->media_type, sizeof(rec->media_type))))
+        return STORAGE_BAD_KEY;
     oci_cache_blob_key(&rec->digest, key);
     err = st->ops->put_small(st, key, content, len);
     if (err != STORAGE_OK)

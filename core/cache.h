@@ -11,7 +11,9 @@
  * repository whose name goes on below <name>.)
  * A record is one line, "<digest> <size> <media type>\n": what the manifest
  * is, so a hit is answered from the record and the content's file without
- * parsing JSON. A tag record's modification time is when the tag was last
+ * parsing JSON. The media type is one that oci_media_type_valid() takes (it
+ * becomes a Content-Type): a record with another is neither written nor
+ * read. A tag record's modification time is when the tag was last
  * confirmed upstream; records by digest never go stale.
  *
  * Content is shared between namespaces: equal digests are equal bytes.
@@ -27,8 +29,7 @@
 #include "core/route.h"
 #include "storage/storage.h"
 
-#define OCI_CACHE_KEY_MAX  1024
-#define OCI_MEDIA_TYPE_MAX 255
+#define OCI_CACHE_KEY_MAX 1024
 
 struct oci_manifest_record {
     struct oci_digest digest;
@@ -60,7 +61,8 @@ enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_
 /*
  * Stores a fetched manifest: its content under its blob key, then its record
  * by digest, then (for a tag route) the tag's record - in that order, so a
- * record never points at missing content.
+ * record never points at missing content. STORAGE_BAD_KEY, with nothing
+ * written, when rec's media type is not one.
  */
 enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_route *route,
                                           const struct oci_manifest_record *rec,

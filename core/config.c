@@ -4,6 +4,10 @@
  *
  * Owns every string in a struct oci_config: the parser and the credentials
  * merge strdup() what they store, and oci_config_free() releases it all.
+ * The upstreams stay in file order, with a hash index by namespace beside
+ * them, so loading and lookups take constant time per entry. What spans an
+ * entry's keys (credentials given together, no control character in any
+ * string) is checked once the entry is read.
  * Error messages are one line, "FILE:LINE: message". They name keys, not
  * values (the one exception is a namespace that passed validation), so a
  * password, or a host written with userinfo in it, cannot end up in a log.
@@ -13,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,12 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "core/reference.h"
 
-#define DOCKER_HUB      "docker.io"
-#define DOCKER_HUB_HOST "registry-1.docker.io"
+#define DOCKER_HUB            "docker.io"
+#define DOCKER_HUB_HOST       "registry-1.docker.io"
+#define DOCKER_HUB_REALM_HOST "auth.docker.io" /* https://auth.docker.io/token */
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -53,6 +61,13 @@ __attribute__((format(printf, 3, 4))) static bool set_error(char *err, size_t er
 
 /* ---- the upstream list ------------------------------------------------- */
 
+static void host_list_free(char **list)
+{
+    for (char **h = list; h != NULL && *h != NULL; h++)
+        free(*h);
+    free(list);
+}
+
 static void upstream_free(struct oci_upstream *up)
 {
     free(up->namespace_);
@@ -61,28 +76,75 @@ static void upstream_free(struct oci_upstream *up)
     free(up->user_agent);
     free(up->username);
     free(up->password);
+    host_list_free(up->token_realm_hosts);
 }
 
-/* Takes over the strings of up. */
+/* FNV-1a of the lower-cased name: host names are case-insensitive. */
+static size_t name_hash(const char *s)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+
+    for (; *s != '\0'; s++)
+        h = (h ^ (uint8_t)tolower((unsigned char)*s)) * UINT64_C(1099511628211);
+    return (size_t)h;
+}
+
+/* The slot that holds namespace_, or the empty one where it would go. */
+static size_t *slot_of(const struct oci_config *cfg, const char *namespace_)
+{
+    size_t mask = cfg->slot_count - 1;
+
+    for (size_t i = name_hash(namespace_) & mask;; i = (i + 1) & mask) {
+        size_t *slot = &cfg->slots[i];
+        if (*slot == 0 || strcasecmp(cfg->upstreams[*slot - 1].namespace_, namespace_) == 0)
+            return slot;
+    }
+}
+
+/* Doubles the index (a power of two, at most half full) and fills it again. */
+static bool index_grow(struct oci_config *cfg)
+{
+    size_t count = cfg->slot_count == 0 ? 16 : cfg->slot_count * 2;
+    size_t *old = cfg->slots;
+
+    if (count > SIZE_MAX / sizeof(*old) / 2)
+        return false;
+    cfg->slots = calloc(count, sizeof(*old));
+    if (cfg->slots == NULL) {
+        cfg->slots = old;
+        return false;
+    }
+    cfg->slot_count = count;
+    for (size_t i = 0; i < cfg->count; i++)
+        *slot_of(cfg, cfg->upstreams[i].namespace_) = i + 1;
+    free(old);
+    return true;
+}
+
+/* Takes over the strings of up, whose namespace is not in cfg yet. */
 static bool config_add(struct oci_config *cfg, const struct oci_upstream *up)
 {
-    struct oci_upstream *grown = realloc(cfg->upstreams, (cfg->count + 1) * sizeof(*grown));
-
-    if (grown == NULL)
+    if ((cfg->count + 1) * 2 > cfg->slot_count && !index_grow(cfg))
         return false;
-    grown[cfg->count++] = *up;
-    cfg->upstreams = grown;
+    if (cfg->count == cfg->capacity) {
+        size_t capacity = cfg->capacity == 0 ? 8 : cfg->capacity * 2;
+        struct oci_upstream *grown = realloc(cfg->upstreams, capacity * sizeof(*grown));
+
+        if (grown == NULL)
+            return false;
+        cfg->upstreams = grown;
+        cfg->capacity = capacity;
+    }
+    cfg->upstreams[cfg->count] = *up;
+    *slot_of(cfg, up->namespace_) = ++cfg->count;
     return true;
 }
 
 static struct oci_upstream *config_lookup(const struct oci_config *cfg, const char *namespace_)
 {
-    /* Host names are case-insensitive, so "Docker.io" is docker.io. */
-    for (size_t i = 0; i < cfg->count; i++) {
-        if (strcasecmp(cfg->upstreams[i].namespace_, namespace_) == 0)
-            return &cfg->upstreams[i];
-    }
-    return NULL;
+    size_t slot = cfg->slot_count == 0 ? 0 : *slot_of(cfg, namespace_);
+
+    return slot == 0 ? NULL : &cfg->upstreams[slot - 1];
 }
 
 const struct oci_upstream *oci_config_find(const struct oci_config *cfg, const char *namespace_)
@@ -95,8 +157,82 @@ void oci_config_free(struct oci_config *cfg)
     for (size_t i = 0; i < cfg->count; i++)
         upstream_free(&cfg->upstreams[i]);
     free(cfg->upstreams);
-    cfg->upstreams = NULL;
-    cfg->count = 0;
+    free(cfg->slots);
+    *cfg = (struct oci_config){0};
+}
+
+const char *const *oci_upstream_realm_hosts(const struct oci_upstream *up)
+{
+    static const char *const docker_hub[] = {DOCKER_HUB_REALM_HOST, NULL};
+
+    if (up->token_realm_hosts != NULL)
+        return (const char *const *)up->token_realm_hosts;
+    return strcasecmp(up->host, DOCKER_HUB_HOST) == 0 ? docker_hub : NULL;
+}
+
+bool oci_config_check_files(const struct oci_config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->count; i++) {
+        const struct oci_upstream *up = &cfg->upstreams[i];
+        struct stat st;
+        int fd;
+
+        if (up->ca_file == NULL)
+            continue;
+        fd = open(up->ca_file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            int saved = fd < 0 ? errno : EISDIR;
+
+            if (fd >= 0)
+                close(fd);
+            return set_error(err, errlen, "upstream '%s': ca_file '%s': %s", up->namespace_,
+                             up->ca_file, strerror(saved));
+        }
+        close(fd);
+    }
+    return true;
+}
+
+/* ---- checks across keys ------------------------------------------------ */
+
+static bool has_control(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++) {
+        if (iscntrl((unsigned char)*s))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Why a username and password cannot be used, or NULL. Both empty (or
+ * absent) is anonymous; one without the other is a mistake that would
+ * otherwise send Basic credentials with an empty name.
+ */
+static const char *credentials_problem(const char *username, const char *password)
+{
+    bool no_user = username == NULL || *username == '\0';
+    bool no_password = password == NULL || *password == '\0';
+
+    if (has_control(username))
+        return "'username' holds a control character";
+    if (has_control(password))
+        return "'password' holds a control character";
+    if (no_user && !no_password)
+        return "'password' is set but 'username' is empty";
+    if (!no_user && no_password)
+        return "'username' is set but 'password' is empty";
+    return NULL;
+}
+
+/* Empty credentials are anonymous: NULL, so nothing is sent. */
+static void credentials_settle(struct oci_upstream *up)
+{
+    if (up->username == NULL || *up->username == '\0') {
+        free(up->username);
+        free(up->password);
+        up->username = up->password = NULL;
+    }
 }
 
 void oci_upstream_default(const char *namespace_, struct oci_upstream *up)
@@ -181,6 +317,7 @@ enum field_kind {
     FIELD_STRING,
     FIELD_BOOL,
     FIELD_DURATION,
+    FIELD_HOST_LIST, /* a list of host names, without ports */
 };
 
 struct field {
@@ -198,6 +335,7 @@ static const struct field fields[] = {
     {"user_agent", FIELD_STRING, offsetof(struct oci_upstream, user_agent)},
     {"username", FIELD_STRING, offsetof(struct oci_upstream, username)},
     {"password", FIELD_STRING, offsetof(struct oci_upstream, password)},
+    {"token_realm_hosts", FIELD_HOST_LIST, offsetof(struct oci_upstream, token_realm_hosts)},
     {"manifest_invalidation_time", FIELD_DURATION,
      offsetof(struct oci_upstream, manifest_invalidation_time)},
     {"blob_invalidation_time", FIELD_DURATION,
@@ -269,15 +407,6 @@ static bool scalar_is_null(const struct parser *p)
            (*v == '\0' || strcmp(v, "~") == 0 || strcasecmp(v, "null") == 0);
 }
 
-/* A control character other than tab: a CR or LF would split a request header. */
-static bool has_control(const char *v)
-{
-    for (; *v != '\0'; v++)
-        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
-            return true;
-    return false;
-}
-
 static bool set_string(struct parser *p, const struct oci_config *cfg, const struct field *f,
                        char **slot)
 {
@@ -286,8 +415,6 @@ static bool set_string(struct parser *p, const struct oci_config *cfg, const str
 
     if (scalar_is_null(p) || strlen(v) != len)
         return fail(p, event_line(p), "'%s' needs a string value", f->key);
-    if (has_control(v))
-        return fail(p, event_line(p), "'%s' must not hold control characters", f->key);
     /* The value is not quoted in the message: a host may hold userinfo. */
     if (f->kind != FIELD_STRING && !oci_namespace_valid(v, len))
         return fail(p, event_line(p), "'%s' is not a valid host[:port]", f->key);
@@ -297,11 +424,57 @@ static bool set_string(struct parser *p, const struct oci_config *cfg, const str
     return *slot != NULL || fail(p, event_line(p), "out of memory");
 }
 
+/* Appends a copy of host to *list, which holds n hosts and a NULL. */
+static bool host_list_add(char ***list, size_t n, const char *host)
+{
+    char *copy = strdup(host);
+    char **grown = copy == NULL ? NULL : realloc(*list, (n + 2) * sizeof(*grown));
+
+    if (grown == NULL) {
+        free(copy);
+        return false;
+    }
+    grown[n] = copy;
+    grown[n + 1] = NULL;
+    *list = grown;
+    return true;
+}
+
+/* A sequence of host names; an empty one is a list too (no other host). */
+static bool set_host_list(struct parser *p, const struct field *f, char ***list)
+{
+    size_t n = 0;
+
+    if (p->event.type != YAML_SEQUENCE_START_EVENT)
+        return fail(p, event_line(p), "'%s' needs a list of host names", f->key);
+    *list = calloc(1, sizeof(**list));
+    if (*list == NULL)
+        return fail(p, event_line(p), "out of memory");
+    for (;;) {
+        size_t len;
+
+        if (!next_event(p))
+            return false;
+        if (p->event.type == YAML_SEQUENCE_END_EVENT)
+            return true;
+        if (p->event.type != YAML_SCALAR_EVENT)
+            return fail(p, event_line(p), "'%s' needs a list of host names", f->key);
+        len = p->event.data.scalar.length;
+        if (scalar_is_null(p) || strlen(scalar(p)) != len || !oci_namespace_valid(scalar(p), len) ||
+            oci_namespace_host_len(scalar(p), len) != len)
+            return fail(p, event_line(p), "'%s' holds something that is not a host name", f->key);
+        if (!host_list_add(list, n++, scalar(p)))
+            return fail(p, event_line(p), "out of memory");
+    }
+}
+
 static bool set_field(struct parser *p, const struct oci_config *cfg, const struct field *f,
                       struct oci_upstream *up)
 {
     void *slot = (char *)up + f->offset;
 
+    if (f->kind == FIELD_HOST_LIST)
+        return set_host_list(p, f, slot);
     if (p->event.type != YAML_SCALAR_EVENT)
         return fail(p, event_line(p), "'%s' needs a single value, not a list or mapping", f->key);
     switch (f->kind) {
@@ -345,6 +518,16 @@ static bool parse_key_value(struct parser *p, const struct oci_config *cfg, stru
     return next_event(p) && set_field(p, cfg, f, up);
 }
 
+/* Why a whole entry cannot be used, or NULL: checks that span its keys. */
+static const char *upstream_problem(const struct oci_upstream *up)
+{
+    if (has_control(up->user_agent))
+        return "'user_agent' holds a control character";
+    if (has_control(up->ca_file))
+        return "'ca_file' holds a control character";
+    return credentials_problem(up->username, up->password);
+}
+
 /* Called at the start of a mapping; consumes it up to its end. */
 static bool parse_upstream(struct parser *p, struct oci_config *cfg)
 {
@@ -356,7 +539,7 @@ static bool parse_upstream(struct parser *p, struct oci_config *cfg)
     };
     size_t line = event_line(p);
     uint32_t seen = 0;
-    const char *missing;
+    const char *missing, *problem;
     bool ok = false;
 
     for (;;) {
@@ -372,6 +555,11 @@ static bool parse_upstream(struct parser *p, struct oci_config *cfg)
         fail(p, line, "upstream without '%s'", missing);
         goto out;
     }
+    if ((problem = upstream_problem(&up)) != NULL) {
+        fail(p, line, "upstream '%s': %s", up.namespace_, problem);
+        goto out;
+    }
+    credentials_settle(&up);
     if (!config_add(cfg, &up)) {
         fail(p, line, "out of memory");
         goto out;
@@ -507,12 +695,16 @@ static bool credentials_valid(const cJSON *root, char *err, size_t errlen)
     cJSON_ArrayForEach(entry, root)
     {
         const char *ns = entry->string;
+        const char *problem;
 
         if (!oci_namespace_valid(ns, strlen(ns)))
             return set_error(err, errlen, "%s: '%s' is not a valid namespace", CREDENTIALS, ns);
         if (credential(entry, "username") == NULL || credential(entry, "password") == NULL)
             return set_error(err, errlen, "%s: '%s' needs a string username and password",
                              CREDENTIALS, ns);
+        problem = credentials_problem(credential(entry, "username"), credential(entry, "password"));
+        if (problem != NULL)
+            return set_error(err, errlen, "%s: '%s': %s", CREDENTIALS, ns, problem);
     }
     return true;
 }
@@ -528,7 +720,11 @@ static bool replace(char **slot, const char *value)
     return true;
 }
 
-/* The entry of ns, added with the defaults when the file does not list it. */
+/*
+ * The entry of ns, added with the defaults when the file does not list it:
+ * then not configured, so behind the address guard like any namespace
+ * named by its host alone. Only the file may point a namespace anywhere.
+ */
 static struct oci_upstream *credentials_target(struct oci_config *cfg, const char *ns)
 {
     struct oci_upstream *up = config_lookup(cfg, ns);
@@ -539,7 +735,6 @@ static struct oci_upstream *credentials_target(struct oci_config *cfg, const cha
     oci_upstream_default(ns, &fresh);
     fresh.namespace_ = strdup(ns);
     fresh.host = strdup(fresh.host);
-    fresh.configured = true;
     if (fresh.namespace_ == NULL || fresh.host == NULL || !config_add(cfg, &fresh)) {
         upstream_free(&fresh);
         return NULL;
@@ -553,11 +748,17 @@ static bool credentials_apply(struct oci_config *cfg, const cJSON *root, char *e
 
     cJSON_ArrayForEach(entry, root)
     {
-        struct oci_upstream *up = credentials_target(cfg, entry->string);
+        const char *username = credential(entry, "username");
+        struct oci_upstream *up;
 
-        if (up == NULL || !replace(&up->username, credential(entry, "username")) ||
+        /* Empty: anonymous, which a namespace the file does not list is anyway. */
+        if (*username == '\0' && config_lookup(cfg, entry->string) == NULL)
+            continue;
+        up = credentials_target(cfg, entry->string);
+        if (up == NULL || !replace(&up->username, username) ||
             !replace(&up->password, credential(entry, "password")))
             return set_error(err, errlen, "%s: out of memory", CREDENTIALS);
+        credentials_settle(up);
     }
     return true;
 }

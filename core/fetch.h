@@ -11,16 +11,22 @@
 
 #include "core/plan.h"
 
-/* The head of the upstream's answer, kept past the callback. */
+/* The head of the upstream's answer, kept past the callback, and what the fetch did. */
 struct oci_upstream_answer {
     long status;
     int64_t content_length;
     char content_type[OCI_MEDIA_TYPE_MAX + 1];
     char digest[OCI_DIGEST_STRING_MAX];
     char retry_after[32];
+    struct oci_upstream_outcome outcome; /* filled by oci_upstream_fetch */
 };
 
-/* Keeps the head of an upstream's answer (Content-Type without parameters). */
+/*
+ * Keeps the head of an upstream's answer, each value checked before it can
+ * reach a record or a client: Content-Type as a media type without
+ * parameters, "" when it is none (core/reference.h); Retry-After as seconds,
+ * "" when it is neither seconds nor an HTTP-date.
+ */
 void oci_fetch_keep_head(struct oci_upstream_answer *a, const struct oci_upstream_head *head);
 
 /* The upstream request for a plan: kind is "manifests" or "blobs". */
@@ -39,8 +45,12 @@ void oci_fetch_send_error(struct oci_plan *plan, const struct oci_sink *sink, en
 
 /*
  * Answers a failed fetch: a stale manifest, with a Warning, when the plan
- * has one and the upstream is down, limited or broken; else the error (with
- * the upstream's Retry-After for a 429, from a when not NULL).
+ * has one and the upstream is down, limited or broken; else the error, its
+ * detail naming the upstream (namespace and host, never a URL) and why -
+ * a's status or a->outcome.why - with a Retry-After where a retry may
+ * succeed: the upstream's own for a 429 (none when it sent none) or a 5xx
+ * that sent one, else a few seconds for failures that pass (refused,
+ * timeouts, 5xx, busy).
  */
 void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
                       const struct oci_sink *sink, enum oci_error err,

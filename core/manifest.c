@@ -34,6 +34,7 @@ struct manifest_fetch {
     char *buf;
     size_t len;
     bool too_large;
+    bool bad_content_type; /* the upstream sent a Content-Type that is no media type */
 };
 
 static int manifest_on_head(void *ctx, const struct oci_upstream_head *head)
@@ -41,6 +42,7 @@ static int manifest_on_head(void *ctx, const struct oci_upstream_head *head)
     struct manifest_fetch *m = ctx;
 
     oci_fetch_keep_head(&m->answer, head);
+    m->bad_content_type = head->content_type != NULL && m->answer.content_type[0] == '\0';
     if (head->content_length > OCI_MANIFEST_MAX) {
         m->too_large = true;
         return 1;
@@ -66,25 +68,37 @@ static int manifest_on_data(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
-/* The manifest's media type: the upstream's Content-Type, else its mediaType field. */
-static void manifest_media_type(const struct manifest_fetch *m, char *out, size_t outlen)
+/*
+ * The manifest's media type: the upstream's Content-Type when it is a
+ * specific one, else the manifest's mediaType field, else (neither said
+ * anything) the OCI image manifest's. Returns NULL, or why the type cannot
+ * be told: a value that is no media type never reaches a record or a client.
+ */
+static const char *manifest_media_type(const struct manifest_fetch *m, char *out, size_t outlen)
 {
+    const char *ct = m->answer.content_type;
+    const char *why = NULL;
     cJSON *doc;
     const cJSON *field;
 
-    if (m->answer.content_type[0] != '\0' &&
-        strcasecmp(m->answer.content_type, "application/json") != 0 &&
-        strcasecmp(m->answer.content_type, "text/plain") != 0) {
-        snprintf(out, outlen, "%s", m->answer.content_type);
-        return;
+    if (ct[0] != '\0' && strcasecmp(ct, "application/json") != 0 &&
+        strcasecmp(ct, "text/plain") != 0) {
+        snprintf(out, outlen, "%s", ct);
+        return NULL;
     }
-    snprintf(out, outlen, "application/vnd.oci.image.manifest.v1+json");
     doc = cJSON_ParseWithLength(m->buf, m->len);
     field = cJSON_GetObjectItemCaseSensitive(doc, "mediaType");
-    if (cJSON_IsString(field) && strlen(field->valuestring) < outlen &&
-        strcspn(field->valuestring, " \t\r\n") == strlen(field->valuestring))
+    if (cJSON_IsString(field) &&
+        oci_media_type_valid(field->valuestring, strlen(field->valuestring)))
         snprintf(out, outlen, "%s", field->valuestring);
+    else if (field != NULL)
+        why = "the manifest's mediaType is not a media type";
+    else if (m->bad_content_type)
+        why = "the upstream's Content-Type is not a media type and the manifest has no mediaType";
+    else
+        snprintf(out, outlen, "application/vnd.oci.image.manifest.v1+json");
     cJSON_Delete(doc);
+    return why;
 }
 
 /*
@@ -114,17 +128,18 @@ static void manifest_answer(const struct oci_registry *reg, struct oci_plan *pla
 {
     struct oci_manifest_record rec = {0};
     enum storage_err serr;
+    const char *why = manifest_verify(plan, m, &rec.digest)
+                          ? manifest_media_type(m, rec.media_type, sizeof(rec.media_type))
+                          : "manifest does not match its digest";
 
-    if (!manifest_verify(plan, m, &rec.digest)) {
-        oci_log(OCI_LOG_ERROR, "upstream %s %s:%s: manifest does not match its digest",
-                plan->route.namespace_, plan->route.name, plan->route.reference);
-        oci_fetch_send_error(plan, sink, OCI_E_UPSTREAM_FAILED,
-                             "manifest does not match its digest");
+    if (why != NULL) {
+        oci_log(OCI_LOG_ERROR, "upstream %s %s:%s: %s", plan->route.namespace_, plan->route.name,
+                plan->route.reference, why);
+        oci_fetch_send_error(plan, sink, OCI_E_UPSTREAM_FAILED, why);
         return;
     }
     rec.size = m->len;
     rec.confirmed = time(NULL);
-    manifest_media_type(m, rec.media_type, sizeof(rec.media_type));
     serr = oci_cache_manifest_store(reg->storage, &plan->route, &rec, m->buf ? m->buf : "", m->len);
     if (serr != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "cache: cannot store manifest %s:%s: %s", plan->route.name,
@@ -146,10 +161,9 @@ static bool manifest_still_current(const struct oci_registry *reg, struct oci_pl
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", true);
     struct oci_upstream_handler handler = {&probe, manifest_on_head, manifest_on_data};
     struct oci_digest current;
-    uint64_t bytes;
 
     req.accept = manifest_accept;
-    *result = oci_upstream_fetch(&req, &handler, &bytes);
+    *result = oci_upstream_fetch(&req, &handler, &probe.answer.outcome);
     *a = probe.answer;
     if (*result != OCI_FETCH_DONE || a->status != 200 ||
         oci_digest_parse(a->digest, strlen(a->digest), &current) != OCI_OK ||
@@ -167,7 +181,6 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
     struct oci_upstream_request req = oci_fetch_request(plan, "manifests", false);
     struct oci_upstream_handler handler = {&m, manifest_on_head, manifest_on_data};
     enum oci_fetch_result result;
-    uint64_t bytes;
 
     if (plan->have_stale) {
         if (manifest_still_current(reg, plan, &m.answer, &result) &&
@@ -185,7 +198,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
         }
     }
     req.accept = manifest_accept;
-    result = oci_upstream_fetch(&req, &handler, &bytes);
+    result = oci_upstream_fetch(&req, &handler, &m.answer.outcome);
     if (m.too_large)
         oci_fetch_send_error(plan, sink, OCI_E_UPSTREAM_FAILED, "manifest larger than 4 MiB");
     else if (result != OCI_FETCH_DONE)

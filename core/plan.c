@@ -28,6 +28,21 @@ void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detai
     plan->head.fresh_for = 0;
 }
 
+void oci_plan_respond(struct oci_plan *plan, int status, const char *content_type, const char *body)
+{
+    free(plan->body);
+    plan->body = strdup(body);
+    if (plan->body == NULL) {
+        oci_plan_error(plan, OCI_E_INTERNAL, "out of memory");
+        return;
+    }
+    plan->kind = OCI_PLAN_RESPOND;
+    plan->head.status = status;
+    plan->head.content_type = content_type;
+    plan->body_len = strlen(body);
+    plan->head.content_length = (int64_t)plan->body_len;
+}
+
 void oci_plan_release(struct oci_plan *plan)
 {
     free(plan->body);

@@ -92,6 +92,10 @@ struct oci_sink {
 /* Sends a RESPOND or SEND_STORED plan into sink. */
 void oci_plan_send(const struct oci_plan *plan, const struct oci_sink *sink);
 
+/* Makes plan a RESPOND of status with a copy of the text body. */
+void oci_plan_respond(struct oci_plan *plan, int status, const char *content_type,
+                      const char *body);
+
 /* Fills plan with an error answer (JSON body per the spec). */
 void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detail);
 

@@ -1,6 +1,6 @@
 /*
- * reference.c - hand-written scanners for repository names, tags and
- * registry hosts.
+ * reference.c - hand-written scanners for repository names, tags,
+ * registry hosts and media types.
  *
  * Every check takes (pointer, length) and reads no byte past length: the
  * input is often a slice of a request path, not a C string. No regex
@@ -167,8 +167,8 @@ bool oci_namespace_valid(const char *ns, size_t len)
 
     if (len == 0 || len > OCI_NAMESPACE_MAX)
         return false;
-    if (host_len < len && (ns[host_len] != ':' || !port_valid(ns + host_len + 1,
-                                                               len - host_len - 1)))
+    if (host_len < len &&
+        (ns[host_len] != ':' || !port_valid(ns + host_len + 1, len - host_len - 1)))
         return false;
     if (ns[0] == '[')
         return bracketed_ipv6_valid(ns, host_len);
@@ -226,4 +226,25 @@ bool oci_host_is_ip_literal(const char *host, size_t len)
         return true;
     /* Two colons can only be IPv6; one is a host with a port. */
     return memchr(colon + 1, ':', len - (size_t)(colon + 1 - host)) != NULL;
+}
+
+/* RFC 6838's restricted-name: a letter or digit, then up to 126 of them or "!#$&-^_.+". */
+static bool restricted_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > 127 || !is_alnum(s[0]))
+        return false;
+    for (size_t i = 1; i < len; i++) {
+        if (!is_alnum(s[i]) && memchr("!#$&-^_.+", s[i], 9) == NULL)
+            return false;
+    }
+    return true;
+}
+
+bool oci_media_type_valid(const char *s, size_t len)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t type_len = slash ? (size_t)(slash - s) : len;
+
+    return slash != NULL && restricted_name_valid(s, type_len) &&
+           restricted_name_valid(slash + 1, len - type_len - 1);
 }

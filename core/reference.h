@@ -1,10 +1,13 @@
 /*
- * reference.h - the grammar of repository names, tags and registry hosts.
+ * reference.h - the grammar of repository names, tags, registry hosts and
+ * media types.
  *
  * These checks run before a name, tag or namespace reaches storage or the
- * network. The grammar is the OCI distribution spec's:
+ * network, and before an upstream's media type reaches a record or a client.
+ * The grammar is the OCI distribution spec's:
  *   name  [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*
  *   tag   [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
+ * and RFC 6838's for media types (which OCI's descriptors follow).
  * A valid name or tag can never contain "..", a leading "/" or "%", so it is
  * safe to use as a path component once it passes.
  */
@@ -14,9 +17,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define OCI_NAME_MAX 255 /* bytes, without the terminating NUL */
-#define OCI_TAG_MAX 128
-#define OCI_NAMESPACE_MAX 255
+#define OCI_NAME_MAX       255 /* bytes, without the terminating NUL */
+#define OCI_TAG_MAX        128
+#define OCI_NAMESPACE_MAX  255
+#define OCI_MEDIA_TYPE_MAX 255 /* RFC 6838: 127 + "/" + 127 */
 
 /* True when name matches the spec's repository name grammar and is at most OCI_NAME_MAX long. */
 bool oci_name_valid(const char *name, size_t len);
@@ -44,5 +48,14 @@ bool oci_looks_like_registry(const char *component, size_t len);
 
 /* True when host (without port) is an IPv4 or IPv6 literal. */
 bool oci_host_is_ip_literal(const char *host, size_t len);
+
+/*
+ * True when s[0..len) is a media type without parameters as RFC 6838
+ * (section 4.2) names them: type "/" subtype, each 1 to 127 of
+ * [A-Za-z0-9!#$&^_.+-] starting with a letter or digit. So at most
+ * OCI_MEDIA_TYPE_MAX bytes, with no space, control byte or ';': fit for a
+ * header value and a one-line cache record.
+ */
+bool oci_media_type_valid(const char *s, size_t len);
 
 #endif

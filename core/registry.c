@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "core/fetch.h"
+#include "core/health.h"
 #include "core/registry.h"
 #include "util/log.h"
 
@@ -25,7 +26,7 @@ static enum oci_error choose_upstream(const struct oci_registry *reg, struct oci
 
     if (up != NULL) {
         plan->upstream = *up;
-        plan->guard = false;
+        plan->guard = !up->configured; /* named in UPSTREAM_CREDENTIALS alone */
         return OCI_OK;
     }
     if (!reg->options.dynamic_namespaces)
@@ -67,6 +68,20 @@ static void plan_manifest(const struct oci_registry *reg, struct oci_plan *plan)
         plan->have_stale = oci_plan_cached(reg, &rec->digest, &info) && info.size == rec->size;
 }
 
+/* /readyz: 200 when storage takes a write and gives it back, else 503 with why. */
+static void plan_ready(const struct oci_registry *reg, struct oci_plan *plan)
+{
+    char reason[256], body[300];
+
+    if (oci_health_probe_storage(reg->storage, reason, sizeof(reason))) {
+        oci_plan_respond(plan, 200, "text/plain", "ready\n");
+        return;
+    }
+    oci_log(OCI_LOG_WARN, "readyz: not ready: %s", reason);
+    snprintf(body, sizeof(body), "not ready: %s\n", reason);
+    oci_plan_respond(plan, 503, "text/plain", body);
+}
+
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
                        struct oci_plan *plan)
 {
@@ -81,22 +96,23 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         return;
     }
     err = oci_route_parse(req->path, req->query, reg->options.default_namespace, &plan->route);
-    if (err == OCI_OK && plan->route.kind != OCI_ROUTE_BASE)
+    if (err != OCI_OK)
+        err = oci_route_read_error(&plan->route, err);
+    else if (plan->route.kind == OCI_ROUTE_MANIFEST || plan->route.kind == OCI_ROUTE_BLOB)
         err = choose_upstream(reg, plan);
     if (err != OCI_OK) {
-        oci_plan_error(plan, err, NULL);
+        oci_plan_error(plan, err, plan->route.why);
         return;
     }
     switch (plan->route.kind) {
     case OCI_ROUTE_BASE:
-        plan->kind = OCI_PLAN_RESPOND;
-        plan->head.status = 200;
-        plan->head.content_type = "application/json";
-        plan->body = strdup("{}");
-        plan->body_len = 2;
-        plan->head.content_length = 2;
-        if (plan->body == NULL)
-            oci_plan_error(plan, OCI_E_INTERNAL, "out of memory");
+        oci_plan_respond(plan, 200, "application/json", "{}");
+        break;
+    case OCI_ROUTE_HEALTHZ:
+        oci_plan_respond(plan, 200, "text/plain", "ok\n");
+        break;
+    case OCI_ROUTE_READYZ:
+        plan_ready(reg, plan);
         break;
     case OCI_ROUTE_BLOB:
         plan_blob(reg, plan);

@@ -147,16 +147,27 @@ static enum oci_error set_name(struct oci_route *out, const char *name, size_t l
     return oci_name_valid(out->name, prefix_len + len) ? OCI_OK : OCI_E_NAME_INVALID;
 }
 
-/* Checks the reference: a digest for blobs, a tag or digest for manifests. */
+/*
+ * Checks the reference: a digest for blobs, a tag or digest for manifests.
+ * A digest of an algorithm we do not hash is a bad digest to the client:
+ * UNSUPPORTED would be a 405, which says the method is wrong.
+ */
 static enum oci_error set_reference(struct oci_route *out, const char *ref, size_t len)
 {
     if (out->kind == OCI_ROUTE_BLOB || memchr(ref, ':', len) != NULL) {
         enum oci_error err = oci_digest_parse(ref, len, &out->digest);
 
+        if (err == OCI_E_UNSUPPORTED)
+            out->why = "unsupported digest algorithm: only sha256 and sha512 are";
+        else if (err != OCI_OK)
+            out->why = out->kind == OCI_ROUTE_BLOB
+                           ? "not a digest: sha256 takes 64, sha512 128 lowercase hex digits"
+                           : "neither a tag nor a digest";
         if (err != OCI_OK)
-            return err;
+            return OCI_E_DIGEST_INVALID;
         out->by_digest = true;
     } else if (!oci_tag_valid(ref, len)) {
+        out->why = "neither a tag nor a digest";
         return OCI_E_TAG_INVALID;
     }
     memcpy(out->reference, ref, len);
@@ -213,6 +224,10 @@ enum oci_error oci_route_parse(const char *path, const char *query, const char *
     enum oci_error err;
 
     memset(out, 0, sizeof(*out));
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+        out->kind = path[1] == 'h' ? OCI_ROUTE_HEALTHZ : OCI_ROUTE_READYZ;
+        return OCI_OK;
+    }
     if (strcmp(path, "/v2") == 0)
         return route_base(out, NULL, 0, query, default_ns);
     if (strncmp(path, "/v2/", 4) != 0)
@@ -238,5 +253,13 @@ enum oci_error oci_route_parse(const char *path, const char *query, const char *
         err = set_name(out, name, name_len - (size_t)(name - rest));
     if (err == OCI_OK)
         err = set_reference(out, slash + 1, strlen(slash + 1));
+    return err;
+}
+
+enum oci_error oci_route_read_error(const struct oci_route *route, enum oci_error err)
+{
+    if (route->kind == OCI_ROUTE_MANIFEST &&
+        (err == OCI_E_TAG_INVALID || err == OCI_E_DIGEST_INVALID))
+        return OCI_E_MANIFEST_UNKNOWN;
     return err;
 }

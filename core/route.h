@@ -5,6 +5,7 @@
  *   /v2/                                       the API base
  *   /v2/<name>/manifests/<tag or digest>
  *   /v2/<name>/blobs/<digest>
+ * and, outside the API, the health checks /healthz and /readyz;
  * and resolves which upstream registry (namespace) a request is for:
  *   1. the "ns" query parameter (containerd hosts.toml mirrors); when the
  *      name also starts with that registry (containerd override_path), the
@@ -31,6 +32,8 @@ enum oci_route_kind {
     OCI_ROUTE_BASE,     /* /v2/ */
     OCI_ROUTE_MANIFEST, /* /v2/<name>/manifests/<reference> */
     OCI_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
+    OCI_ROUTE_HEALTHZ,  /* /healthz: alive */
+    OCI_ROUTE_READYZ,   /* /readyz: fit to serve */
 };
 
 struct oci_route {
@@ -38,23 +41,34 @@ struct oci_route {
     char namespace_[OCI_NAMESPACE_MAX + 1]; /* upstream registry, e.g. "docker.io" */
     char name[OCI_NAME_MAX + 1];            /* repository name at that registry */
     /* The reference as given: a tag, or a digest string. Empty for BASE. */
-    char reference[OCI_DIGEST_STRING_MAX > OCI_TAG_MAX + 1 ? OCI_DIGEST_STRING_MAX : OCI_TAG_MAX + 1];
+    char reference[OCI_DIGEST_STRING_MAX > OCI_TAG_MAX + 1 ? OCI_DIGEST_STRING_MAX
+                                                           : OCI_TAG_MAX + 1];
     bool by_digest;           /* reference is a digest (always for blobs) */
     struct oci_digest digest; /* valid when by_digest */
+    const char *why;          /* after a failed parse: what was wrong (static), or NULL */
 };
 
 /*
  * Routes path (e.g. "/v2/library/alpine/manifests/3.19") with query (the
  * part after '?', or NULL). default_ns is the namespace used when neither the
- * query nor the path names one. Returns OCI_OK and fills out, or:
+ * query nor the path names one. Returns OCI_OK and fills out, or (out->kind
+ * then says which endpoint it was, out->why may say more):
  *   OCI_E_NOT_FOUND       not a pull endpoint of the API
  *   OCI_E_NAME_INVALID    repository name or namespace fails the grammar
  *   OCI_E_TAG_INVALID     manifest reference that is neither tag nor digest
- *   OCI_E_DIGEST_INVALID  malformed digest
- *   OCI_E_UNSUPPORTED     well-formed digest of an algorithm we do not hash
+ *   OCI_E_DIGEST_INVALID  malformed digest, or one of an algorithm we do not
+ *                         hash (the spec asks 400 for both)
  */
 enum oci_error oci_route_parse(const char *path, const char *query, const char *default_ns,
                                struct oci_route *out);
+
+/*
+ * What a failed parse answers to a read (GET, HEAD): a manifest reference
+ * that is neither tag nor digest names no manifest, so it is
+ * OCI_E_MANIFEST_UNKNOWN (404, as the conformance suite expects); every other
+ * error stays. A write keeps the parse's own error (TAG_INVALID).
+ */
+enum oci_error oci_route_read_error(const struct oci_route *route, enum oci_error err);
 
 /* The namespace whose single-component names get "library/". */
 #define OCI_DOCKER_HUB_NAMESPACE "docker.io"

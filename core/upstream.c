@@ -11,6 +11,7 @@
 #include "autoconfig.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "core/addrguard.h"
 #include "core/auth.h"
 #include "core/digest.h"
+#include "core/slots.h"
 #include "util/log.h"
 #include "core/upstream.h"
 
@@ -84,7 +86,8 @@ static void handle_give_back(bool guard, CURL *easy)
     curl_easy_cleanup(easy); /* a no-op when kept */
 }
 
-static struct oci_upstream_timeouts timeouts = {.connect = 10, .low_speed = 30};
+static struct oci_upstream_timeouts timeouts = {
+    .connect = 10, .low_speed = 30, .deadline = 60, .min_speed = 16 * 1024};
 
 /* One transfer in flight: what the callbacks need and what they found. */
 struct transfer {
@@ -97,6 +100,8 @@ struct transfer {
     bool challenged;  /* ... and this one was */
     bool denied;
     bool stopped;
+    long deadline; /* seconds for the whole answer; 0: a blob download, rate-limited */
+    long elapsed_ms;
     uint64_t bytes;
     char content_type[HEADER_VALUE_MAX];
     char digest[HEADER_VALUE_MAX];
@@ -260,6 +265,38 @@ static void set_credentials(CURL *easy, const struct oci_upstream *up)
     curl_easy_setopt(easy, CURLOPT_PASSWORD, up->password ? up->password : "");
 }
 
+/*
+ * A blob download may take long (gigabytes) but must keep up min_speed on
+ * average over the low-speed window: a slow real link passes, a trickle
+ * does not. Everything else is small, so it gets a deadline for the whole
+ * answer; its rate floor stays at 1 byte/s (a short answer's average rate
+ * says nothing). Both abort a wait for the first byte after the window.
+ */
+static void set_limits(CURL *easy, struct transfer *t)
+{
+    bool download = !t->req->head && strcmp(t->req->kind, "blobs") == 0;
+
+    t->deadline = download ? 0 : timeouts.deadline;
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT, t->deadline);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, download ? timeouts.min_speed : 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, timeouts.low_speed);
+}
+
+/*
+ * Every address connected to passes the guard when the request is guarded.
+ * A guarded request never goes through a proxy (an empty CURLOPT_PROXY
+ * overrides the environment): the socket would be the proxy's, so the
+ * guard would judge the proxy instead of the host the name leads to.
+ */
+static void set_guard(CURL *easy, struct transfer *t)
+{
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
+    if (t->req->guard)
+        curl_easy_setopt(easy, CURLOPT_PROXY, "");
+}
+
 static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_slist *headers)
 {
     const struct oci_upstream *up = t->req->upstream;
@@ -279,32 +316,104 @@ static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_
      * and its 16 KiB frames straddle TLS records, which halves the pieces a
      * blob streams in (twice the hashing calls, writes and wake-ups). */
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, timeouts.low_speed);
+    set_limits(easy, t);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t);
+    set_guard(easy, t);
     set_credentials(easy, up);
     set_tls(easy, up);
 }
 
-static enum oci_fetch_result classify(const struct transfer *t, CURLcode rc)
+static const char *const why_texts[] = {
+    [OCI_WHY_NONE] = "no error",
+    [OCI_WHY_DNS] = "its host name does not resolve",
+    [OCI_WHY_REFUSED] = "connection refused",
+    [OCI_WHY_CONNECT] = "cannot connect",
+    [OCI_WHY_CONNECT_TIMEOUT] = "connection timed out",
+    [OCI_WHY_TLS_VERIFY] = "TLS certificate verification failed",
+    [OCI_WHY_TLS] = "TLS handshake failed",
+    [OCI_WHY_DENIED] = "its address is not public",
+    [OCI_WHY_PROXY] = "the proxy failed",
+    [OCI_WHY_DEADLINE] = "no complete answer in time",
+    [OCI_WHY_TOO_SLOW] = "the transfer was too slow",
+    [OCI_WHY_BROKEN] = "the answer broke off",
+    [OCI_WHY_OTHER] = "the transfer failed",
+    [OCI_WHY_BUSY] = "too many requests are waiting on it",
+    [OCI_WHY_ALL_BUSY] = "too many requests are waiting on upstreams",
+};
+
+const char *oci_upstream_why_text(enum oci_upstream_why why)
+{
+    if ((size_t)why >= sizeof(why_texts) / sizeof(why_texts[0]))
+        why = OCI_WHY_OTHER;
+    return why_texts[why];
+}
+
+/* A time limit was hit: while connecting, at the deadline, or for want of speed. */
+static enum oci_upstream_why why_timed_out(const struct transfer *t)
+{
+    curl_off_t pretransfer = 0;
+
+    /* Nothing sent yet: the TCP connection or the TLS handshake did not finish. */
+    curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+    if (pretransfer == 0)
+        return OCI_WHY_CONNECT_TIMEOUT;
+    return t->deadline > 0 && t->elapsed_ms >= t->deadline * 1000 ? OCI_WHY_DEADLINE
+                                                                  : OCI_WHY_TOO_SLOW;
+}
+
+/* Why a transfer that did not stop of its own accord failed. */
+static enum oci_upstream_why why_failed(const struct transfer *t, CURLcode rc, long status)
+{
+    long os_errno = 0;
+
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return OCI_WHY_DNS;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+        return os_errno == ECONNREFUSED ? OCI_WHY_REFUSED : OCI_WHY_CONNECT;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return OCI_WHY_TLS_VERIFY;
+    case CURLE_SSL_CONNECT_ERROR:
+        return OCI_WHY_TLS;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_PROXY:
+        return OCI_WHY_PROXY;
+    case CURLE_OPERATION_TIMEDOUT:
+        return why_timed_out(t);
+    default:
+        return status > 0 ? OCI_WHY_BROKEN : OCI_WHY_OTHER;
+    }
+}
+
+/*
+ * The result of a transfer, and why it failed. A time limit makes the
+ * upstream unreachable even when a status had come: the answer never will.
+ */
+static enum oci_fetch_result classify(const struct transfer *t, CURLcode rc,
+                                      enum oci_upstream_why *why)
 {
     long status = 0;
 
+    *why = OCI_WHY_NONE;
     if (rc == CURLE_OK)
         return OCI_FETCH_DONE;
     if (t->stopped)
         return OCI_FETCH_STOPPED;
-    if (t->denied)
+    if (t->denied) {
+        *why = OCI_WHY_DENIED;
         return OCI_FETCH_DENIED;
-    if (t->easy != NULL) /* NULL: no handle could be made */
-        curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    return status > 0 ? OCI_FETCH_BROKEN : OCI_FETCH_UNREACHABLE;
+    }
+    if (t->easy == NULL) { /* no handle could be made */
+        *why = OCI_WHY_OTHER;
+        return OCI_FETCH_UNREACHABLE;
+    }
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    *why = why_failed(t, rc, status);
+    return *why == OCI_WHY_BROKEN ? OCI_FETCH_BROKEN : OCI_FETCH_UNREACHABLE;
 }
 
 static long elapsed_ms(const struct timespec *start)
@@ -315,7 +424,7 @@ static long elapsed_ms(const struct timespec *start)
     return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
 }
 
-static void log_fetch(const struct transfer *t, CURLcode rc, const struct timespec *start)
+static void log_fetch(const struct transfer *t, CURLcode rc)
 {
     const struct oci_upstream_request *req = t->req;
     long status = 0;
@@ -324,7 +433,7 @@ static void log_fetch(const struct transfer *t, CURLcode rc, const struct timesp
     oci_log(rc == CURLE_OK ? OCI_LOG_INFO : OCI_LOG_WARN,
             "upstream %s %s %s %s %s status=%ld bytes=%llu ms=%ld%s%s", req->head ? "HEAD" : "GET",
             req->upstream->namespace_, req->name, req->kind, req->reference, status,
-            (unsigned long long)t->bytes, elapsed_ms(start), rc == CURLE_OK ? "" : " error=",
+            (unsigned long long)t->bytes, t->elapsed_ms, rc == CURLE_OK ? "" : " error=",
             rc == CURLE_OK ? "" : (t->denied ? "address refused" : curl_easy_strerror(rc)));
 }
 
@@ -374,11 +483,11 @@ fail:
 
 /*
  * Gets a token from the challenge's realm, with the upstream's credentials
- * as Basic when it has some, through the same guard as the request. The
- * token is cached for the upstream and scope.
+ * as Basic when core/auth.h allows them there, through the same guard as
+ * the request. The token is cached for the upstream and scope.
  */
-static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, char *token,
-                        size_t len)
+static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
+                        bool with_credentials, char *token, size_t len)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct token_answer answer = {0};
@@ -395,14 +504,14 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c, 
     curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT, timeouts.connect);
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT, timeouts.low_speed);
+    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT, timeouts.deadline);
     curl_easy_setopt(t->easy, CURLOPT_USERAGENT,
                      up->user_agent ? up->user_agent : PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, on_token_body);
     curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, &answer);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
-    set_credentials(t->easy, up);
+    set_guard(t->easy, t);
+    if (with_credentials)
+        set_credentials(t->easy, up);
     set_tls(t->easy, up);
     rc = curl_easy_perform(t->easy);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
@@ -441,30 +550,62 @@ static CURLcode perform(CURL *easy, struct transfer *t, CURLU *url, struct curl_
     }
     clock_gettime(CLOCK_MONOTONIC, &start);
     rc = curl_easy_perform(t->easy);
+    t->elapsed_ms = elapsed_ms(&start);
     if (rc == CURLE_OK && !t->head_delivered && deliver_head(t) != 0) {
         t->stopped = true;
         rc = CURLE_WRITE_ERROR;
     }
-    log_fetch(t, rc, &start);
+    log_fetch(t, rc);
     return rc;
+}
+
+/* A slot for the request (core/slots.h); false, with why, when there is none. */
+static bool take_slot(const struct oci_upstream_request *req, struct oci_upstream_outcome *out)
+{
+    switch (oci_slots_take(req->upstream->namespace_)) {
+    case OCI_SLOT_TAKEN:
+        return true;
+    case OCI_SLOT_ALL_BUSY:
+        out->why = OCI_WHY_ALL_BUSY;
+        break;
+    case OCI_SLOT_UPSTREAM_BUSY:
+        out->why = OCI_WHY_BUSY;
+        break;
+    }
+    oci_log(OCI_LOG_WARN, "upstream %s: not asked for %s %s: %s", req->upstream->namespace_,
+            req->name, req->reference, oci_upstream_why_text(out->why));
+    return false;
 }
 
 /* After a 401 with a Bearer challenge: a token for the retry, or false. */
 static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len)
 {
+    const struct oci_upstream *up = t->req->upstream;
     struct oci_auth_challenge c;
+    enum oci_realm_access access;
+    char *where = NULL;
 
     oci_auth_parse_challenge(t->challenge, &c);
     if (c.scheme != OCI_AUTH_BEARER || c.realm[0] == '\0')
         return false;
+    /* A 401 from a host a redirect led to is not the upstream's challenge. */
+    curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &where);
+    access = where != NULL && oci_auth_challenge_is_upstreams(up, where)
+                 ? oci_auth_realm_access(up, c.realm)
+                 : OCI_REALM_REFUSED;
+    if (access == OCI_REALM_REFUSED) {
+        oci_log(OCI_LOG_WARN, "token %s: challenge not followed (another host or no realm)",
+                up->namespace_);
+        return false;
+    }
     if (c.scope[0] == '\0')
         snprintf(c.scope, sizeof(c.scope), "%s", default_scope);
-    return fetch_token(t, &c, token, len);
+    return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, token, len);
 }
 
 enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
-                                         uint64_t *bytes)
+                                         struct oci_upstream_outcome *out)
 {
     CURL *easy = NULL;
     struct transfer t = {.req = req, .handler = handler, .may_retry = true};
@@ -475,7 +616,7 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
     enum oci_fetch_result result = OCI_FETCH_UNREACHABLE;
     CURLcode rc;
 
-    *bytes = 0;
+    *out = (struct oci_upstream_outcome){.why = OCI_WHY_OTHER};
     if (!oci_upstream_global_init() || url == NULL || token == NULL)
         goto done;
     if (req->accept != NULL) {
@@ -484,6 +625,8 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
         if (headers == NULL)
             goto done;
     }
+    if (!take_slot(req, out))
+        goto done;
     snprintf(scope, sizeof(scope), "repository:%s:pull", req->name);
     easy = handle_take(req->guard);
     rc = perform(easy, &t, url, headers,
@@ -500,8 +643,9 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
         if (handler->on_head(handler->ctx, &refused) != 0)
             t.stopped = true;
     }
-    result = classify(&t, rc);
-    *bytes = t.bytes;
+    result = classify(&t, rc, &out->why);
+    out->bytes = t.bytes;
+    oci_slots_give_back(req->upstream->namespace_);
 done:
     handle_give_back(req->guard, easy);
     free(token);

@@ -16,6 +16,19 @@
  * libcurl handles are shared by the whole process (most recently used
  * first), so upstream connections and TLS sessions are reused by whichever
  * thread fetches next.
+ *
+ * Proxies: unguarded upstreams honour http_proxy, https_proxy, all_proxy
+ * and no_proxy from the environment, as libcurl does. Guarded requests
+ * (and their token realms) never use a proxy: through one, the only
+ * address the guard could judge is the proxy's, and the proxy would
+ * connect wherever the name leads.
+ *
+ * Each request takes a slot (core/slots.h) or is not sent: the fetch ends
+ * at once with OCI_FETCH_UNREACHABLE and OCI_WHY_BUSY or OCI_WHY_ALL_BUSY.
+ *
+ * Time limits: a blob download must keep up a minimum average rate; every
+ * other request (manifests, HEADs, tokens) has a deadline for the whole
+ * answer. Neither lets a trickling upstream hold a worker indefinitely.
  */
 #ifndef OCI_UPSTREAM_H
 #define OCI_UPSTREAM_H
@@ -61,24 +74,53 @@ struct oci_upstream_request {
 enum oci_fetch_result {
     OCI_FETCH_DONE,        /* a whole response arrived; see the head's status */
     OCI_FETCH_DENIED,      /* the guard refused an address */
-    OCI_FETCH_UNREACHABLE, /* DNS, connect, TLS or timeout before a response */
+    OCI_FETCH_UNREACHABLE, /* DNS, connect, TLS or a time limit: no usable answer */
     OCI_FETCH_BROKEN,      /* the response stopped before its end */
     OCI_FETCH_STOPPED,     /* a handler returned non-zero */
 };
 
+/* Why a fetch got no whole answer: what the client is told, never a URL. */
+enum oci_upstream_why {
+    OCI_WHY_NONE,            /* it did (or a handler stopped it) */
+    OCI_WHY_DNS,             /* the host name does not resolve */
+    OCI_WHY_REFUSED,         /* connection refused */
+    OCI_WHY_CONNECT,         /* cannot connect otherwise (unreachable, reset) */
+    OCI_WHY_CONNECT_TIMEOUT, /* no connection within the connect timeout */
+    OCI_WHY_TLS_VERIFY,      /* the certificate did not verify */
+    OCI_WHY_TLS,             /* the TLS handshake failed otherwise */
+    OCI_WHY_DENIED,          /* the guard refused an address */
+    OCI_WHY_PROXY,           /* the proxy failed */
+    OCI_WHY_DEADLINE,        /* no whole answer within the deadline */
+    OCI_WHY_TOO_SLOW,        /* below the minimum rate */
+    OCI_WHY_BROKEN,          /* the answer stopped before its end */
+    OCI_WHY_OTHER,           /* any other transfer error */
+    OCI_WHY_BUSY,            /* not asked: its slots are taken (core/slots.h) */
+    OCI_WHY_ALL_BUSY,        /* not asked: every upstream slot is taken */
+};
+
+/* What a fetch did besides its result. */
+struct oci_upstream_outcome {
+    uint64_t bytes; /* body bytes received */
+    enum oci_upstream_why why;
+};
+
+/* A short lower-case phrase for why, e.g. "connection refused". */
+const char *oci_upstream_why_text(enum oci_upstream_why why);
+
 /*
- * Performs the request. bytes receives the number of body bytes received.
- * Logs one line with method, upstream, name, reference, status, bytes and
- * duration.
+ * Performs the request; out receives what it did. Logs one line with
+ * method, upstream, name, reference, status, bytes, duration and why.
  */
 enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
-                                         uint64_t *bytes);
+                                         struct oci_upstream_outcome *out);
 
-/* Timeouts applied to every upstream request, in seconds. */
+/* Time limits applied to every upstream request. */
 struct oci_upstream_timeouts {
-    long connect;   /* connection and TLS handshake */
-    long low_speed; /* abort after this long below 1 byte/s */
+    long connect;   /* seconds: connection and TLS handshake */
+    long low_speed; /* seconds: the window the rates below are averaged over */
+    long deadline;  /* seconds for a whole answer, except blob downloads */
+    long min_speed; /* bytes/s a blob download keeps up, averaged over low_speed */
 };
 
 /* Sets the timeouts (process-wide, before any fetch). */

@@ -19,12 +19,14 @@
 #include "util/log.h"
 #include "core/reference.h"
 #include "core/registry.h"
+#include "core/slots.h"
 #include "core/upstream.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
 #include "storage/fs.h"
 #include "storage/s3.h"
+#include "storage/s3_credentials.h"
 
 #define EXIT_USAGE 2
 
@@ -40,7 +42,11 @@ static bool load_config(const struct fcgi_options *o, struct oci_config *cfg)
     }
     if (credentials != NULL && *credentials != '\0' &&
         !oci_config_apply_credentials(cfg, credentials, err, sizeof(err))) {
-        fprintf(stderr, "oci-registry: UPSTREAM_CREDENTIALS: %s\n", err);
+        fprintf(stderr, "oci-registry: %s\n", err);
+        return false;
+    }
+    if (!oci_config_check_files(cfg, err, sizeof(err))) {
+        fprintf(stderr, "oci-registry: %s: %s\n", o->upstream_config_file, err);
         return false;
     }
     if (!oci_namespace_valid(o->default_namespace, strlen(o->default_namespace))) {
@@ -49,6 +55,36 @@ static bool load_config(const struct fcgi_options *o, struct oci_config *cfg)
         return false;
     }
     return true;
+}
+
+/*
+ * Fills what the S3 options leave open from the standard AWS sources: the key
+ * pair (storage/s3_credentials.h) and the region (AWS_REGION,
+ * AWS_DEFAULT_REGION). False after one line on stderr.
+ */
+static bool s3_defaults(struct storage_s3_config *s3, struct s3_credentials *found)
+{
+    const char *region = getenv("AWS_REGION");
+    char err[512];
+
+    if (s3->region == NULL || *s3->region == '\0')
+        s3->region = region && *region ? region : getenv("AWS_DEFAULT_REGION");
+    if (s3->access_key != NULL && *s3->access_key != '\0' && s3->secret_key != NULL &&
+        *s3->secret_key != '\0')
+        return true;
+    switch (s3_credentials_find(found, err, sizeof(err))) {
+    case S3_CREDENTIALS_FOUND:
+        s3->access_key = found->access_key;
+        s3->secret_key = found->secret_key;
+        s3->session_token = found->session_token;
+        return true;
+    case S3_CREDENTIALS_NONE:
+        return true; /* the backend says what is missing */
+    case S3_CREDENTIALS_ERROR:
+        break;
+    }
+    fprintf(stderr, "oci-registry: S3 credentials: %s\n", err);
+    return false;
 }
 
 /* The storage of the subcommand; NULL after one line on stderr. */
@@ -67,16 +103,22 @@ static struct storage *open_storage(const struct fcgi_options *o)
         .low_speed_timeout = o->low_speed_timeout,
         .multipart_threshold = (uint64_t)o->s3.multipart_threshold,
     };
-    struct storage *st;
+    struct s3_credentials found = {0};
+    struct storage *st = NULL;
     char err[512];
 
-    if (o->storage == FCGI_STORAGE_S3)
+    if (o->storage == FCGI_STORAGE_S3) {
+        if (!s3_defaults(&s3, &found))
+            goto done;
         st = storage_s3_open(&s3, err, sizeof(err));
-    else
+    } else {
         st = storage_fs_open(o->root, err, sizeof(err));
+    }
     if (st == NULL)
         fprintf(stderr, "oci-registry: %s\n", err);
     fcgi_respond_set_s3_redirect(o->s3.redirect);
+done:
+    s3_credentials_free(&found); /* the backend keeps copies */
     return st;
 }
 
@@ -103,8 +145,11 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
         return EXIT_FAILURE;
     if (o->cleanup_interval > 0 && (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
         oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
-    oci_log(OCI_LOG_INFO, "%s %s serving %s with %d workers, cache in %s%s", PACKAGE_NAME,
-            PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
+    oci_log(OCI_LOG_INFO,
+            "%s %s serving %s with %d workers (%d of them, %d per upstream, may ask "
+            "upstreams), cache in %s%s",
+            PACKAGE_NAME, PACKAGE_VERSION, o->listen ? o->listen : "fd 0", o->workers,
+            o->max_fetches, o->max_fetches_per_upstream,
             o->storage == FCGI_STORAGE_S3 ? "S3 bucket " : "",
             o->storage == FCGI_STORAGE_S3 ? o->s3.bucket : o->root);
     sigwait(stop, &sig);
@@ -144,7 +189,13 @@ int main(int argc, char **argv)
         goto done;
     timeouts.connect = opts.connect_timeout;
     timeouts.low_speed = opts.low_speed_timeout;
+    timeouts.deadline = opts.upstream_timeout;
+    timeouts.min_speed = opts.low_speed_limit;
     oci_upstream_set_timeouts(&timeouts);
+    if (!oci_slots_configure(opts.max_fetches, opts.max_fetches_per_upstream)) {
+        fprintf(stderr, "oci-registry: out of memory\n");
+        goto done;
+    }
     reg.options.default_namespace = opts.default_namespace;
     reg.options.check_cache_digest = opts.check_cache_digest;
     reg.options.dynamic_namespaces = opts.dynamic_namespaces;
@@ -155,6 +206,7 @@ done:
     if (storage != NULL)
         storage->ops->destroy(storage);
     oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
+    oci_slots_cleanup();
     oci_config_free(&cfg);
     return status;
 }

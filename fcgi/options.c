@@ -18,7 +18,7 @@
 #include "fcgi/options.h"
 
 #define DEFAULT_WORKERS 32
-#define MAX_WORKERS 1024
+#define MAX_WORKERS     1024
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
@@ -45,6 +45,17 @@ static const char usage[] =
     "  --connect-timeout SECONDS     upstream connect limit (default 10) [CONNECT_TIMEOUT]\n"
     "  --low-speed-timeout SECONDS   abort an upstream transfer stalled this long\n"
     "                                (default 30) [LOW_SPEED_TIMEOUT]\n"
+    "  --low-speed-limit BYTES       abort a blob download slower than this many\n"
+    "                                bytes/s over the low-speed timeout (default\n"
+    "                                16384) [LOW_SPEED_LIMIT]\n"
+    "  --upstream-timeout SECONDS    limit for a whole upstream answer other than a\n"
+    "                                blob download: manifests, HEADs, tokens\n"
+    "                                (default 60) [UPSTREAM_TIMEOUT]\n"
+    "  --max-fetches N               requests sent to upstreams at once; more get 503\n"
+    "                                at once, and the other workers stay free for\n"
+    "                                cache hits (default 22 of 32 workers) [MAX_FETCHES]\n"
+    "  --max-fetches-per-upstream N  requests sent to one upstream at once (default\n"
+    "                                3/4 of --max-fetches) [MAX_FETCHES_PER_UPSTREAM]\n"
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
@@ -80,6 +91,10 @@ enum {
     OPT_FRONT,
     OPT_CONNECT_TIMEOUT,
     OPT_LOW_SPEED_TIMEOUT,
+    OPT_LOW_SPEED_LIMIT,
+    OPT_UPSTREAM_TIMEOUT,
+    OPT_MAX_FETCHES,
+    OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
     OPT_ROOT,
     OPT_S3_HOST,
@@ -104,6 +119,10 @@ static const struct option global_options[] = {
     {"front", required_argument, NULL, OPT_FRONT},
     {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
     {"low-speed-timeout", required_argument, NULL, OPT_LOW_SPEED_TIMEOUT},
+    {"low-speed-limit", required_argument, NULL, OPT_LOW_SPEED_LIMIT},
+    {"upstream-timeout", required_argument, NULL, OPT_UPSTREAM_TIMEOUT},
+    {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
+    {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -248,12 +267,22 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
             return false;
         o->workers = (int)n;
         return true;
+    case OPT_MAX_FETCHES:
+    case OPT_MAX_FETCHES_PER_UPSTREAM:
+        if (!parse_long(name, value, 1, MAX_WORKERS, &n))
+            return false;
+        *(opt == OPT_MAX_FETCHES ? &o->max_fetches : &o->max_fetches_per_upstream) = (int)n;
+        return true;
     case OPT_FRONT:
         return parse_front(value, &o->front);
     case OPT_CONNECT_TIMEOUT:
         return parse_long(name, value, 1, 3600, &o->connect_timeout);
     case OPT_LOW_SPEED_TIMEOUT:
         return parse_long(name, value, 1, 3600, &o->low_speed_timeout);
+    case OPT_LOW_SPEED_LIMIT:
+        return parse_long(name, value, 1, 1L << 30, &o->low_speed_limit);
+    case OPT_UPSTREAM_TIMEOUT:
+        return parse_long(name, value, 1, 3600, &o->upstream_timeout);
     case OPT_CLEANUP_INTERVAL:
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
     case OPT_ROOT:
@@ -278,6 +307,10 @@ static bool apply_environment(struct fcgi_options *o)
         {"FRONT", OPT_FRONT},
         {"CONNECT_TIMEOUT", OPT_CONNECT_TIMEOUT},
         {"LOW_SPEED_TIMEOUT", OPT_LOW_SPEED_TIMEOUT},
+        {"LOW_SPEED_LIMIT", OPT_LOW_SPEED_LIMIT},
+        {"UPSTREAM_TIMEOUT", OPT_UPSTREAM_TIMEOUT},
+        {"MAX_FETCHES", OPT_MAX_FETCHES},
+        {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
         {"FILESYSTEM_ROOT", OPT_ROOT},
         {"S3_HOST", OPT_S3_HOST},
@@ -315,8 +348,8 @@ static const char *flag_value(int opt)
 }
 
 /* getopt_long over argv with the given table; returns the first non-option index or -1. */
-static int parse_flags(int argc, char **argv, const struct option *table,
-                       struct fcgi_options *o, enum fcgi_options_result *result)
+static int parse_flags(int argc, char **argv, const struct option *table, struct fcgi_options *o,
+                       enum fcgi_options_result *result)
 {
     int opt, index;
 
@@ -346,14 +379,41 @@ static int parse_flags(int argc, char **argv, const struct option *table,
     return optind;
 }
 
-/* The S3 options that have no default must be there. */
+/*
+ * The fetch limits not given follow --workers: a third of the workers (at
+ * least one) is kept for what needs no upstream - more than the 8 idle
+ * connections one nginx worker of the shipped config keeps open, each of
+ * which holds a worker - and one upstream may take three quarters of the
+ * rest: enough for a client's parallel layer downloads (containerd and
+ * Docker fetch 3 at a time, skopeo 6) while leaving room for the others.
+ * With one worker nothing can be kept.
+ */
+static bool resolve_fetch_limits(struct fcgi_options *o)
+{
+    int keep = o->workers / 3 > 1 ? o->workers / 3 : 1;
+
+    if (o->max_fetches == 0)
+        o->max_fetches = o->workers > keep ? o->workers - keep : 1;
+    if (o->max_fetches_per_upstream == 0)
+        o->max_fetches_per_upstream = o->max_fetches > 1 ? o->max_fetches * 3 / 4 : 1;
+    if (o->max_fetches > o->workers)
+        return fail("--max-fetches (%d) must not exceed --workers (%d)", o->max_fetches,
+                    o->workers);
+    if (o->max_fetches_per_upstream > o->max_fetches)
+        return fail("--max-fetches-per-upstream (%d) must not exceed --max-fetches (%d)",
+                    o->max_fetches_per_upstream, o->max_fetches);
+    return true;
+}
+
+/* The S3 options that have no default must be there, and keys come in pairs. */
 static bool s3_complete(const struct fcgi_s3_options *s3)
 {
     if (s3->bucket == NULL)
         return fail("s3 storage needs --bucket (or S3_BUCKET)");
-    if (s3->access_key == NULL || s3->secret_key == NULL)
-        return fail("s3 storage needs --access-key and --secret-key (or S3_ACCESS_KEY and "
-                    "S3_SECRET_KEY)");
+    /* Neither: the standard AWS sources are looked at (storage/s3_credentials.h). */
+    if ((s3->access_key == NULL) != (s3->secret_key == NULL))
+        return fail("s3 storage: --access-key and --secret-key (or S3_ACCESS_KEY and "
+                    "S3_SECRET_KEY) go together");
     return true;
 }
 
@@ -368,6 +428,8 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .workers = DEFAULT_WORKERS,
         .connect_timeout = 10,
         .low_speed_timeout = 30,
+        .low_speed_limit = 16 * 1024,
+        .upstream_timeout = 60,
         .cleanup_interval = 3600,
     };
     if (!apply_environment(o))
@@ -375,6 +437,8 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
     first = parse_flags(argc, argv, global_options, o, &result);
     if (first < 0)
         return result;
+    if (!resolve_fetch_limits(o))
+        return FCGI_OPTIONS_ERROR;
     if (first >= argc) {
         fail("missing storage: filesystem --root DIR (see --help)");
         return FCGI_OPTIONS_ERROR;

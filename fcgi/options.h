@@ -6,6 +6,8 @@
  *                [--check-cache-digest] [--workers N] [--no-dynamic-namespaces]
  *                [--front auto|nginx|lighttpd]
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
+ *                [--low-speed-limit BYTES] [--upstream-timeout SECONDS]
+ *                [--max-fetches N] [--max-fetches-per-upstream N]
  *                [--cleanup-interval SECONDS]
  *                filesystem --root DIR
  *              | s3 --host HOST[:PORT] --bucket B [--region R] --access-key K
@@ -15,7 +17,8 @@
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
- * LOW_SPEED_TIMEOUT, CLEANUP_INTERVAL, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
+ * LOW_SPEED_TIMEOUT, LOW_SPEED_LIMIT, UPSTREAM_TIMEOUT, MAX_FETCHES,
+ * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
  * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
  */
@@ -58,6 +61,12 @@ struct fcgi_options {
     enum fcgi_front front;
     long connect_timeout;
     long low_speed_timeout;
+    long low_speed_limit;  /* bytes/s a blob download keeps up */
+    long upstream_timeout; /* seconds for any other upstream answer */
+    /* Requests sent to upstreams at once, in all (below workers, so that
+     * some are always free for hits) and per upstream: see core/slots.h. */
+    int max_fetches;
+    int max_fetches_per_upstream;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */
     const char *root;      /* filesystem storage */
     enum fcgi_storage storage;

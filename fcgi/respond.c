@@ -14,6 +14,10 @@
  * proxies the URL (contrib/nginx), or to the client as a 307 with
  * --s3-redirect; other front servers get it streamed through a storage
  * reader. A HEAD needs no byte of it: its head is answered here.
+ *
+ * No header value leaves with a control character in it, whatever core
+ * checked before: one is left out (or, for the headers that hand an object
+ * over, the answer refused) and logged.
  */
 #include "autoconfig.h"
 
@@ -22,6 +26,7 @@
 #include <string.h>
 
 #include "fcgi/respond.h"
+#include "util/log.h"
 
 #define STREAM_CHUNK (128 * 1024)
 
@@ -81,34 +86,78 @@ static enum fcgi_front front_of(const struct response *r)
     return FCGI_FRONT_NGINX;
 }
 
-/* Writes the head; extra is one more complete header line ("" for none). */
-static int put_head(struct response *r, const struct oci_response_head *head, const char *extra)
+/* A header that hands a stored object over: X-Accel-Redirect, X-Sendfile, Location. */
+struct header {
+    const char *name;
+    const char *value;
+};
+
+/*
+ * A value fit to be sent: no control character but HTAB (RFC 9110 5.5). A
+ * CR or LF would end the header early - nginx refuses the whole answer with
+ * a 502, lighttpd passes it on to the client - whatever core checked before.
+ */
+static bool value_clean(const char *value)
+{
+    for (const unsigned char *c = (const unsigned char *)value; *c != '\0'; c++) {
+        if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Writes "name: value"; a value that is not clean is left out, and logged. */
+static int put_header(FCGX_Stream *out, const char *name, const char *value)
+{
+    if (!value_clean(value)) {
+        oci_log(OCI_LOG_ERROR, "respond: %s \"%s\" left out: a control character", name, value);
+        return 0;
+    }
+    return FCGX_FPrintF(out, "%s: %s\r\n", name, value);
+}
+
+/*
+ * Writes the head, with n headers more that hand a stored object over (the
+ * front server sends the body then). Without those the answer is no answer:
+ * when one is not clean nothing is written and 1 returned, and the front
+ * server answers 502 for us.
+ */
+static int put_head(struct response *r, const struct oci_response_head *head,
+                    const struct header *more, size_t n)
 {
     FCGX_Stream *out = r->req->out;
     int rc;
 
+    for (size_t i = 0; i < n; i++) {
+        if (!value_clean(more[i].value)) { /* not logged: a presigned URL is a credential */
+            oci_log(OCI_LOG_ERROR, "respond: %s refused: a control character", more[i].name);
+            return 1;
+        }
+    }
     rc = FCGX_FPrintF(out, "Status: %d %s\r\nDocker-Distribution-API-Version: registry/2.0\r\n",
                       head->status, reason_phrase(head->status));
     if (rc >= 0 && head->content_type != NULL)
-        rc = FCGX_FPrintF(out, "Content-Type: %s\r\n", head->content_type);
-    if (rc >= 0 && head->content_length >= 0 && *extra == '\0')
+        rc = put_header(out, "Content-Type", head->content_type);
+    if (rc >= 0 && head->content_length >= 0 && n == 0)
         rc = FCGX_FPrintF(out, "Content-Length: %lld\r\n", (long long)head->content_length);
     if (rc >= 0 && head->digest[0] != '\0')
-        rc = FCGX_FPrintF(out, "Docker-Content-Digest: %s\r\n", head->digest);
+        rc = put_header(out, "Docker-Content-Digest", head->digest);
     if (rc >= 0 && head->warning != NULL)
-        rc = FCGX_FPrintF(out, "Warning: %s\r\n", head->warning);
+        rc = put_header(out, "Warning", head->warning);
     if (rc >= 0 && head->allow != NULL)
-        rc = FCGX_FPrintF(out, "Allow: %s\r\n", head->allow);
+        rc = put_header(out, "Allow", head->allow);
     if (rc >= 0 && head->retry_after[0] != '\0')
-        rc = FCGX_FPrintF(out, "Retry-After: %s\r\n", head->retry_after);
+        rc = put_header(out, "Retry-After", head->retry_after);
     if (rc >= 0 && head->content_length < 0)
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
     /* nginx may keep the answer in its cache this long (contrib/nginx), and
      * does not pass the header on. */
     if (rc >= 0 && head->fresh_for > 0 && front_of(r) == FCGI_FRONT_NGINX)
         rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", head->fresh_for);
+    for (size_t i = 0; rc >= 0 && i < n; i++)
+        rc = FCGX_FPrintF(out, "%s: %s\r\n", more[i].name, more[i].value);
     if (rc >= 0)
-        rc = FCGX_FPrintF(out, "%s\r\n", extra);
+        rc = FCGX_PutS("\r\n", out);
     /* No flush: a complete answer leaves in one write with the end of the
      * request; a streamed one is flushed with its first body bytes. */
     return rc < 0;
@@ -116,7 +165,7 @@ static int put_head(struct response *r, const struct oci_response_head *head, co
 
 static int sink_head(void *ctx, const struct oci_response_head *head)
 {
-    return put_head(ctx, head, "");
+    return put_head(ctx, head, NULL, 0);
 }
 
 static int sink_body(void *ctx, const void *buf, size_t len)
@@ -153,7 +202,7 @@ static int stream_stored(struct response *r, const struct oci_response_head *hea
     if (st->ops->reader_open(st, key, &reader) != STORAGE_OK)
         return 1;
     buf = malloc(STREAM_CHUNK);
-    if (buf == NULL || put_head(r, head, "") != 0)
+    if (buf == NULL || put_head(r, head, NULL, 0) != 0)
         goto done;
     while ((err = st->ops->reader_read(reader, buf, STREAM_CHUNK, &got)) == STORAGE_OK && got > 0)
         if (sink_body(r, buf, got) != 0 || sink_flush(r) != 0)
@@ -170,23 +219,21 @@ static int send_by_url(struct response *r, const struct oci_response_head *head,
                        const char *url)
 {
     struct oci_response_head redirect = *head;
-    char line[sizeof(((struct storage_location *)0)->url) + OCI_CACHE_KEY_MAX + 96];
+    char accel[sizeof(FCGI_S3_ACCEL_PREFIX) + OCI_CACHE_KEY_MAX];
+    struct header more[2] = {{"X-Oci-Presigned-Url", url}, {"X-Accel-Redirect", accel}};
 
     if (is_head_request(r))
-        return put_head(r, head, "");
+        return put_head(r, head, NULL, 0);
     if (s3_redirect) {
         redirect.status = 307;
         redirect.content_length = 0;
         redirect.content_type = NULL;
-        snprintf(line, sizeof(line), "Location: %s\r\n", url);
-        return put_head(r, &redirect, line);
+        return put_head(r, &redirect, &(struct header){"Location", url}, 1);
     }
     if (front_of(r) != FCGI_FRONT_NGINX)
         return stream_stored(r, head, key);
-    snprintf(line, sizeof(line),
-             "X-Oci-Presigned-Url: %s\r\nX-Accel-Redirect: " FCGI_S3_ACCEL_PREFIX "%s\r\n", url,
-             key);
-    return put_head(r, head, line);
+    snprintf(accel, sizeof(accel), FCGI_S3_ACCEL_PREFIX "%s", key);
+    return put_head(r, head, more, 2);
 }
 
 /* Hands a stored object to the front server: the responder sends no byte of it. */
@@ -195,19 +242,18 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
     struct response *r = ctx;
     struct storage *st = r->reg->storage;
     struct storage_location loc;
-    char line[sizeof(loc.path) + 64];
+    char accel[sizeof(FCGI_ACCEL_PREFIX) + OCI_CACHE_KEY_MAX];
     enum storage_err err = st->ops->locate(st, key, &loc);
 
     if (err == STORAGE_OK && loc.url[0] != '\0')
         return send_by_url(r, head, key, loc.url);
     if (front_of(r) == FCGI_FRONT_NGINX) {
-        snprintf(line, sizeof(line), "X-Accel-Redirect: " FCGI_ACCEL_PREFIX "%s\r\n", key);
-        return put_head(r, head, line);
+        snprintf(accel, sizeof(accel), FCGI_ACCEL_PREFIX "%s", key);
+        return put_head(r, head, &(struct header){"X-Accel-Redirect", accel}, 1);
     }
     if (err != STORAGE_OK || loc.path[0] == '\0')
         return 1;
-    snprintf(line, sizeof(line), "X-Sendfile: %s\r\n", loc.path);
-    return put_head(r, head, line);
+    return put_head(r, head, &(struct header){"X-Sendfile", loc.path}, 1);
 }
 
 void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,

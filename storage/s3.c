@@ -420,6 +420,7 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
     struct s3 *s = s3_of(st);
     struct sigv4_credentials cred = s3_http_credentials(s);
     char date[SIGV4_DATE_LEN + 1], *path = s3_http_object_path(s, key), *query = NULL;
+    char *token = NULL, *extra = NULL;
     enum storage_err err = STORAGE_NO_MEMORY;
     int n;
 
@@ -427,8 +428,14 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
     loc->url[0] = '\0';
     if (path == NULL)
         return storage_key_valid(key) ? STORAGE_NO_MEMORY : STORAGE_BAD_KEY;
+    /* Temporary credentials: the token is a signed part of the URL's query. */
+    if (s->session_token != NULL && ((token = sigv4_uri_encode(s->session_token, false)) == NULL ||
+                                     asprintf(&extra, "X-Amz-Security-Token=%s", token) < 0)) {
+        extra = NULL;
+        goto done;
+    }
     sigv4_format_date(time(NULL), date);
-    query = sigv4_presign_query(&cred, "GET", s->authority, path, NULL, date, s->presign_expires);
+    query = sigv4_presign_query(&cred, "GET", s->authority, path, extra, date, s->presign_expires);
     if (query == NULL)
         goto done;
     n = snprintf(loc->url, sizeof(loc->url), "%s://%s%s?%s", s->scheme, s->authority, path, query);
@@ -438,6 +445,8 @@ static enum storage_err s3_locate(struct storage *st, const char *key, struct st
 done:
     free(path);
     free(query);
+    free(token);
+    free(extra);
     return err;
 }
 
@@ -450,8 +459,11 @@ static void s3_destroy(struct storage *st)
         curl_global_cleanup();
     if (s->secret_key != NULL)
         OPENSSL_cleanse(s->secret_key, strlen(s->secret_key));
+    if (s->session_token != NULL)
+        OPENSSL_cleanse(s->session_token, strlen(s->session_token));
     free(s->access_key);
     free(s->secret_key);
+    free(s->session_token);
     free(s->ca_file);
     free(s);
 }
@@ -535,31 +547,58 @@ static bool set_prefix(struct s3 *s, const char *prefix, char *err, size_t errle
     return true;
 }
 
-/* One signed ListObjectsV2 of at most one key: are the bucket and the keys right? */
+/* A TLS failure that is the configuration's, not an outage's. */
+static bool tls_refused(int rc)
+{
+    return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+           rc == CURLE_SSL_CERTPROBLEM;
+}
+
+/*
+ * One signed ListObjectsV2 of at most one key: are the bucket and the keys
+ * right? A wrong key, bucket or endpoint is a configuration error that stops
+ * the start. An endpoint that cannot be reached or fails (5xx) is not: the
+ * responder starts anyway, /readyz says it is not ready, and it serves from
+ * the upstreams until S3 answers (a replica must come up with its store).
+ */
 static bool check_bucket(struct s3 *s, char *err, size_t errlen)
 {
     struct s3_req req = s3_http_req("GET", NULL);
     struct s3_resp resp = {0};
     char code[64];
     enum storage_err e;
+    bool usable = false;
 
     req.query = "list-type=2&max-keys=1";
     req.attempts = 2;
     req.max_body = S3_ERROR_BODY_MAX;
     e = s3_http_perform(s, &req, &resp);
     s3_http_error_code(&resp, code, sizeof(code));
-    if (e != STORAGE_OK)
-        snprintf(err, errlen, "S3 endpoint %s://%s cannot be reached (see the log line above)",
-                 s->scheme, s->authority);
-    else if (resp.status == 403 && (strcmp(code, "SignatureDoesNotMatch") == 0 ||
-                                    strcmp(code, "InvalidAccessKeyId") == 0))
+    if (e != STORAGE_OK && tls_refused(atomic_load(&s->last_transport_error))) {
+        snprintf(err, errlen,
+                 "S3 endpoint %s://%s: its TLS certificate is not trusted or not for this "
+                 "host (%s): check --ca-file",
+                 s->scheme, s->authority,
+                 curl_easy_strerror((CURLcode)atomic_load(&s->last_transport_error)));
+    } else if (e != STORAGE_OK || resp.status >= 500) {
+        oci_log(OCI_LOG_WARN,
+                "S3 bucket %s at %s://%s is not available at start (%s): starting anyway, "
+                "/readyz says not ready until it answers",
+                s->bucket, s->scheme, s->authority,
+                e != STORAGE_OK ? "cannot be reached" : "server error");
+        usable = true;
+    } else if (resp.status == 403 && (strcmp(code, "SignatureDoesNotMatch") == 0 ||
+                                      strcmp(code, "InvalidAccessKeyId") == 0)) {
         snprintf(err, errlen, "S3 bucket %s: %s: check the access key and the secret key",
                  s->bucket, code);
-    else if (resp.status < 200 || resp.status >= 300)
+    } else if (resp.status < 200 || resp.status >= 300) {
         snprintf(err, errlen, "S3 bucket %s at %s://%s: HTTP %ld %s", s->bucket, s->scheme,
                  s->authority, resp.status, code);
+    } else {
+        usable = true;
+    }
     s3_http_resp_free(&resp);
-    return e == STORAGE_OK && resp.status >= 200 && resp.status < 300;
+    return usable;
 }
 
 static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char *err, size_t errlen)
@@ -571,7 +610,10 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     }
     if (cfg->access_key == NULL || *cfg->access_key == '\0' || cfg->secret_key == NULL ||
         *cfg->secret_key == '\0') {
-        snprintf(err, errlen, "S3 needs --access-key and --secret-key");
+        snprintf(err, errlen,
+                 "S3 needs credentials: --access-key and --secret-key (S3_ACCESS_KEY, "
+                 "S3_SECRET_KEY), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a "
+                 "profile in ~/.aws/credentials");
         return false;
     }
     snprintf(s->bucket, sizeof(s->bucket), "%s", cfg->bucket);
@@ -584,6 +626,11 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     s->threshold = cfg->multipart_threshold > 0 ? cfg->multipart_threshold : S3_DEFAULT_THRESHOLD;
     s->access_key = strdup(cfg->access_key);
     s->secret_key = strdup(cfg->secret_key);
+    if (cfg->session_token != NULL && *cfg->session_token != '\0' &&
+        (s->session_token = strdup(cfg->session_token)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
     s->ca_file = cfg->ca_file && *cfg->ca_file ? strdup(cfg->ca_file) : NULL;
     if (s->access_key == NULL || s->secret_key == NULL ||
         (cfg->ca_file && *cfg->ca_file && s->ca_file == NULL)) {

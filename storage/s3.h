@@ -28,6 +28,7 @@ struct storage_s3_config {
     const char *region; /* NULL: us-east-1 */
     const char *access_key;
     const char *secret_key;
+    const char *session_token;    /* temporary credentials' token, or NULL */
     bool path_style;              /* host/bucket/key instead of bucket.host/key */
     const char *ca_file;          /* PEM bundle to trust, or NULL for the system's */
     const char *prefix;           /* key prefix inside the bucket, or NULL */

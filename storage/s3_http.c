@@ -85,7 +85,7 @@ bool s3_http_sign_headers(const struct s3 *s, const struct s3_req *req, const ch
                           struct curl_slist **list)
 {
     struct sigv4_credentials cred = s3_http_credentials(s);
-    struct sigv4_header h[S3_MAX_EXTRA + 3];
+    struct sigv4_header h[S3_MAX_EXTRA + 4];
     char date[SIGV4_DATE_LEN + 1], *auth;
     const char *hash = req->payload_hash ? req->payload_hash : SIGV4_EMPTY_SHA256;
     struct sigv4_request sr = {req->method, path, req->query, h, 0, hash, date};
@@ -96,6 +96,8 @@ bool s3_http_sign_headers(const struct s3 *s, const struct s3_req *req, const ch
     h[n++] = (struct sigv4_header){"host", s->authority};
     h[n++] = (struct sigv4_header){"x-amz-content-sha256", hash};
     h[n++] = (struct sigv4_header){"x-amz-date", date};
+    if (s->session_token != NULL)
+        h[n++] = (struct sigv4_header){"x-amz-security-token", s->session_token};
     for (i = 0; i < req->extra_count; i++)
         h[n++] = req->extra[i];
     sr.header_count = n;
@@ -326,6 +328,50 @@ done:
     return rc;
 }
 
+/* How long requests fail at once after the endpoint could not be reached. */
+#define S3_DOWN_SECONDS 5
+
+static long long monotonic_seconds(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec;
+}
+
+/*
+ * True while the endpoint counts as down. The first request after the
+ * window tries again for real; while one is down, a request costs nothing,
+ * so hits become misses (served from the upstream) and /readyz says 503 at
+ * once instead of after the connect timeouts.
+ */
+static bool endpoint_down(struct s3 *s, const struct s3_req *req)
+{
+    return !req->through_outage && monotonic_seconds() < atomic_load(&s->down_until);
+}
+
+static void endpoint_result(struct s3 *s, CURLcode rc)
+{
+    long long was = atomic_load(&s->down_until);
+
+    if (rc != CURLE_OK)
+        atomic_store(&s->last_transport_error, (int)rc);
+    if (rc == CURLE_OK) {
+        if (was != 0 && atomic_exchange(&s->down_until, 0) != 0)
+            oci_log(OCI_LOG_INFO, "s3: endpoint %s://%s answers again", s->scheme, s->authority);
+        return;
+    }
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+        rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR) {
+        atomic_store(&s->down_until, monotonic_seconds() + S3_DOWN_SECONDS);
+        if (was == 0)
+            oci_log(OCI_LOG_ERROR,
+                    "s3: endpoint %s://%s unreachable (%s): requests fail at once for %d s at a "
+                    "time until it answers",
+                    s->scheme, s->authority, curl_easy_strerror(rc), S3_DOWN_SECONDS);
+    }
+}
+
 static void backoff(int attempt_no)
 {
     long ms = 200L << (attempt_no < 5 ? attempt_no : 5);
@@ -349,10 +395,13 @@ enum storage_err s3_http_perform(struct s3 *s, const struct s3_req *req, struct 
         err = STORAGE_NO_MEMORY;
         goto done;
     }
+    if (endpoint_down(s, req))
+        goto done;
     for (i = 0; i < attempts; i++) {
         if (i > 0)
             backoff(i - 1);
         rc = attempt(s, req, path, url, resp);
+        endpoint_result(s, rc);
         if (rc == CURLE_OUT_OF_MEMORY) {
             err = STORAGE_NO_MEMORY;
             goto done;

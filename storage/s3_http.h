@@ -13,6 +13,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,10 +35,17 @@ struct s3 {
     bool path_style;
     char region[64];
     char *access_key, *secret_key;
+    char *session_token; /* NULL: long-term keys */
     char *ca_file;
     long connect_timeout, low_speed_timeout, presign_expires;
     uint64_t threshold;
     bool curl_ready; /* holds a reference to libcurl's global state */
+    /* Until when (CLOCK_MONOTONIC seconds) requests fail at once: the
+     * endpoint was just unreachable, and a request that waits out the
+     * connect timeout and its retries again would hold a worker for tens of
+     * seconds. 0: not down. */
+    atomic_llong down_until;
+    atomic_int last_transport_error; /* the CURLcode of the last failed attempt */
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;
@@ -56,6 +64,7 @@ struct s3_req {
     const char *payload_hash; /* NULL: the empty payload's */
     size_t max_body;          /* keep at most this much of a 2xx body */
     int attempts;             /* 1: no retry */
+    bool through_outage;      /* tried even while the endpoint is down (clean-ups) */
 };
 
 /* What came back. */

@@ -145,6 +145,7 @@ static void multipart_abort(struct multipart *m)
 
     req.query = m->id_query;
     req.attempts = 8; /* about 25 s of backoff: S3 may be restarting */
+    req.through_outage = true;
     err = s3_http_call(m->s3, &req, &resp);
     if (err == STORAGE_OK || err == STORAGE_NOT_FOUND)
         oci_log(OCI_LOG_WARN, "s3: aborted the multipart upload of %s", m->key);

@@ -4,6 +4,7 @@
 #   (ca_file), htpasswd Basic auth, and token auth with the token server of
 #   servers.py (RS256 JWTs with an x5c chain to the test CA);
 #   wrong or missing credentials give the client 403 DENIED, never a 500;
+#   empty username and password (file or environment) are anonymous;
 #   a token is fetched once per scope and reused;
 #   UPSTREAM_CREDENTIALS wins over the file;
 #   credentials are not forwarded when a blob GET redirects to another host;
@@ -67,16 +68,19 @@ EXTRA_UPSTREAMS=$(
 	upstream_entry token.test "$TOKEN"
 	upstream_entry token-auth.test "$TOKEN" "${RIGHT[@]}"
 	upstream_entry token-bad.test "$TOKEN" "${WRONG[@]}"
+	upstream_entry token-empty.test "$TOKEN" 'username: ""' 'password: ""'
+	upstream_entry token-envempty.test "$TOKEN" "${WRONG[@]}"
 	upstream_entry env.test "$BASIC" "${WRONG[@]}"
 	upstream_entry redirect.test "${REDIRECT_ADDR[redirect]}" "tls: false" "${RIGHT[@]}"
-	upstream_entry redirect-token.test "${REDIRECT_ADDR[redirect-token]}" "tls: false" "${RIGHT[@]}"
+	upstream_entry redirect-token.test "${REDIRECT_ADDR[redirect-token]}" "tls: false" \
+		"ca_file: $T/pki/ca.pem" "${RIGHT[@]}"
 	upstream_entry agent.test "$UPSTREAM" 'user_agent: "oci-test-agent/4.2"'
 	upstream_entry insecure.test "$UPSTREAM" "accept_invalid_certs: true"
 	upstream_entry untrusted.test "$UPSTREAM" "tls: true"
 )
 export EXTRA_UPSTREAMS
-CREDENTIALS_JSON=$(printf '{"env.test": {"username": "%s", "password": "%s"}}' \
-	"$TEST_USER" "$TEST_PASSWORD")
+CREDENTIALS_JSON=$(printf '{"env.test": {"username": "%s", "password": "%s"}, %s}' \
+	"$TEST_USER" "$TEST_PASSWORD" '"token-envempty.test": {"username": "", "password": ""}')
 UPSTREAM_CREDENTIALS=$CREDENTIALS_JSON start_mirror --workers 8 || bail "mirror did not start"
 diag "mirror $MIRROR, anonymous $UPSTREAM, basic $BASIC, token $TOKEN (tokens :$TOKEN_PORT), test dir $T"
 
@@ -154,6 +158,14 @@ expect_denied "token auth, wrong password" /v2/token-bad.test/test/priv/manifest
 check "token auth: the token server refused the wrong password" \
 	grep -q 'user=invalid .*scope=repository:test/priv:pull .*status=401' "$TOKEN_LOG"
 diag "token requests: $(($(count "$TOKEN_LOG" .) - tokens0))"
+
+# --- empty credentials are anonymous (Helm renders an unset value as "") ---
+invalid0=$(count "$TOKEN_LOG" 'user=invalid')
+pull_ok "empty username and password" tempty token-empty.test/test/pub:v1 "$TPUB"
+pull_ok "empty username and password in UPSTREAM_CREDENTIALS" tenvempty \
+	token-envempty.test/test/pub:v1 "$TPUB"
+is "$(count "$TOKEN_LOG" 'user=invalid')" "$invalid0" \
+	"empty credentials: no token request carried Basic credentials (none refused as invalid)"
 
 # --- UPSTREAM_CREDENTIALS wins over the file's wrong password ---
 pull_ok "UPSTREAM_CREDENTIALS overrides the file" env env.test/test/private:v1 "$PRIV"

@@ -57,12 +57,25 @@ expect_error 400 NAME_INVALID /v2/test/Small/manifests/v1
 expect_error 400 NAME_INVALID /v2/test/sm___all/manifests/v1
 expect_error 400 NAME_INVALID /v2/test/small./manifests/v1
 expect_error 400 NAME_INVALID "/v2/test/-small/blobs/$ZERO"
-expect_error 400 TAG_INVALID /v2/test/small/manifests/-v1
-expect_error 400 TAG_INVALID "/v2/test/small/manifests/$(printf 'a%.0s' {1..129})"
 expect_error 400 DIGEST_INVALID /v2/test/small/blobs/sha256:1234
 expect_error 400 DIGEST_INVALID "/v2/test/small/blobs/sha256:$(printf 'Z%.0s' {1..64})"
 expect_error 400 DIGEST_INVALID /v2/test/small/blobs/v1
-expect_error 400 DIGEST_INVALID /v2/test/small/manifests/sha256:abc
+expect_error 400 DIGEST_INVALID /v2/test/small/blobs/sha256:totallywrong
+# a well-formed digest of an algorithm we do not hash: a bad digest, not a 405
+expect_error 400 DIGEST_INVALID /v2/test/small/blobs/md5:abc
+like "$(json_get "$T/body" errors 0 detail)" 'unsupported digest algorithm' \
+	"blobs/md5:abc: the error says the algorithm is not supported"
+is "$(http_status /v2/test/small/blobs/md5:abc -I)" 400 "HEAD blobs/md5:abc: status 400"
+
+# --- a manifest reference that is neither tag nor digest names nothing: 404 ---
+# (the conformance suite's .INVALID_MANIFEST_NAME), asked of no upstream.
+for ref in .INVALID_MANIFEST_NAME -v1 "$(printf 'a%.0s' {1..129})" sha256:abc \
+	sha256:totallywrong md5:abc; do
+	expect_error 404 MANIFEST_UNKNOWN "/v2/test/small/manifests/$ref"
+	is "$(http_status "/v2/test/small/manifests/$ref" -I)" 404 "HEAD manifests/${ref:0:40}: status 404"
+done
+check "no invalid manifest reference was asked of the upstream" \
+	eval "! grep -Eq 'manifests/(\\.INVALID|-v1|aaaa|sha256:abc|sha256:totally|md5:)' '$UPSTREAM_LOG'"
 
 # --- unknown things ---
 expect_error 404 MANIFEST_UNKNOWN /v2/test/small/manifests/nope

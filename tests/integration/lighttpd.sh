@@ -63,6 +63,7 @@ client_pulls() {
 
 	# HTTP details of hits sent by lighttpd (X-Sendfile keeps the headers).
 	hit_details "$m" "$m-docker"
+	health_checks "$m"
 	is "$(http_status /_oci_cache/blobs/sha256/"${LAYER:7:2}"/"${LAYER:7}")" 403 "$m: nothing but /v2/ is served"
 
 	# Straight to the responder, as lighttpd asks: hits are handed over with X-Sendfile.

@@ -45,6 +45,12 @@ expect_usage_error "missing storage subcommand" '[Ss]torage|filesystem|subcomman
 expect_usage_error "unknown storage" 'floppy' floppy --root "$CACHE"
 expect_usage_error "filesystem without --root" 'root' filesystem
 expect_usage_error "non-numeric --workers" 'workers|abc' --workers abc filesystem --root "$CACHE"
+expect_usage_error "--max-fetches above --workers" 'max-fetches.*workers' \
+	--workers 8 --max-fetches 9 filesystem --root "$CACHE"
+expect_usage_error "--max-fetches-per-upstream above --max-fetches" 'per-upstream.*max-fetches' \
+	--max-fetches 4 --max-fetches-per-upstream 5 filesystem --root "$CACHE"
+expect_usage_error "--low-speed-limit of 0" 'LOW_SPEED_LIMIT|low-speed-limit' \
+	--low-speed-limit 0 filesystem --root "$CACHE"
 
 # --- bad upstream configuration ---
 expect_usage_error "missing config file" "$T/nonexistent.yaml" \

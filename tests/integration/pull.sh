@@ -79,6 +79,7 @@ fi
 
 # --- HTTP details through nginx ---
 hit_details nginx docker
+health_checks nginx
 
 # --- nginx keeps manifest answers for as long as the responder says ---
 # A HEAD first, then GETs, by digest, as containerd asks (an image nobody pulled).

@@ -113,6 +113,7 @@ fi
 
 # --- HTTP details of hits proxied from S3 ---
 hit_details S3 docker
+health_checks S3
 code=$(http_status /v2/test/small/manifests/v1 -H 'Accept: application/vnd.oci.image.manifest.v1+json')
 is "$code" 200 "GET manifest from S3: 200"
 is "$(header Content-Type)" application/vnd.oci.image.manifest.v1+json "GET manifest from S3: the media type"

@@ -2,12 +2,15 @@
 # nginx, configured with contrib/nginx/*.conf changed only in ports and paths.
 # shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
 
-# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh,
+# write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh (when started),
 # trusted for MANIFEST_INVALIDATION_TIME (default 1h), its blobs kept for
 # BLOB_INVALIDATION_TIME (default 30d), followed by the YAML
 # entries of EXTRA_UPSTREAMS when a test sets it.
 write_upstream_config() {
-	cat >"$1" <<-EOF
+	: >"$1"
+	# Without the upstream of upstream.sh there is no reg.test (nor its CA, which
+	# the responder checks at start).
+	[ -z "${UPSTREAM:-}" ] || cat >"$1" <<-EOF
 		- namespace: reg.test
 		  host: $UPSTREAM
 		  tls: true
@@ -47,7 +50,10 @@ start_responder() {
 	wait_ready responder 20 unix_open "$FCGI_SOCK"
 }
 
-# template_nginx DIR PORT: the contrib configuration with our port and paths.
+# template_nginx DIR PORT: the contrib configuration with our port and paths
+# (NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
+# NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
+# matches no IP address in a certificate).
 template_nginx() {
 	local dir=$1 port=$2 f
 	mkdir -p "$dir"
@@ -57,6 +63,8 @@ template_nginx() {
 			-e "s|/run/oci-registry|$T/run|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
 			-e "s|/var/log/oci-registry|$T/log|g" \
+			-e "s|/etc/ssl/certs/ca-certificates.crt|${NGINX_S3_CA:-/etc/ssl/certs/ca-certificates.crt}|g" \
+			-e "s|proxy_ssl_verify on;|&${NGINX_S3_SSL_NAME:+ proxy_ssl_name $NGINX_S3_SSL_NAME;}|" \
 			"$top_srcdir/contrib/nginx/$f" >"$dir/$f" || return 1
 	done
 }
@@ -167,6 +175,24 @@ hit_details() {
 	is "$code" 200 "$label: GET cached blob: 200"
 	is "$(sha256_of "$T/body")" "$LAYER" "$label: GET cached blob: content matches the digest"
 	is "$(header Docker-Content-Digest)" "$LAYER" "$label: GET cached blob: Docker-Content-Digest"
+}
+
+# health_checks LABEL: /healthz and /readyz through the front server are
+# answered by the responder (200, text), junk after them is 404, and the
+# readiness probe leaves no object behind in a filesystem cache.
+health_checks() {
+	local label=$1
+	is "$(http_status /healthz)" 200 "$label: GET /healthz: 200"
+	is "$(cat "$T/body")" ok "$label: /healthz says ok"
+	is "$(http_status /healthz -I)" 200 "$label: HEAD /healthz: 200"
+	is "$(http_status /readyz)" 200 "$label: GET /readyz: 200 (storage written, read back, removed)"
+	is "$(cat "$T/body")" ready "$label: /readyz says ready"
+	is "$(header Content-Type)" text/plain "$label: /readyz is text/plain"
+	like "$(http_status /healthz/x)" '^40[34]$' "$label: /healthz/x is refused"
+	like "$(http_status /readyzz)" '^40[34]$' "$label: /readyzz is refused"
+	if [ -d "${CACHE:-}" ]; then
+		is "$(find "$CACHE/_health" -type f 2>/dev/null | wc -l)" 0 "$label: no readiness probe object is left"
+	fi
 }
 
 # head_of FILE: the CGI head of a raw cgi-fcgi answer, without CRs.

@@ -8,6 +8,7 @@ shares nothing with it.
   s3.py ENDPOINT BUCKET uploads             "key uploadId" per open multipart upload
   s3.py ENDPOINT BUCKET get KEY             the object to stdout
   s3.py ENDPOINT BUCKET put KEY FILE        upload a file
+  s3.py ENDPOINT BUCKET fill PREFIX COUNT   COUNT small objects PREFIX0000.., 8 at a time
 
 ENDPOINT is http://host:port (path-style). Keys come from S3_ACCESS_KEY and
 S3_SECRET_KEY, region from S3_REGION (us-east-1). Exits 1 on an HTTP error.
@@ -92,6 +93,15 @@ def uploads(endpoint, bucket):
         print(tags(item, "Key")[0], tags(item, "UploadId")[0])
 
 
+def fill(endpoint, bucket, prefix, count):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def put(i):
+        request(endpoint, "PUT", "/%s/%s%04d" % (bucket, prefix, i), body=b"filler %d\n" % i)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, range(count)))
+
+
 def main():
     endpoint, bucket, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     if cmd == "mb":
@@ -105,6 +115,8 @@ def main():
     elif cmd == "put":
         with open(args[1], "rb") as f:
             request(endpoint, "PUT", "/%s/%s" % (bucket, args[0]), body=f.read())
+    elif cmd == "fill":
+        fill(endpoint, bucket, args[0], int(args[1]))
     else:
         sys.exit(__doc__)
 

@@ -2,8 +2,9 @@
 """Small HTTP servers that play parts of the registry world in the integration tests.
 
   servers.py token PORT --cert PEM --key PEM --service S --issuer I --users FILE
-                        [--public PREFIX] --log FILE
-      A token server (docker/distribution "token" auth): GET /token?service=&scope=
+                        [--public PREFIX] [--tls-cert PEM --tls-key PEM] --log FILE
+      A token server (docker/distribution "token" auth), over HTTPS with
+      --tls-cert and --tls-key: GET /token?service=&scope=
       answers {"token", "access_token", "expires_in", "issued_at"} with an RS256
       JWT whose header carries the signing certificate as x5c. Anonymous
       requests get pull on repositories starting with PREFIX (default
@@ -193,7 +194,8 @@ def token_server(args):
         "key": key,
         "x5c": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode(),
     }
-    serve([(args.port, TokenHandler)], cfg)
+    tls = server_tls(args.tls_cert, args.tls_key) if args.tls_cert else None
+    serve([(args.port, TokenHandler, "", tls)], cfg)
 
 
 # ---- redirecting upstream -----------------------------------------------------
@@ -356,11 +358,21 @@ class Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
+def server_tls(cert, key):
+    """The TLS context of a listener with this certificate and key."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context
+
+
 def serve(listeners, cfg):
+    """Serves (port, handler[, role[, TLS context]]) listeners on 127.0.0.1 until SIGTERM."""
     servers = []
     for spec in listeners:
         port, handler = spec[0], spec[1]
         srv = Server(("127.0.0.1", port), handler)
+        if len(spec) > 3 and spec[3] is not None:
+            srv.socket = spec[3].wrap_socket(srv.socket, server_side=True)
         srv.cfg = cfg
         srv.role = spec[2] if len(spec) > 2 else ""
         servers.append(srv)
@@ -383,6 +395,8 @@ def main():
     p.add_argument("--users", required=True)
     p.add_argument("--public", default="test/pub")
     p.add_argument("--lifetime", type=int, default=300)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
     p.add_argument("--log", required=True)
     p = sub.add_parser("redirect")
     p.add_argument("port", type=int)

@@ -135,6 +135,8 @@ use = egg:swift#listing_formats
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
+# Virtual-hosted-style requests: BUCKET.s3.test (the tests resolve it).
+storage_domain = s3.test
 s3_acl = false
 check_bucket_owner = false
 allow_multipart_uploads = true

@@ -90,7 +90,7 @@ start_registry() {
 		cat >>"$d/config.yml" <<-EOF
 			auth:
 			  token:
-			    realm: http://127.0.0.1:$TOKEN_PORT/token
+			    realm: https://127.0.0.1:$TOKEN_PORT/token
 			    service: oci-test-registry
 			    issuer: oci-test-issuer
 			    rootcertbundle: $T/pki/ca.pem
@@ -137,9 +137,10 @@ make_token_cert() {
 			-CAcreateserial -days 2 -extfile "$d/token.ext" -out "$d/token.pem" >>"$d/openssl.log" 2>&1
 }
 
-# start_token_server: the token server of servers.py on a free port, for the
-# registries started with `token`; sets TOKEN_PORT and TOKEN_LOG (one line
-# per token request: user, scope, what was granted, status).
+# start_token_server: the token server of servers.py over HTTPS (certificate of
+# the test CA) on a free port, for the registries started with `token`; sets
+# TOKEN_PORT and TOKEN_LOG (one line per token request: user, scope, what was
+# granted, status).
 start_token_server() {
 	[ -f "$T/pki/ca.pem" ] || make_pki || return 1
 	make_token_cert || return 1
@@ -149,7 +150,8 @@ start_token_server() {
 	: >"$TOKEN_LOG"
 	spawn tokens "$T/log/tokens.out" "$PYTHON" "$TESTLIB/servers.py" token "$TOKEN_PORT" \
 		--cert "$T/pki/token.pem" --key "$T/pki/token.key" --service oci-test-registry \
-		--issuer oci-test-issuer --users "$T/users" --log "$TOKEN_LOG"
+		--issuer oci-test-issuer --users "$T/users" --log "$TOKEN_LOG" \
+		--tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key"
 	wait_ready tokens 20 tcp_open "$TOKEN_PORT"
 }
 

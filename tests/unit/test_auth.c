@@ -66,6 +66,15 @@ static void test_token_answers(void **state)
         {"{\"expires_in\":300}", NULL, 0},
         {"{\"token\":42}", NULL, 0},
         {"not json", NULL, 0},
+        /* Would be headers of the token server's choosing in the retried request. */
+        {"{\"token\":\"abc\\r\\nX-Injected: 1\"}", NULL, 0},
+        {"{\"token\":\"abc\\nX-Injected: 1\"}", NULL, 0},
+        {"{\"access_token\":\"abc\\r\\n\"}", NULL, 0},
+        {"{\"token\":\"a b\"}", NULL, 0},
+        {"{\"token\":\"a\\tb\"}", NULL, 0},
+        {"{\"token\":\"a\\u007f\"}", NULL, 0},
+        {"{\"token\":\"caf\\u00e9\"}", NULL, 0},
+        {"{\"token\":\"eyJh.eyJz-_~+/=.c2ln\"}", "eyJh.eyJz-_~+/=.c2ln", 60},
     };
     size_t i;
 
@@ -81,6 +90,106 @@ static void test_token_answers(void **state)
             assert_int_equal(lifetime, cases[i].lifetime);
         }
         free(token);
+    }
+}
+
+/* An upstream entry as the config makes it. */
+static struct oci_upstream upstream(const char *host, bool tls, bool with_credentials,
+                                    char **realm_hosts)
+{
+    return (struct oci_upstream){
+        .namespace_ = "example.com",
+        .host = (char *)host,
+        .tls = tls,
+        .username = with_credentials ? "robot" : NULL,
+        .password = with_credentials ? "secret" : NULL,
+        .token_realm_hosts = realm_hosts,
+        .configured = true,
+    };
+}
+
+static void test_challenge_source(void **state)
+{
+    struct oci_upstream up = upstream("registry.example.com:5000", true, true, NULL);
+    struct oci_upstream v6 = upstream("[::1]:5000", true, true, NULL);
+
+    (void)state;
+    assert_true(oci_auth_challenge_is_upstreams(&up, "https://registry.example.com:5000/v2/x"));
+    assert_true(oci_auth_challenge_is_upstreams(&up, "https://Registry.Example.com/v2/x"));
+    /* Where a redirect led: not the upstream's 401. */
+    assert_false(oci_auth_challenge_is_upstreams(&up, "http://elsewhere:5000/v2/x"));
+    assert_false(oci_auth_challenge_is_upstreams(&up, "https://registry.example.com.evil/v2/x"));
+    assert_false(oci_auth_challenge_is_upstreams(&up, "https://example.com/v2/x"));
+    assert_false(oci_auth_challenge_is_upstreams(&up, "not a url"));
+    assert_true(oci_auth_challenge_is_upstreams(&v6, "https://[::1]:5000/v2/x"));
+    assert_false(oci_auth_challenge_is_upstreams(&v6, "https://[::2]:5000/v2/x"));
+}
+
+static void test_realm_access(void **state)
+{
+    static char auth_host[] = "auth.example.com";
+    static char *listed[] = {auth_host, NULL};
+    static char *none[] = {NULL};
+    static const struct {
+        const char *host;
+        bool tls, with_credentials;
+        char **realm_hosts;
+        const char *realm;
+        enum oci_realm_access access;
+    } cases[] = {
+        /* The upstream's own host, any port, over https. */
+        {"registry.example.com", true, true, NULL, "https://registry.example.com/token",
+         OCI_REALM_CREDENTIALS},
+        {"registry.example.com:5000", true, true, NULL, "https://REGISTRY.example.com:5001/t",
+         OCI_REALM_CREDENTIALS},
+        /* Plain http: not with tls: true, but with tls: false. */
+        {"registry.example.com", true, true, NULL, "http://registry.example.com/token",
+         OCI_REALM_ANONYMOUS},
+        {"registry.example.com", false, true, NULL, "http://registry.example.com/token",
+         OCI_REALM_CREDENTIALS},
+        /* Someone else's realm: anonymous. */
+        {"registry.example.com", true, true, NULL, "https://elsewhere/steal", OCI_REALM_ANONYMOUS},
+        {"registry.example.com", false, true, NULL, "http://elsewhere/steal", OCI_REALM_ANONYMOUS},
+        {"registry.example.com", true, true, NULL, "https://auth.example.com/token",
+         OCI_REALM_ANONYMOUS},
+        {"registry.example.com", true, true, NULL, "https://registry.example.com.evil/token",
+         OCI_REALM_ANONYMOUS},
+        {"registry.example.com", true, true, NULL, "https://registry.example.com@evil/token",
+         OCI_REALM_ANONYMOUS},
+        /* ... unless the operator lists its host. */
+        {"registry.example.com", true, true, listed, "https://auth.example.com/token",
+         OCI_REALM_CREDENTIALS},
+        {"registry.example.com", true, true, listed, "http://auth.example.com/token",
+         OCI_REALM_ANONYMOUS},
+        {"registry.example.com", true, true, listed, "https://other.example.com/token",
+         OCI_REALM_ANONYMOUS},
+        /* Docker Hub: auth.docker.io by default, not when the list says otherwise. */
+        {"registry-1.docker.io", true, true, NULL, "https://auth.docker.io/token",
+         OCI_REALM_CREDENTIALS},
+        {"registry-1.docker.io", true, true, none, "https://auth.docker.io/token",
+         OCI_REALM_ANONYMOUS},
+        {"registry-1.docker.io", true, true, NULL, "https://auth.docker.io.evil/token",
+         OCI_REALM_ANONYMOUS},
+        /* No credentials: anonymous wherever it is. */
+        {"registry.example.com", true, false, NULL, "https://registry.example.com/token",
+         OCI_REALM_ANONYMOUS},
+        /* Not an http(s) URL: nothing at all. */
+        {"registry.example.com", true, true, NULL, "ftp://registry.example.com/token",
+         OCI_REALM_REFUSED},
+        {"registry.example.com", true, true, NULL, "file:///etc/passwd", OCI_REALM_REFUSED},
+        {"registry.example.com", true, true, NULL, "/token", OCI_REALM_REFUSED},
+        {"registry.example.com", true, true, NULL, "", OCI_REALM_REFUSED},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct oci_upstream up =
+            upstream(cases[i].host, cases[i].tls, cases[i].with_credentials, cases[i].realm_hosts);
+        enum oci_realm_access got = oci_auth_realm_access(&up, cases[i].realm);
+
+        if (got != cases[i].access)
+            fail_msg("case %zu (%s for %s): got %d, expected %d", i, cases[i].realm, cases[i].host,
+                     (int)got, (int)cases[i].access);
     }
 }
 
@@ -130,10 +239,9 @@ static void test_token_cache_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bearer_challenge),
-        cmocka_unit_test(test_challenge_forms),
-        cmocka_unit_test(test_token_answers),
-        cmocka_unit_test(test_token_cache),
+        cmocka_unit_test(test_bearer_challenge),    cmocka_unit_test(test_challenge_forms),
+        cmocka_unit_test(test_token_answers),       cmocka_unit_test(test_challenge_source),
+        cmocka_unit_test(test_realm_access),        cmocka_unit_test(test_token_cache),
         cmocka_unit_test(test_token_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

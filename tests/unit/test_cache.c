@@ -109,18 +109,20 @@ static void test_damaged_records(void **state)
     assert_false(parse("sha256:" HEX64 " 12 " MEDIA "\0x\n", 71 + 4 + 42 + 3, &rec));
 }
 
-/* A media type longer than the record's field is refused, not cut short. */
-static void test_media_type_length(void **state)
+/* Media types are checked as Content-Types: the longest one fits, a longer one is refused. */
+static void test_media_type(void **state)
 {
     struct oci_manifest_record rec;
     char text[512];
 
     (void)state;
-    snprintf(text, sizeof(text), "sha256:" HEX64 " 12 %0*d\n", OCI_MEDIA_TYPE_MAX + 1, 0);
-    assert_false(parse_str(text, &rec));
-    snprintf(text, sizeof(text), "sha256:" HEX64 " 12 %0*d\n", OCI_MEDIA_TYPE_MAX, 0);
+    snprintf(text, sizeof(text), "sha256:" HEX64 " 12 %0127d/%0127d\n", 0, 0);
     assert_true(parse_str(text, &rec));
     assert_int_equal(strlen(rec.media_type), OCI_MEDIA_TYPE_MAX);
+    snprintf(text, sizeof(text), "sha256:" HEX64 " 12 %0128d/%0127d\n", 0, 0);
+    assert_false(parse_str(text, &rec));
+    assert_false(parse_str("sha256:" HEX64 " 12 application\n", &rec));
+    assert_false(parse_str("sha256:" HEX64 " 12 application/json;charset=utf-8\n", &rec));
 }
 
 int main(void)
@@ -129,7 +131,7 @@ int main(void)
         cmocka_unit_test(test_record_reads),
         cmocka_unit_test(test_leading_blanks),
         cmocka_unit_test(test_damaged_records),
-        cmocka_unit_test(test_media_type_length),
+        cmocka_unit_test(test_media_type),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

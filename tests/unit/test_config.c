@@ -8,9 +8,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
@@ -162,6 +164,36 @@ static const struct error_case error_cases[] = {
      "x.yaml:3: invalid leading UTF-8 octet"},
     {"- namespace: a.io\n  host: a.io\n tls: true\n",
      "x.yaml:3: did not find expected '-' indicator while parsing a block collection"},
+    /* One of username and password empty: a mistake, not anonymous. */
+    {"- namespace: a.io\n  host: a.io\n  username: \"\"\n  password: " SECRET "\n",
+     "x.yaml:1: upstream 'a.io': 'password' is set but 'username' is empty"},
+    {"- namespace: a.io\n  host: a.io\n  username: me\n  password: ''\n",
+     "x.yaml:1: upstream 'a.io': 'username' is set but 'password' is empty"},
+    {"- namespace: a.io\n  host: a.io\n  username: me\n",
+     "x.yaml:1: upstream 'a.io': 'username' is set but 'password' is empty"},
+    {"- namespace: a.io\n  host: a.io\n  password: " SECRET "\n",
+     "x.yaml:1: upstream 'a.io': 'password' is set but 'username' is empty"},
+    /* Control characters would add headers to upstream requests. */
+    {"- namespace: a.io\n  host: a.io\n  user_agent: \"ua\\r\\nX-Injected: 1\"\n",
+     "x.yaml:1: upstream 'a.io': 'user_agent' holds a control character"},
+    {"- namespace: a.io\n  host: a.io\n  user_agent: \"ua\\x7f\"\n",
+     "x.yaml:1: upstream 'a.io': 'user_agent' holds a control character"},
+    {"- namespace: a.io\n  host: a.io\n  ca_file: \"/a\\nb\"\n",
+     "x.yaml:1: upstream 'a.io': 'ca_file' holds a control character"},
+    {"- namespace: a.io\n  host: a.io\n  username: \"me\\r\\nX: 1\"\n  password: p\n",
+     "x.yaml:1: upstream 'a.io': 'username' holds a control character"},
+    {"- namespace: a.io\n  host: a.io\n  username: me\n  password: \"" SECRET "\\n\"\n",
+     "x.yaml:1: upstream 'a.io': 'password' holds a control character"},
+    {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: auth.a.io\n",
+     "x.yaml:3: 'token_realm_hosts' needs a list of host names"},
+    {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: [auth.a.io:443]\n",
+     "x.yaml:3: 'token_realm_hosts' holds something that is not a host name"},
+    {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: [a.io, http://x/]\n",
+     "x.yaml:3: 'token_realm_hosts' holds something that is not a host name"},
+    {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: [[a.io]]\n",
+     "x.yaml:3: 'token_realm_hosts' needs a list of host names"},
+    {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: [~]\n",
+     "x.yaml:3: 'token_realm_hosts' holds something that is not a host name"},
 };
 
 static void test_parse_errors(void **state)
@@ -297,9 +329,12 @@ static void test_credentials_override_and_add(void **state)
     assert_true(up->tls);
     assert_null(up->ca_file);
     assert_int_equal(up->blob_invalidation_time, OCI_DEFAULT_BLOB_INVALIDATION);
-    assert_true(up->configured);
+    /* Named only here: not trusted to reach any address, unlike the file's. */
+    assert_false(up->configured);
+    assert_true(oci_config_find(&cfg, "example.com")->configured);
 
     assert_string_equal(oci_config_find(&cfg, "registry.local:5000")->password, "lp");
+    assert_false(oci_config_find(&cfg, "registry.local:5000")->configured);
     oci_config_free(&cfg);
 }
 
@@ -313,6 +348,8 @@ static void test_credentials_docker_hub_added(void **state)
         &cfg, "{\"docker.io\": {\"username\": \"d\", \"password\": \"dp\"}}", err, sizeof(err)));
     assert_int_equal(cfg.count, 1);
     assert_string_equal(cfg.upstreams[0].host, "registry-1.docker.io");
+    /* Its redirects (to CDNs anywhere) stay behind the address guard. */
+    assert_false(cfg.upstreams[0].configured);
     assert_true(oci_config_apply_credentials(&cfg, "{}", err, sizeof(err)));
     assert_int_equal(cfg.count, 1);
     oci_config_free(&cfg);
@@ -332,6 +369,14 @@ static const struct error_case credential_errors[] = {
     {"{\"b.io\": {\"username\": \"u\", \"password\": \"p\"},"
      " \"a/b\": {\"username\": \"u\", \"password\": \"" SECRET "\"}}",
      "UPSTREAM_CREDENTIALS: 'a/b' is not a valid namespace"},
+    {"{\"a.io\": {\"username\": \"\", \"password\": \"" SECRET "\"}}",
+     "UPSTREAM_CREDENTIALS: 'a.io': 'password' is set but 'username' is empty"},
+    {"{\"a.io\": {\"username\": \"u\", \"password\": \"\"}}",
+     "UPSTREAM_CREDENTIALS: 'a.io': 'username' is set but 'password' is empty"},
+    {"{\"a.io\": {\"username\": \"u\\r\\nX-Injected: 1\", \"password\": \"p\"}}",
+     "UPSTREAM_CREDENTIALS: 'a.io': 'username' holds a control character"},
+    {"{\"a.io\": {\"username\": \"u\", \"password\": \"" SECRET "\\t\"}}",
+     "UPSTREAM_CREDENTIALS: 'a.io': 'password' holds a control character"},
 };
 
 static void test_credentials_errors(void **state)
@@ -353,6 +398,156 @@ static void test_credentials_errors(void **state)
         assert_string_equal(cfg.upstreams[0].username, "example");
         oci_config_free(&cfg);
     }
+}
+
+/* Empty username and password (Helm's rendering of an unset value) are anonymous. */
+static void test_empty_credentials_anonymous(void **state)
+{
+    static const char yaml[] = "- namespace: a.io\n"
+                               "  host: a.io\n"
+                               "  username: \"\"\n"
+                               "  password: \"\"\n"
+                               "- namespace: b.io\n"
+                               "  host: b.io\n"
+                               "  username: me\n"
+                               "  password: " SECRET "\n";
+    struct oci_config cfg;
+    char err[256];
+
+    (void)state;
+    assert_true(parse(yaml, &cfg, err, sizeof(err)));
+    assert_null(oci_config_find(&cfg, "a.io")->username);
+    assert_null(oci_config_find(&cfg, "a.io")->password);
+    /* The environment wins: empty there makes the file's entry anonymous. */
+    assert_true(oci_config_apply_credentials(
+        &cfg, "{\"b.io\": {\"username\": \"\", \"password\": \"\"}}", err, sizeof(err)));
+    assert_null(oci_config_find(&cfg, "b.io")->username);
+    assert_null(oci_config_find(&cfg, "b.io")->password);
+    /* ... and adds no entry for a namespace the file does not list. */
+    assert_true(oci_config_apply_credentials(
+        &cfg, "{\"c.io\": {\"username\": \"\", \"password\": \"\"}}", err, sizeof(err)));
+    assert_null(oci_config_find(&cfg, "c.io"));
+    assert_int_equal(cfg.count, 2);
+    oci_config_free(&cfg);
+}
+
+static void test_token_realm_hosts(void **state)
+{
+    static const char yaml[] = "- namespace: a.io\n"
+                               "  host: registry.a.io:5000\n"
+                               "  token_realm_hosts: [auth.a.io, \"[::1]\", 10.0.0.1]\n"
+                               "- namespace: b.io\n"
+                               "  host: b.io\n"
+                               "  token_realm_hosts: []\n"
+                               "- namespace: docker.io\n"
+                               "  host: Registry-1.Docker.io\n"
+                               "- namespace: hub.io\n"
+                               "  host: registry-1.docker.io\n"
+                               "  token_realm_hosts: []\n";
+    struct oci_config cfg;
+    const char *const *hosts;
+    struct oci_upstream up;
+    char err[256];
+
+    (void)state;
+    if (!parse(yaml, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    hosts = oci_upstream_realm_hosts(oci_config_find(&cfg, "a.io"));
+    assert_string_equal(hosts[0], "auth.a.io");
+    assert_string_equal(hosts[1], "[::1]");
+    assert_string_equal(hosts[2], "10.0.0.1");
+    assert_null(hosts[3]);
+    assert_null(oci_upstream_realm_hosts(oci_config_find(&cfg, "b.io"))[0]);
+    /* Docker Hub's realm is on auth.docker.io, unless the file says otherwise. */
+    hosts = oci_upstream_realm_hosts(oci_config_find(&cfg, "docker.io"));
+    assert_string_equal(hosts[0], "auth.docker.io");
+    assert_null(hosts[1]);
+    assert_null(oci_upstream_realm_hosts(oci_config_find(&cfg, "hub.io"))[0]);
+    oci_upstream_default("docker.io", &up);
+    assert_string_equal(oci_upstream_realm_hosts(&up)[0], "auth.docker.io");
+    oci_upstream_default("ghcr.io", &up);
+    assert_null(oci_upstream_realm_hosts(&up));
+    oci_config_free(&cfg);
+}
+
+static void test_check_files(void **state)
+{
+    char path[] = "/tmp/test_config_ca_XXXXXX";
+    int fd = mkstemp(path);
+    struct oci_config cfg;
+    char yaml[512], err[512], expected[512];
+
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(close(fd), 0);
+    snprintf(yaml, sizeof(yaml),
+             "- {namespace: a.io, host: a.io, ca_file: %s}\n- {namespace: b.io, host: b.io}\n",
+             path);
+    assert_true(parse(yaml, &cfg, err, sizeof(err)));
+    assert_true(oci_config_check_files(&cfg, err, sizeof(err)));
+    oci_config_free(&cfg);
+
+    assert_true(parse("- {namespace: a.io, host: a.io}\n"
+                      "- {namespace: b.io, host: b.io, ca_file: /nonexistent/ca.pem}\n",
+                      &cfg, err, sizeof(err)));
+    assert_false(oci_config_check_files(&cfg, err, sizeof(err)));
+    assert_string_equal(
+        err, "upstream 'b.io': ca_file '/nonexistent/ca.pem': No such file or directory");
+    oci_config_free(&cfg);
+
+    assert_true(parse("- {namespace: a.io, host: a.io, ca_file: /tmp}\n", &cfg, err, sizeof(err)));
+    assert_false(oci_config_check_files(&cfg, err, sizeof(err)));
+    snprintf(expected, sizeof(expected), "upstream 'a.io': ca_file '/tmp': %s", strerror(EISDIR));
+    assert_string_equal(err, expected);
+    oci_config_free(&cfg);
+    assert_int_equal(unlink(path), 0);
+}
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* Loading is linear: 200,000 upstreams (quadratic, it took minutes) load in seconds. */
+static void test_many_upstreams(void **state)
+{
+    enum { N = 200000 };
+    size_t cap = (size_t)N * 64, len = 0;
+    char *yaml = malloc(cap);
+    struct oci_config cfg;
+    struct timespec start;
+    char err[256], ns[32];
+    double took;
+
+    (void)state;
+    assert_non_null(yaml);
+    for (int i = 0; i < N; i++)
+        len +=
+            (size_t)snprintf(yaml + len, cap - len, "- {namespace: r%d.io, host: h%d.io}\n", i, i);
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    assert_true(oci_config_parse(yaml, len, "x.yaml", &cfg, err, sizeof(err)));
+    assert_true(oci_config_apply_credentials(
+        &cfg, "{\"R7.io\": {\"username\": \"u\", \"password\": \"p\"}}", err, sizeof(err)));
+    took = seconds_since(&start);
+    print_message("# %d upstreams loaded in %.2f s\n", N, took);
+    assert_true(took < 5.0);
+    assert_int_equal(cfg.count, N);
+    for (int i = 0; i < N; i += 997) {
+        snprintf(ns, sizeof(ns), "R%d.IO", i);
+        assert_ptr_equal(oci_config_find(&cfg, ns), &cfg.upstreams[i]);
+    }
+    assert_string_equal(oci_config_find(&cfg, "r7.io")->username, "u");
+    assert_null(oci_config_find(&cfg, "r200000.io"));
+    oci_config_free(&cfg);
+
+    /* A duplicate is still found, with the line of its second listing. */
+    len += (size_t)snprintf(yaml + len, cap - len, "- {namespace: R123.io, host: x.io}\n");
+    assert_false(oci_config_parse(yaml, len, "x.yaml", &cfg, err, sizeof(err)));
+    assert_string_equal(err, "x.yaml:200001: namespace 'R123.io' is listed twice");
+    free(yaml);
 }
 
 static void test_find(void **state)
@@ -460,6 +655,10 @@ int main(void)
         cmocka_unit_test(test_credentials_override_and_add),
         cmocka_unit_test(test_credentials_docker_hub_added),
         cmocka_unit_test(test_credentials_errors),
+        cmocka_unit_test(test_empty_credentials_anonymous),
+        cmocka_unit_test(test_token_realm_hosts),
+        cmocka_unit_test(test_check_files),
+        cmocka_unit_test(test_many_upstreams),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_upstream_default),
         cmocka_unit_test(test_durations),

@@ -1,5 +1,5 @@
 /*
- * test_reference.c - the name, tag and namespace grammars.
+ * test_reference.c - the name, tag, namespace and media type grammars.
  *
  * Every input is copied into a buffer of exactly its length, without a NUL,
  * so that a scanner reading past len trips AddressSanitizer.
@@ -231,6 +231,58 @@ static void test_ip_literal(void **state)
     RUN_TABLE(oci_host_is_ip_literal, cases);
 }
 
+/* RFC 6838 names: what an upstream may make a Content-Type or a cache record say. */
+static void test_media_type_grammar(void **state)
+{
+    static const struct check cases[] = {
+        {"application/vnd.oci.image.manifest.v1+json", true},
+        {"application/vnd.docker.distribution.manifest.v1+prettyjws", true},
+        {"application/json", true},
+        {"Application/JSON", true},
+        {"a/b", true},
+        {"0/9", true},
+        {"x-a!#$&^_.+-/y-b!#$&^_.+-", true},
+        {"", false},
+        {"application", false},
+        {"application/", false},
+        {"/json", false},
+        {"a/b/c", false},
+        {"+a/b", false},
+        {"a/.b", false},
+        {"application/json; charset=utf-8", false},
+        {"application/json ", false},
+        {" application/json", false},
+        {"application/j son", false},
+        {"application/json\r", false},
+        {"application/json\rX-Injected: 1", false},
+        {"application/json\nX-Injected: 1", false},
+        {"application/js\x01on", false},
+        {"application/js\x7fon", false},
+        {"application/js\xc3\xa9on", false},
+        {"application/\"json\"", false},
+        {"application/js,on", false},
+        {"application/js*on", false},
+    };
+
+    (void)state;
+    RUN_TABLE(oci_media_type_valid, cases);
+}
+
+/* Type and subtype are at most 127 bytes each, so a valid one fits OCI_MEDIA_TYPE_MAX. */
+static void test_media_type_length(void **state)
+{
+    char *s = repeat('a', OCI_MEDIA_TYPE_MAX + 1);
+
+    (void)state;
+    s[127] = '/';
+    assert_true(run_exact(oci_media_type_valid, s, OCI_MEDIA_TYPE_MAX));
+    assert_false(run_exact(oci_media_type_valid, s, OCI_MEDIA_TYPE_MAX + 1));
+    s[127] = 'a';
+    s[128] = '/';
+    assert_false(run_exact(oci_media_type_valid, s, OCI_MEDIA_TYPE_MAX));
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,7 +290,8 @@ int main(void)
         cmocka_unit_test(test_len_bounds_input),  cmocka_unit_test(test_tag_grammar),
         cmocka_unit_test(test_tag_length),        cmocka_unit_test(test_namespace_grammar),
         cmocka_unit_test(test_namespace_lengths), cmocka_unit_test(test_looks_like_registry),
-        cmocka_unit_test(test_ip_literal),
+        cmocka_unit_test(test_ip_literal),        cmocka_unit_test(test_media_type_grammar),
+        cmocka_unit_test(test_media_type_length),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

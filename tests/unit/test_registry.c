@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/cleanup.h"
+#include "core/fetch.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 
@@ -318,6 +319,53 @@ static void test_base(void **state)
     assert_true(p->head_only);
 }
 
+static void assert_text_answer(const struct oci_plan *p, int status, const char *prefix)
+{
+    assert_int_equal(p->kind, OCI_PLAN_RESPOND);
+    assert_int_equal(p->head.status, status);
+    assert_string_equal(p->head.content_type, "text/plain");
+    assert_int_equal(p->head.content_length, p->body_len);
+    assert_true(p->body_len >= strlen(prefix));
+    assert_memory_equal(p->body, prefix, strlen(prefix));
+    assert_int_equal(p->head.fresh_for, 0);
+}
+
+static void test_healthz(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_text_answer(plan(f, "GET", "/healthz", NULL), 200, "ok\n");
+    assert_text_answer(plan(f, "HEAD", "/healthz", NULL), 200, "ok\n");
+    assert_error_plan(plan(f, "GET", "/healthz/x", NULL), 404, "NOT_FOUND");
+    assert_error_plan(plan(f, "GET", "/healthzz", NULL), 404, "NOT_FOUND");
+    assert_error_plan(plan(f, "POST", "/healthz", NULL), 405, "UNSUPPORTED");
+}
+
+/* /readyz writes a probe object, reads it back and removes it: none is left. */
+static void test_readyz(void **state)
+{
+    struct fixture *f = *state;
+    char dir[PATH_MAX + 16];
+
+    assert_text_answer(plan(f, "GET", "/readyz", NULL), 200, "ready\n");
+    assert_text_answer(plan(f, "GET", "/readyz", NULL), 200, "ready\n");
+    assert_error_plan(plan(f, "GET", "/readyz/", NULL), 404, "NOT_FOUND");
+    snprintf(dir, sizeof(dir), "%s/_health", f->root);
+    assert_int_equal(rmdir(dir), 0); /* empty: every probe removed its object */
+}
+
+/* A storage that cannot be written is not ready, and the answer says why. */
+static void test_readyz_storage_broken(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_plan *p;
+
+    assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    p = plan(f, "GET", "/readyz", NULL);
+    assert_text_answer(p, 503, "not ready: storage write failed");
+    assert_text_answer(plan(f, "GET", "/healthz", NULL), 200, "ok\n");
+}
+
 static void test_push_methods_refused(void **state)
 {
     static const char *const methods[] = {"PUT", "POST", "DELETE", "PATCH", "OPTIONS", "get"};
@@ -332,31 +380,48 @@ static void test_push_methods_refused(void **state)
     }
 }
 
+/*
+ * Bad requests are answered from memory, GET and HEAD alike, before any
+ * storage or network access: a manifest reference that is neither tag nor
+ * digest is unknown (the conformance suite's ".INVALID_MANIFEST_NAME"), a
+ * blob's bad digest is invalid (400, its algorithm's too), with why.
+ */
 static void test_bad_requests(void **state)
 {
     static const struct {
         const char *path;
         int status;
         const char *code;
+        const char *why; /* in the body's detail, or NULL */
     } cases[] = {
-        {"/v2/Upper/manifests/latest", 400, "NAME_INVALID"},
-        {"/v2/a..b/manifests/latest", 400, "NAME_INVALID"},
-        {"/v2/x/manifests/-dash", 400, "TAG_INVALID"},
-        {"/v2/x/manifests/..", 400, "TAG_INVALID"},
-        {"/v2/x/blobs/sha256:abc", 400, "DIGEST_INVALID"},
-        {"/v2/x/blobs/latest", 400, "DIGEST_INVALID"},
-        {"/v2/x/tags/list", 404, "NOT_FOUND"},
-        {"/v3/", 404, "NOT_FOUND"},
+        {"/v2/Upper/manifests/latest", 400, "NAME_INVALID", NULL},
+        {"/v2/a..b/manifests/latest", 400, "NAME_INVALID", NULL},
+        {"/v2/x/manifests/-dash", 404, "MANIFEST_UNKNOWN", "neither a tag nor a digest"},
+        {"/v2/x/manifests/..", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/.INVALID_MANIFEST_NAME", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/sha256:totallywrong", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/manifests/md5:abc", 404, "MANIFEST_UNKNOWN", NULL},
+        {"/v2/x/blobs/sha256:abc", 400, "DIGEST_INVALID", "64"},
+        {"/v2/x/blobs/sha256:totallywrong", 400, "DIGEST_INVALID", NULL},
+        {"/v2/x/blobs/md5:abc", 400, "DIGEST_INVALID", "unsupported digest algorithm"},
+        {"/v2/x/blobs/latest", 400, "DIGEST_INVALID", NULL},
+        {"/v2/x/tags/list", 404, "NOT_FOUND", NULL},
+        {"/v3/", 404, "NOT_FOUND", NULL},
     };
+    static const char *const methods[] = {"GET", "HEAD"};
     struct fixture *f = *state;
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct oci_plan *p = plan(f, "GET", cases[i].path, NULL);
+        for (size_t m = 0; m < 2; m++) {
+            struct oci_plan *p = plan(f, methods[m], cases[i].path, NULL);
 
-        if (p->kind != OCI_PLAN_RESPOND || p->head.status != cases[i].status)
-            fail_msg("%s: plan %d, status %d; want status %d", cases[i].path, (int)p->kind,
-                     p->head.status, cases[i].status);
-        assert_error_plan(p, cases[i].status, cases[i].code);
+            if (p->kind != OCI_PLAN_RESPOND || p->head.status != cases[i].status)
+                fail_msg("%s %s: plan %d, status %d; want status %d", methods[m], cases[i].path,
+                         (int)p->kind, p->head.status, cases[i].status);
+            assert_error_plan(p, cases[i].status, cases[i].code);
+            if (cases[i].why != NULL && strstr(p->body, cases[i].why) == NULL)
+                fail_msg("%s: body %s does not say \"%s\"", cases[i].path, p->body, cases[i].why);
+        }
     }
 }
 
@@ -522,6 +587,114 @@ static void test_manifest_damaged_record(void **state)
         assert_int_equal(p->kind, OCI_PLAN_FETCH);
         assert_false(p->have_stale);
     }
+}
+
+/*
+ * A record's media type becomes a Content-Type: one that is not a media type
+ * (written by an older version, or by hand) makes the record damaged, a miss;
+ * and none is ever written.
+ */
+static void test_manifest_record_media_type(void **state)
+{
+    static const char *const types[] = {
+        "application/vnd.oci.image.manifest.v1+json\x01",
+        "text/html\x7f",
+        "a\x1b/b",
+        "application/json;charset=utf-8",
+        "x",
+    };
+    struct fixture *f = *state;
+    struct storage *st = f->reg.storage;
+    struct oci_route r = route_of("reg.test", manifest_path("x", "latest"));
+    struct oci_manifest_record rec = {.size = strlen(MANIFEST)};
+    char key[OCI_CACHE_KEY_MAX], line[512];
+
+    store_manifest(f, "reg.test", "x", "latest");
+    oci_cache_manifest_key(&r, key);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        snprintf(line, sizeof(line), "%s %zu %s\n", digest_string(MANIFEST), strlen(MANIFEST),
+                 types[i]);
+        assert_int_equal(st->ops->put_small(st, key, line, strlen(line)), STORAGE_OK);
+        if (oci_cache_manifest_lookup(st, &r, &rec) != STORAGE_NOT_FOUND)
+            fail_msg("record with media type \"%s\" parsed", types[i]);
+        assert_int_equal(plan(f, "GET", manifest_path("x", "latest"), NULL)->kind, OCI_PLAN_FETCH);
+    }
+
+    r = route_of("reg.test", manifest_path("x", "other"));
+    rec.digest = digest_of(MANIFEST_BAD);
+    snprintf(rec.media_type, sizeof(rec.media_type), "application/json\r\nX-Injected: 1");
+    assert_int_equal(oci_cache_manifest_store(st, &r, &rec, MANIFEST_BAD, strlen(MANIFEST_BAD)),
+                     STORAGE_BAD_KEY);
+    assert_int_equal(oci_cache_manifest_lookup(st, &r, &rec), STORAGE_NOT_FOUND);
+    assert_false(blob_present(f, MANIFEST_BAD));
+}
+
+/*
+ * What is kept of an upstream's head: a Content-Type that is a media type
+ * (parameters dropped), a Retry-After that is a number of seconds or a date
+ * (made seconds); anything else is dropped, so no byte of it reaches a
+ * record or a client.
+ */
+static void test_keep_head(void **state)
+{
+    static const struct {
+        const char *content_type, *kept_type;
+    } types[] = {
+        {OCI_MANIFEST, OCI_MANIFEST},
+        {OCI_MANIFEST "; charset=utf-8", OCI_MANIFEST},
+        {OCI_MANIFEST " ;x=y", OCI_MANIFEST},
+        {OCI_MANIFEST "\t;x=y", OCI_MANIFEST},
+        {OCI_MANIFEST "\rX-Injected: 1", ""},
+        {OCI_MANIFEST "\nX-Injected: 1", ""},
+        {"application/js\x01on", ""},
+        {"text/html\x7f", ""},
+        {"application", ""},
+        {"", ""},
+        {NULL, ""},
+    };
+    static const struct {
+        const char *retry_after, *kept;
+    } delays[] = {
+        {"7", "7"},
+        {"0", "0"},
+        {"0007", "7"},
+        {"99999999999999999999999", "2147483648"},
+        {"Thu, 01 Jan 1970 00:00:00 GMT", "0"},
+        {"7\rX-Injected: 1", ""},
+        {"7 ", ""},
+        {"-7", ""},
+        {"+7", ""},
+        {"7.5", ""},
+        {"soon", ""},
+        {"Thu, 01 Jan 1970 00:00:00 GMT\r", ""},
+        {"Thursday, 01-Jan-70 00:00:00 GMT", ""},
+        {"", ""},
+        {NULL, ""},
+    };
+    struct oci_upstream_answer a;
+    char future[64];
+    time_t then = time(NULL) + 120;
+    struct tm tm;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        struct oci_upstream_head head = {.status = 200, .content_type = types[i].content_type};
+
+        oci_fetch_keep_head(&a, &head);
+        if (strcmp(a.content_type, types[i].kept_type) != 0)
+            fail_msg("Content-Type \"%s\" kept as \"%s\"", types[i].content_type, a.content_type);
+    }
+    for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+        struct oci_upstream_head head = {.status = 429, .retry_after = delays[i].retry_after};
+
+        oci_fetch_keep_head(&a, &head);
+        if (strcmp(a.retry_after, delays[i].kept) != 0)
+            fail_msg("Retry-After \"%s\" kept as \"%s\"", delays[i].retry_after, a.retry_after);
+    }
+    /* A date two minutes ahead is about 120 seconds. */
+    strftime(future, sizeof(future), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&then, &tm));
+    oci_fetch_keep_head(&a, &(struct oci_upstream_head){.status = 429, .retry_after = future});
+    assert_in_range(strtol(a.retry_after, NULL, 10), 115, 120);
 }
 
 /* With check_cache_digest, content that no longer matches is removed and fetched again. */
@@ -784,6 +957,9 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_base),
+        T(test_healthz),
+        T(test_readyz),
+        T(test_readyz_storage_broken),
         T(test_push_methods_refused),
         T(test_bad_requests),
         T(test_blob_uncached_fetches),
@@ -794,6 +970,8 @@ int main(void)
         T(test_manifest_record_from_the_future),
         T(test_manifest_by_digest_never_stale),
         T(test_manifest_damaged_record),
+        T(test_manifest_record_media_type),
+        T(test_keep_head),
         T(test_check_cache_digest),
         T(test_no_check_cache_digest),
         T(test_dynamic_namespaces),
