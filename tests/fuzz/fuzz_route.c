@@ -3,7 +3,7 @@
  * the name, tag, namespace and host grammars of core/reference.c.
  *
  * Input: "<path>[?<query>]", as the FastCGI front splits REQUEST_URI. A
- * route that parses must hold only what the grammars accept.
+ * manifest or blob route that parses holds only what the grammars accept.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +12,17 @@
 #include "core/route.h"
 #include "tests/fuzz/fuzz.h"
 
+/* A manifest or blob route names only what the grammars accept. */
 static void check_route(const struct oci_route *r)
 {
-    if (!oci_namespace_valid(r->namespace_, strlen(r->namespace_)))
+    if (r->kind != OCI_ROUTE_MANIFEST && r->kind != OCI_ROUTE_BLOB)
+        return;
+    if (!oci_namespace_valid(r->namespace_, strlen(r->namespace_)) ||
+        !oci_name_valid(r->name, strlen(r->name)))
         abort();
-    if (r->kind != OCI_ROUTE_BASE && !oci_name_valid(r->name, strlen(r->name)))
-        abort();
-    if (r->kind != OCI_ROUTE_BASE && !r->by_digest &&
-        !oci_tag_valid(r->reference, strlen(r->reference)))
+    if (r->by_digest
+            ? r->digest.hex[0] == '\0'
+            : r->kind == OCI_ROUTE_BLOB || !oci_tag_valid(r->reference, strlen(r->reference)))
         abort();
 }
 
