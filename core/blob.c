@@ -18,6 +18,7 @@
 
 #include "core/fetch.h"
 #include "core/hashpipe.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 /* What a blob's client has been sent so far. */
@@ -124,8 +125,14 @@ static int blob_on_data(void *ctx, const void *buf, size_t len)
     if (!oci_hashpipe_write(b->hash, buf, len))
         return 1;
     b->received += len;
-    if (b->writer != NULL && st->ops->writer_write(b->writer, buf, len) != STORAGE_OK)
-        blob_stop_caching(b, "storage write failed");
+    if (b->writer != NULL) {
+        enum storage_err err = st->ops->writer_write(b->writer, buf, len);
+
+        if (err == STORAGE_FULL)
+            oci_evict_pressure(b->reg->evict); /* the client is still served, uncached */
+        if (err != STORAGE_OK)
+            blob_stop_caching(b, storage_strerror(err));
+    }
     /* Nobody to serve and nothing to cache: no reason to go on. */
     return b->stream.client_gone && b->writer == NULL;
 }
@@ -156,6 +163,10 @@ static void blob_finish(struct blob_fetch *b, enum oci_fetch_result result)
     oci_cache_blob_key(&plan->route.digest, key);
     err = st->ops->writer_commit(b->writer, key);
     b->writer = NULL;
+    if (err == STORAGE_OK)
+        oci_evict_committed(b->reg->evict, &plan->route.digest, b->received);
+    else if (err == STORAGE_FULL)
+        oci_evict_pressure(b->reg->evict);
     if (err != STORAGE_OK)
         oci_log(OCI_LOG_ERROR, "cache: cannot commit %s: %s", key, storage_strerror(err));
 }
@@ -213,6 +224,7 @@ static bool follow_blob(struct oci_plan *plan, const struct oci_sink *sink, stru
 
     oci_log(OCI_LOG_INFO, "following the download of %s %s %s", plan->route.namespace_,
             plan->route.name, plan->route.reference);
+    oci_metrics_singleflight_follower();
     while (err == STORAGE_OK && !s.client_gone) {
         err = st->ops->reader_read(r, buf, FOLLOW_CHUNK, &n);
         if (err != STORAGE_OK)
@@ -247,6 +259,7 @@ void oci_fetch_blob(const struct oci_registry *reg, struct oci_plan *plan,
     char key[OCI_CACHE_KEY_MAX];
     int attempt;
 
+    oci_metrics_cache_miss(OCI_METRICS_BLOB);
     if (plan->head_only) {
         lead_blob(reg, plan, sink, NULL);
         return;

@@ -24,6 +24,18 @@ void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_
              digest->hex, digest->hex);
 }
 
+bool oci_cache_blob_digest(const char *key, struct oci_digest *digest)
+{
+    const char *alg = key + strlen("blobs/"), *hex = strrchr(key, '/');
+    char s[OCI_DIGEST_STRING_MAX + 8];
+    int n;
+
+    if (strncmp(key, "blobs/", 6) != 0 || hex == NULL || strchr(alg, '/') == NULL)
+        return false;
+    n = snprintf(s, sizeof(s), "%.*s:%s", (int)strcspn(alg, "/"), alg, hex + 1);
+    return n > 0 && (size_t)n < sizeof(s) && oci_digest_parse(s, (size_t)n, digest) == OCI_OK;
+}
+
 void oci_cache_manifest_key(const struct oci_route *route, char key[OCI_CACHE_KEY_MAX])
 {
     snprintf(key, OCI_CACHE_KEY_MAX, "manifests/%s/%s/%s/%s", route->namespace_, route->name,

@@ -47,6 +47,9 @@ bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_rec
 /* The content key of a digest: "blobs/sha256/ab/ab12...". */
 void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_MAX]);
 
+/* The digest a content key names; false for a key that is not one (a stray file). */
+bool oci_cache_blob_digest(const char *key, struct oci_digest *digest);
+
 /* The record key of a manifest route, by tag or by digest. */
 void oci_cache_manifest_key(const struct oci_route *route, char key[OCI_CACHE_KEY_MAX]);
 

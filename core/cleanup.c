@@ -1,15 +1,25 @@
 /*
- * cleanup.c - the periodic removal of unused cache content.
+ * cleanup.c - the periodic removal of unused cache content, and the thread
+ * that runs it and the evictions of the size bound (core/evict.h).
  */
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/cleanup.h"
+#include "core/metrics.h"
 #include "util/log.h"
+
+/* Without periodic cleanup, the size bound's totals are still walked this often. */
+#define RECONCILE_SECONDS 3600
+/* After an eviction that could not get under the bound (everything young or
+ * in use), commits do not start another walk for this long: a walk per
+ * commit would list the whole cache again and again for nothing. */
+#define FUTILE_EVICTION_PAUSE 60
 
 struct oci_cleaner {
     const struct oci_registry *reg;
@@ -18,6 +28,8 @@ struct oci_cleaner {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     bool stopping;
+    bool woken;         /* by a commit past the bound, or a full disk */
+    time_t quiet_until; /* an eviction could not get under the bound: no walk before */
 };
 
 struct pass {
@@ -45,8 +57,10 @@ static bool visit_blob(void *arg, const char *key, const struct storage_info *in
     struct storage *st = p->reg->storage;
     time_t cutoff = p->now - p->blob_lifetime;
 
-    if (info->mtime < cutoff && st->ops->remove_stale(st, key, cutoff) == STORAGE_OK)
+    if (info->mtime < cutoff && st->ops->remove_stale(st, key, cutoff) == STORAGE_OK) {
+        oci_evict_removed(p->reg->evict, info->size);
         p->stats->blobs++;
+    }
     return true;
 }
 
@@ -86,29 +100,107 @@ void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_clea
     st->ops->list(st, "blobs/", visit_blob, &p);
 }
 
+/* The cleanup pass of each period. */
+static void clean(const struct oci_cleaner *c)
+{
+    struct oci_cleanup_stats stats;
+
+    oci_cleanup_run(c->reg, time(NULL), &stats);
+    oci_metrics_cleanup_run(stats.blobs, stats.manifests);
+    if (stats.blobs > 0 || stats.manifests > 0)
+        oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records", stats.blobs,
+                stats.manifests);
+}
+
+/*
+ * An eviction when due; with reconcile, a walk of the totals at least (when
+ * stale). True when it is still due and worth trying again soon: another
+ * process was evicting (and may have finished before it saw our commit), or
+ * commits came while this one ran.
+ */
+static bool evict(struct oci_cleaner *c, long period, bool reconcile)
+{
+    struct oci_evictor *e = c->reg->evict;
+    struct oci_usage_totals t;
+    struct oci_evict_stats stats;
+    time_t now = time(NULL);
+    enum storage_err err;
+
+    oci_usage_totals(e->usage, &t);
+    reconcile = reconcile && (t.reconciled == 0 || now - t.reconciled >= period);
+    if (!reconcile && (!oci_evict_due(e) || now < c->quiet_until))
+        return false;
+    err = oci_evict_run(c->reg->storage, e, OCI_EVICT_BY_POLICY, now, &stats);
+    if (stats.skipped)
+        return oci_evict_due(e);
+    if (err != STORAGE_OK)
+        oci_log(OCI_LOG_ERROR, "evict: cannot walk the cache: %s", storage_strerror(err));
+    if (stats.evicted_objects > 0) /* counted, and logged, by metrics */
+        oci_metrics_evicted(stats.evicted_objects, stats.evicted_bytes);
+    if (err != STORAGE_OK || !oci_evict_due(e))
+        return false;
+    if (stats.evicted_objects > 0) /* commits came meanwhile: again soon */
+        return true;
+    c->quiet_until = now + FUTILE_EVICTION_PAUSE;
+    oci_log(OCI_LOG_WARN,
+            "evict: over the bound (%" PRIu64 " bytes) with nothing to evict: %lu objects are "
+            "younger than --min-cache-age or in use",
+            e->max_bytes, stats.spared);
+    return false;
+}
+
+/* The end of a wait: the next period, or a second from now when sooner and retry. */
+static struct timespec wait_until(const struct timespec *next, bool retry)
+{
+    struct timespec soon;
+
+    clock_gettime(CLOCK_REALTIME, &soon);
+    soon.tv_sec += 1;
+    return retry && soon.tv_sec < next->tv_sec ? soon : *next;
+}
+
 static void *cleaner_main(void *arg)
 {
     struct oci_cleaner *c = arg;
-    struct oci_cleanup_stats stats;
-    struct timespec until;
+    long period = c->interval > 0 ? c->interval : RECONCILE_SECONDS;
+    struct timespec next, until;
+    bool first = true, periodic = true; /* at start: reconcile the totals if stale */
+    bool retry = false;
 
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += c->interval;
-        while (!c->stopping && pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
-            ;
-        if (c->stopping)
-            break;
         pthread_mutex_unlock(&c->lock);
-        oci_cleanup_run(c->reg, time(NULL), &stats);
-        if (stats.blobs > 0 || stats.manifests > 0)
-            oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records",
-                    stats.blobs, stats.manifests);
+        if (periodic && !first && c->interval > 0)
+            clean(c);
+        retry = c->reg->evict != NULL && evict(c, period, periodic);
         pthread_mutex_lock(&c->lock);
+        if (periodic) {
+            clock_gettime(CLOCK_REALTIME, &next);
+            next.tv_sec += period;
+        }
+        first = periodic = false;
+        until = wait_until(&next, retry);
+        while (!c->stopping && !c->woken) {
+            if (pthread_cond_timedwait(&c->wake, &c->lock, &until) != ETIMEDOUT)
+                continue; /* woken, or spuriously: the loop tells which */
+            /* The period's end, or the retry's (an eviction then, no pass). */
+            periodic = until.tv_sec == next.tv_sec && until.tv_nsec == next.tv_nsec;
+            break;
+        }
+        c->woken = false;
     }
     pthread_mutex_unlock(&c->lock);
     return NULL;
+}
+
+static void cleaner_wake(void *arg)
+{
+    struct oci_cleaner *c = arg;
+
+    pthread_mutex_lock(&c->lock);
+    c->woken = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
 }
 
 struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long interval)
@@ -127,6 +219,10 @@ struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long inter
         free(c);
         return NULL;
     }
+    if (reg->evict != NULL) {
+        reg->evict->wake_arg = c;
+        reg->evict->wake = cleaner_wake;
+    }
     return c;
 }
 
@@ -134,6 +230,10 @@ void oci_cleaner_stop(struct oci_cleaner *c)
 {
     if (c == NULL)
         return;
+    if (c->reg->evict != NULL) {
+        c->reg->evict->wake = NULL;
+        atomic_store(&c->reg->evict->stopping, true);
+    }
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     pthread_cond_signal(&c->wake);

@@ -25,7 +25,13 @@ struct oci_cleanup_stats {
 /* One pass over the cache, as of now. */
 void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_cleanup_stats *stats);
 
-/* Runs a pass every interval seconds in a thread of its own, until stopped. */
+/*
+ * Runs a pass every interval seconds (0: none) in a thread of its own, until
+ * stopped. With a size bound (reg->evict), the thread also evicts whenever
+ * a commit wakes it past the bound, and walks the cache's totals at start
+ * (when no process did for an interval) and every interval (an hour when
+ * 0). Start it before requests are served and stop it after.
+ */
 struct oci_cleaner;
 struct oci_cleaner *oci_cleaner_start(const struct oci_registry *reg, long interval);
 /* Stops the thread (waiting for a pass in progress) and frees it; NULL is fine. */

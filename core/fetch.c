@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/fetch.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 #define STALE_WARNING "110 - \"Response is Stale\""
@@ -171,6 +172,7 @@ void oci_fetch_failed(const struct oci_registry *reg, struct oci_plan *plan,
         oci_log(OCI_LOG_WARN, "serving stale %s %s:%s: upstream failed (%s)",
                 plan->route.namespace_, plan->route.name, plan->route.reference,
                 oci_error_code(err));
+        oci_metrics_stale_served();
         plan->head.warning = STALE_WARNING;
         plan->head.fresh_for = 0;
         oci_plan_send(plan, sink);

@@ -23,6 +23,22 @@ static bool probe_failed(char *reason, size_t cap, const char *what, enum storag
     return false;
 }
 
+/*
+ * Misses go through a writer, which may spool elsewhere than small objects
+ * go (S3 spools in TMPDIR): one is opened, written to and discarded.
+ */
+static bool probe_writer(struct storage *st, char *reason, size_t cap)
+{
+    struct storage_writer *w;
+    enum storage_err err = st->ops->writer_open(st, &w);
+
+    if (err != STORAGE_OK)
+        return probe_failed(reason, cap, "spool", err);
+    err = st->ops->writer_write(w, "probe", 5);
+    st->ops->writer_abort(w);
+    return err == STORAGE_OK || probe_failed(reason, cap, "spool write", err);
+}
+
 bool oci_health_probe_storage(struct storage *st, char *reason, size_t cap)
 {
     char key[128], body[128], host[64] = "";
@@ -51,5 +67,5 @@ bool oci_health_probe_storage(struct storage *st, char *reason, size_t cap)
     err = st->ops->remove(st, key);
     if (ok && err != STORAGE_OK)
         return probe_failed(reason, cap, "remove", err);
-    return ok;
+    return ok && probe_writer(st, reason, cap);
 }

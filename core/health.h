@@ -8,7 +8,8 @@
  * takes a write, gives the same bytes back and lets them be removed. A
  * request that reaches either also shows that the front server reaches the
  * responder, and the configuration was loaded, or the process would not
- * have started.
+ * have started. The probe also opens, writes and discards a writer, the way
+ * misses are stored (S3 spools them in TMPDIR).
  */
 #ifndef OCI_HEALTH_H
 #define OCI_HEALTH_H
@@ -22,7 +23,8 @@
 #define OCI_HEALTH_PREFIX "_health/"
 
 /*
- * Writes a small probe object, reads it back, compares and removes it.
+ * Writes a small probe object, reads it back, compares and removes it, then
+ * writes to a discarded writer.
  * True when all of it worked; else false with why in reason (cap bytes).
  */
 bool oci_health_probe_storage(struct storage *st, char *reason, size_t cap);

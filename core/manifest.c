@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/fetch.h"
+#include "core/metrics.h"
 #include "util/log.h"
 
 /* Manifests above this size are refused, as distribution and containerd do. */
@@ -123,11 +124,38 @@ static bool manifest_verify(const struct oci_plan *plan, const struct manifest_f
     return !have_claim || oci_digest_equal(digest, &claimed);
 }
 
+/*
+ * Stores a verified manifest, counting its content for the size bound: a
+ * content already held (another tag or repository) is replaced, not added.
+ */
+static void manifest_store(const struct oci_registry *reg, const struct oci_plan *plan,
+                           const struct oci_manifest_record *rec, const struct manifest_fetch *m)
+{
+    struct storage *st = reg->storage;
+    char key[OCI_CACHE_KEY_MAX];
+    struct storage_info held;
+    bool was_held;
+    enum storage_err err;
+
+    oci_cache_blob_key(&rec->digest, key);
+    was_held = reg->evict != NULL && st->ops->stat(st, key, &held) == STORAGE_OK;
+    err = oci_cache_manifest_store(st, &plan->route, rec, m->buf ? m->buf : "", m->len);
+    if (err == STORAGE_FULL)
+        oci_evict_pressure(reg->evict);
+    if (err != STORAGE_OK) {
+        oci_log(OCI_LOG_ERROR, "cache: cannot store manifest %s:%s: %s", plan->route.name,
+                plan->route.reference, storage_strerror(err));
+        return;
+    }
+    if (was_held)
+        oci_evict_removed(reg->evict, held.size);
+    oci_evict_committed(reg->evict, &rec->digest, m->len);
+}
+
 static void manifest_answer(const struct oci_registry *reg, struct oci_plan *plan,
                             const struct oci_sink *sink, struct manifest_fetch *m)
 {
     struct oci_manifest_record rec = {0};
-    enum storage_err serr;
     const char *why = manifest_verify(plan, m, &rec.digest)
                           ? manifest_media_type(m, rec.media_type, sizeof(rec.media_type))
                           : "manifest does not match its digest";
@@ -140,10 +168,7 @@ static void manifest_answer(const struct oci_registry *reg, struct oci_plan *pla
     }
     rec.size = m->len;
     rec.confirmed = time(NULL);
-    serr = oci_cache_manifest_store(reg->storage, &plan->route, &rec, m->buf ? m->buf : "", m->len);
-    if (serr != STORAGE_OK)
-        oci_log(OCI_LOG_ERROR, "cache: cannot store manifest %s:%s: %s", plan->route.name,
-                plan->route.reference, storage_strerror(serr));
+    manifest_store(reg, plan, &rec, m);
     plan->manifest = rec;
     oci_plan_manifest_head(plan);
     if (sink->head(sink->ctx, &plan->head) == 0 && !plan->head_only && m->len > 0)
@@ -182,6 +207,7 @@ void oci_fetch_manifest(const struct oci_registry *reg, struct oci_plan *plan,
     struct oci_upstream_handler handler = {&m, manifest_on_head, manifest_on_data};
     enum oci_fetch_result result;
 
+    oci_metrics_cache_miss(OCI_METRICS_MANIFEST);
     if (plan->have_stale) {
         if (manifest_still_current(reg, plan, &m.answer, &result) &&
             oci_plan_stored_manifest(reg, plan)) {

@@ -74,11 +74,15 @@ bool oci_plan_cached(const struct oci_registry *reg, const struct oci_digest *di
     struct storage *st = reg->storage;
 
     oci_cache_blob_key(digest, key);
+    /* Marked before the stat: an eviction that takes it out of sight after
+     * the stat sees the mark and puts it back (storage remove_unless). */
+    oci_evict_used(reg->evict, digest);
     if (st->ops->stat(st, key, info) != STORAGE_OK || !mark_used(st, key, info))
         return false;
     if (reg->options.check_cache_digest && oci_cache_verify(st, key, digest) != STORAGE_OK) {
         oci_log(OCI_LOG_WARN, "cache: %s does not match its digest, removing it", key);
-        st->ops->remove(st, key);
+        if (st->ops->remove(st, key) == STORAGE_OK)
+            oci_evict_removed(reg->evict, info->size);
         return false;
     }
     return true;
@@ -107,6 +111,7 @@ bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *p
         return true;
     }
     oci_cache_blob_key(&rec->digest, key);
+    oci_evict_used(reg->evict, &rec->digest);
     if (st->ops->read_small(st, key, rec->size, &body, &len, &info) != STORAGE_OK)
         return false;
     if (len != rec->size) { /* damaged: fetched again, and stored anew */
@@ -117,7 +122,8 @@ bool oci_plan_stored_manifest(const struct oci_registry *reg, struct oci_plan *p
         (!oci_digest_buffer(rec->digest.alg, body, len, &actual) ||
          !oci_digest_equal(&actual, &rec->digest))) {
         oci_log(OCI_LOG_WARN, "cache: %s does not match its digest, removing it", key);
-        st->ops->remove(st, key);
+        if (st->ops->remove(st, key) == STORAGE_OK)
+            oci_evict_removed(reg->evict, len);
         free(body);
         return false;
     }

@@ -16,6 +16,7 @@
 #include "core/cache.h"
 #include "core/config.h"
 #include "core/errors.h"
+#include "core/evict.h"
 #include "core/route.h"
 #include "core/upstream.h"
 #include "storage/storage.h"
@@ -26,12 +27,14 @@ struct oci_registry_options {
     const char *default_namespace; /* "docker.io" unless set */
     bool check_cache_digest;       /* hash cached objects before serving them */
     bool dynamic_namespaces;       /* serve namespaces that are not configured */
+    bool admin;                    /* the /_admin/ API is on (core/admin.h) */
 };
 
 struct oci_registry {
     struct oci_registry_options options;
     const struct oci_config *config;
     struct storage *storage;
+    struct oci_evictor *evict; /* the size bound, or NULL: none */
 };
 
 /* A request as the front end saw it; all strings borrowed. */
@@ -40,6 +43,7 @@ struct oci_request {
     const char *path;  /* raw path, without the query */
     const char *query; /* after '?', or NULL */
     const char *accept;
+    bool admin_marker; /* the front server set OCI_ADMIN_MARKER (core/admin.h) */
 };
 
 /* The head of an answer. */
@@ -107,7 +111,7 @@ void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci
 /*
  * True when the cache holds the blob digest names (info filled in) and, with
  * check_cache_digest, it still matches its digest (a mismatch is removed).
- * Marks the blob used, for cleanup.
+ * Marks the blob used, for cleanup and eviction.
  */
 bool oci_plan_cached(const struct oci_registry *reg, const struct oci_digest *digest,
                      struct storage_info *info);

@@ -13,8 +13,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/admin.h"
 #include "core/fetch.h"
 #include "core/health.h"
+#include "core/metrics.h"
 #include "core/registry.h"
 #include "util/log.h"
 
@@ -82,6 +84,20 @@ static void plan_ready(const struct oci_registry *reg, struct oci_plan *plan)
     oci_plan_respond(plan, 503, "text/plain", body);
 }
 
+/* /metrics: every counter of the host's responders, never kept by a cache. */
+static void plan_metrics(struct oci_plan *plan)
+{
+    size_t len;
+    char *text = oci_metrics_render(&len);
+
+    if (text == NULL) {
+        oci_plan_error(plan, OCI_E_INTERNAL, "out of memory");
+        return;
+    }
+    oci_plan_respond(plan, 200, OCI_METRICS_CONTENT_TYPE, text);
+    free(text);
+}
+
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
                        struct oci_plan *plan)
 {
@@ -90,6 +106,10 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
     memset(plan, 0, sizeof(*plan));
     plan->head.content_length = -1;
     plan->head_only = strcmp(req->method, "HEAD") == 0;
+    if (oci_admin_path(req->path)) { /* methods and rules of its own */
+        oci_admin_plan(reg, req, plan);
+        return;
+    }
     if (!plan->head_only && strcmp(req->method, "GET") != 0) {
         oci_plan_error(plan, OCI_E_UNSUPPORTED, "this registry is a pull-through cache");
         plan->head.allow = "GET, HEAD";
@@ -113,6 +133,9 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         break;
     case OCI_ROUTE_READYZ:
         plan_ready(reg, plan);
+        break;
+    case OCI_ROUTE_METRICS:
+        plan_metrics(plan);
         break;
     case OCI_ROUTE_BLOB:
         plan_blob(reg, plan);

@@ -228,6 +228,10 @@ enum oci_error oci_route_parse(const char *path, const char *query, const char *
         out->kind = path[1] == 'h' ? OCI_ROUTE_HEALTHZ : OCI_ROUTE_READYZ;
         return OCI_OK;
     }
+    if (strcmp(path, "/metrics") == 0) {
+        out->kind = OCI_ROUTE_METRICS;
+        return OCI_OK;
+    }
     if (strcmp(path, "/v2") == 0)
         return route_base(out, NULL, 0, query, default_ns);
     if (strncmp(path, "/v2/", 4) != 0)

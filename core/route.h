@@ -5,7 +5,8 @@
  *   /v2/                                       the API base
  *   /v2/<name>/manifests/<tag or digest>
  *   /v2/<name>/blobs/<digest>
- * and, outside the API, the health checks /healthz and /readyz;
+ * and, outside the API, the health checks /healthz and /readyz and the
+ * counters /metrics;
  * and resolves which upstream registry (namespace) a request is for:
  *   1. the "ns" query parameter (containerd hosts.toml mirrors); when the
  *      name also starts with that registry (containerd override_path), the
@@ -34,6 +35,7 @@ enum oci_route_kind {
     OCI_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
     OCI_ROUTE_HEALTHZ,  /* /healthz: alive */
     OCI_ROUTE_READYZ,   /* /readyz: fit to serve */
+    OCI_ROUTE_METRICS,  /* /metrics: counters, Prometheus text */
 };
 
 struct oci_route {

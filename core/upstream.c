@@ -23,6 +23,7 @@
 #include "core/addrguard.h"
 #include "core/auth.h"
 #include "core/digest.h"
+#include "core/metrics.h"
 #include "core/slots.h"
 #include "util/log.h"
 #include "core/upstream.h"
@@ -435,6 +436,8 @@ static void log_fetch(const struct transfer *t, CURLcode rc)
             req->upstream->namespace_, req->name, req->kind, req->reference, status,
             (unsigned long long)t->bytes, t->elapsed_ms, rc == CURLE_OK ? "" : " error=",
             rc == CURLE_OK ? "" : (t->denied ? "address refused" : curl_easy_strerror(rc)));
+    oci_metrics_upstream(req->upstream->namespace_, req->head, rc == CURLE_OK ? status : 0,
+                         t->elapsed_ms, t->bytes);
 }
 
 /* Collects a token answer, bounded. */
@@ -525,6 +528,7 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
     oci_log(ok ? OCI_LOG_INFO : OCI_LOG_WARN, "token %s scope=%s status=%ld%s%s", up->namespace_,
             c->scope, status,
             rc == CURLE_OK ? "" : " error=", rc == CURLE_OK ? "" : curl_easy_strerror(rc));
+    oci_metrics_token_fetch(ok);
     free(value);
     free(answer.buf);
     curl_url_cleanup(url);

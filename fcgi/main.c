@@ -8,6 +8,8 @@
  */
 #include "autoconfig.h"
 
+#include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,11 +18,14 @@
 
 #include "core/cleanup.h"
 #include "core/config.h"
+#include "core/evict.h"
+#include "core/metrics.h"
 #include "util/log.h"
 #include "core/reference.h"
 #include "core/registry.h"
 #include "core/slots.h"
 #include "core/upstream.h"
+#include "fcgi/cachecmd.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
@@ -122,6 +127,83 @@ done:
     return st;
 }
 
+/* Where the usage record lives: --usage-file, else beside the cache or in TMPDIR for S3. */
+static void usage_path(const struct fcgi_options *o, char *path, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (o->cache.usage_file != NULL)
+        snprintf(path, len, "%s", o->cache.usage_file);
+    else if (o->storage == FCGI_STORAGE_S3)
+        snprintf(path, len, "%s/oci-registry-%s.usage", tmp && *tmp ? tmp : "/tmp", o->s3.bucket);
+    else
+        snprintf(path, len, "%s/.usage", o->root);
+}
+
+/*
+ * The size bound (none: max UINT64_MAX, for the cache commands) and its
+ * usage record, owned by e. False after one line on stderr.
+ */
+static bool open_evictor(const struct fcgi_options *o, struct oci_evictor *e)
+{
+    char path[PATH_MAX], err[512];
+    uint64_t max = o->cache.max_bytes;
+
+    if (o->cache.max_percent > 0 &&
+        !oci_size_of_filesystem(o->root, o->cache.max_percent, &max, err, sizeof(err))) {
+        fprintf(stderr, "oci-registry: %s\n", err);
+        return false;
+    }
+    if (o->cache.max_percent > 0 && max < OCI_EVICT_MIN_BOUND) {
+        fprintf(stderr,
+                "oci-registry: --max-cache-size %u%% of the filesystem of %s is %" PRIu64
+                " bytes, below the smallest bound, 64MiB\n",
+                o->cache.max_percent, o->root, max);
+        return false;
+    }
+    usage_path(o, path, sizeof(path));
+    e->usage = oci_usage_open(path, err, sizeof(err));
+    if (e->usage == NULL) {
+        fprintf(stderr, "oci-registry: %s\n", err);
+        return false;
+    }
+    e->max_bytes = max > 0 ? max : UINT64_MAX;
+    e->low_water = max > 0 ? max / 100 * o->cache.low_water : UINT64_MAX;
+    e->min_age = o->cache.min_age;
+    return true;
+}
+
+/*
+ * Where the host's responders keep their shared counters (core/metrics.h):
+ * beside the cache they share, or for S3, in the service's runtime directory
+ * (systemd's RuntimeDirectory=), named after the bucket and prefix.
+ */
+static void open_metrics(const struct fcgi_options *o, const struct oci_config *cfg)
+{
+    const char *dir = getenv("RUNTIME_DIRECTORY"), *p;
+    char path[4096], err[600];
+    unsigned long hash = 5381;
+
+    if (o->storage == FCGI_STORAGE_FILESYSTEM) {
+        snprintf(path, sizeof(path), "%s/_metrics", o->root);
+    } else {
+        if (dir == NULL || *dir == '\0')
+            dir = getenv("TMPDIR");
+        if (dir == NULL || *dir == '\0')
+            dir = "/tmp";
+        for (p = o->s3.bucket; *p != '\0'; p++)
+            hash = hash * 33 + (unsigned char)*p;
+        for (p = o->s3.prefix ? o->s3.prefix : ""; *p != '\0'; p++)
+            hash = hash * 33 + (unsigned char)*p;
+        /* RUNTIME_DIRECTORY may list several: the first. */
+        snprintf(path, sizeof(path), "%.*s/oci-registry-metrics-%08lx", (int)strcspn(dir, ":"), dir,
+                 hash & 0xffffffffUL);
+    }
+    if (!oci_metrics_open(path, o->storage == FCGI_STORAGE_S3 ? "s3" : "filesystem", cfg,
+                          o->default_namespace, err, sizeof(err)))
+        oci_log(OCI_LOG_WARN, "%s: /metrics shows this process only", err);
+}
+
 /* Blocks the stop signals in every thread; main takes them with sigwait. */
 static void block_signals(sigset_t *stop)
 {
@@ -140,11 +222,15 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
     struct oci_cleaner *cleaner = NULL;
     int sig = 0;
 
-    server = fcgi_server_start(listen_fd, o->workers, o->front, reg);
-    if (server == NULL)
-        return EXIT_FAILURE;
-    if (o->cleanup_interval > 0 && (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
+    /* The cleaner first and last: commits of the workers may wake it. */
+    if ((o->cleanup_interval > 0 || reg->evict != NULL) &&
+        (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
         oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
+    server = fcgi_server_start(listen_fd, o->workers, o->front, reg);
+    if (server == NULL) {
+        oci_cleaner_stop(cleaner);
+        return EXIT_FAILURE;
+    }
     oci_log(OCI_LOG_INFO,
             "%s %s serving %s with %d workers (%d of them, %d per upstream, may ask "
             "upstreams), cache in %s%s",
@@ -152,10 +238,15 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
             o->max_fetches, o->max_fetches_per_upstream,
             o->storage == FCGI_STORAGE_S3 ? "S3 bucket " : "",
             o->storage == FCGI_STORAGE_S3 ? o->s3.bucket : o->root);
+    if (reg->evict != NULL)
+        oci_log(OCI_LOG_INFO,
+                "size bound %" PRIu64 " bytes: least recently used content evicted down to %" PRIu64
+                ", none younger than %lds",
+                reg->evict->max_bytes, reg->evict->low_water, reg->evict->min_age);
     sigwait(stop, &sig);
     oci_log(OCI_LOG_INFO, "signal %d: finishing requests in progress", sig);
-    oci_cleaner_stop(cleaner);
     fcgi_server_stop(server);
+    oci_cleaner_stop(cleaner);
     oci_log(OCI_LOG_INFO, "stopped");
     return EXIT_SUCCESS;
 }
@@ -165,7 +256,8 @@ int main(int argc, char **argv)
     struct fcgi_options opts;
     struct oci_config cfg = {0};
     struct storage *storage = NULL;
-    struct oci_registry reg;
+    struct oci_registry reg = {0};
+    struct oci_evictor evictor = {0};
     struct oci_upstream_timeouts timeouts;
     sigset_t stop;
     int listen_fd, status = EXIT_USAGE;
@@ -183,6 +275,19 @@ int main(int argc, char **argv)
     storage = open_storage(&opts);
     if (storage == NULL)
         goto done;
+    if (opts.command_argc > 0) { /* the cache command: its accounting and last uses too */
+        status = open_evictor(&opts, &evictor)
+                     ? fcgi_cache_command(opts.command_argc, opts.command_argv, storage, &evictor)
+                     : EXIT_USAGE;
+        goto done;
+    }
+    open_metrics(&opts, &cfg);
+    if (opts.cache.max_bytes > 0 || opts.cache.max_percent > 0) {
+        if (!open_evictor(&opts, &evictor))
+            goto done;
+        reg.evict = &evictor;
+        oci_metrics_cache_bound(evictor.max_bytes);
+    }
     block_signals(&stop);
     listen_fd = fcgi_server_listen(opts.listen);
     if (listen_fd < 0)
@@ -199,13 +304,16 @@ int main(int argc, char **argv)
     reg.options.default_namespace = opts.default_namespace;
     reg.options.check_cache_digest = opts.check_cache_digest;
     reg.options.dynamic_namespaces = opts.dynamic_namespaces;
+    reg.options.admin = opts.cache.admin;
     reg.config = &cfg;
     reg.storage = storage;
     status = serve(&opts, &reg, listen_fd, &stop);
 done:
+    oci_usage_close(evictor.usage);
     if (storage != NULL)
         storage->ops->destroy(storage);
     oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
+    oci_metrics_close();
     oci_slots_cleanup();
     oci_config_free(&cfg);
     return status;

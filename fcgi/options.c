@@ -15,6 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/config.h"
+#include "core/evict.h"
 #include "fcgi/options.h"
 
 #define DEFAULT_WORKERS 32
@@ -22,8 +24,9 @@
 
 static const char usage[] =
     "Usage: oci-registry [OPTIONS] filesystem --root DIR\n"
-    "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B --access-key K\n"
-    "                                 --secret-key S [S3 OPTIONS]\n"
+    "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B [--access-key K\n"
+    "                                 --secret-key S] [S3 OPTIONS]\n"
+    "       oci-registry [OPTIONS] STORAGE... cache ls|du|verify|evict|rm [ARGS] [--json]\n"
     "\n"
     "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
     "responder behind nginx or lighttpd.\n"
@@ -59,6 +62,19 @@ static const char usage[] =
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
+    "Size bound (eviction of the least recently used content):\n"
+    "  --max-cache-size SIZE         bound of the cached bytes: 50GiB, 800MB, 12345\n"
+    "                                (bytes), or 90% of the filesystem; at least\n"
+    "                                64MiB; default none [MAX_CACHE_SIZE]\n"
+    "  --min-cache-age DURATION      content younger than this is never evicted\n"
+    "                                (default 10m) [MIN_CACHE_AGE]\n"
+    "  --cache-low-water PERCENT     eviction goes down to this share of the bound\n"
+    "                                (default 90) [CACHE_LOW_WATER]\n"
+    "  --usage-file PATH             the host's record of last use and size (default\n"
+    "                                ROOT/.usage; S3: $TMPDIR/oci-registry-BUCKET.usage)\n"
+    "                                [USAGE_FILE]\n"
+    "  --admin                       serve DELETE /_admin/... through the front server's\n"
+    "                                protected location (see oci-registry(8)) [ADMIN]\n"
     "  -h, --help                    show this help\n"
     "  -V, --version                 show the version\n"
     "\n"
@@ -78,8 +94,19 @@ static const char usage[] =
     "    --s3-redirect               answer hits with a 307 to a presigned URL instead\n"
     "                                of having nginx proxy it [S3_REDIRECT]\n"
     "\n"
+    "Cache commands, on the storage given before them (see oci-registry(8)):\n"
+    "  cache ls [NS[/REPO]]          cached manifests and blobs: size, last use\n"
+    "  cache du                      totals per namespace\n"
+    "  cache verify [--repair]       re-hash every blob; --repair quarantines the\n"
+    "                                corrupt ones; exit 1 if any\n"
+    "  cache evict --to SIZE         evict least recently used blobs down to SIZE\n"
+    "  cache rm REF                  remove NS/REPO:TAG, NS/REPO@DIGEST, a blob\n"
+    "                                DIGEST, NS/REPO or NS\n"
+    "\n"
     "Credentials for upstreams come from the config file or from\n"
-    "UPSTREAM_CREDENTIALS (JSON); see oci-registry(8).\n";
+    "UPSTREAM_CREDENTIALS (JSON); S3 keys without --access-key from\n"
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or ~/.aws/credentials (AWS_PROFILE);\n"
+    "see oci-registry(8).\n";
 
 enum {
     OPT_LISTEN = 256,
@@ -96,6 +123,12 @@ enum {
     OPT_MAX_FETCHES,
     OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
+    /* the size bound */
+    OPT_MAX_CACHE_SIZE,
+    OPT_MIN_CACHE_AGE,
+    OPT_CACHE_LOW_WATER,
+    OPT_USAGE_FILE,
+    OPT_ADMIN,
     OPT_ROOT,
     OPT_S3_HOST,
     OPT_S3_BUCKET,
@@ -124,6 +157,12 @@ static const struct option global_options[] = {
     {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
     {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
+    /* the size bound */
+    {"max-cache-size", required_argument, NULL, OPT_MAX_CACHE_SIZE},
+    {"min-cache-age", required_argument, NULL, OPT_MIN_CACHE_AGE},
+    {"cache-low-water", required_argument, NULL, OPT_CACHE_LOW_WATER},
+    {"usage-file", required_argument, NULL, OPT_USAGE_FILE},
+    {"admin", no_argument, NULL, OPT_ADMIN},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -149,16 +188,21 @@ static const struct option s3_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+void fcgi_vfail(const char *fmt, va_list ap)
+{
+    fputs("oci-registry: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
 /* Prints one line naming the problem; always false, for "return fail(...)". */
 __attribute__((format(printf, 1, 2))) static bool fail(const char *fmt, ...)
 {
     va_list ap;
 
-    fputs("oci-registry: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    fcgi_vfail(fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return false;
 }
 
@@ -243,6 +287,41 @@ static bool apply_s3(int opt, const char *name, const char *value, struct fcgi_s
     return true;
 }
 
+/* Applies one option of the size bound. */
+static bool apply_cache(int opt, const char *name, const char *value, struct fcgi_cache_options *c)
+{
+    long n = 0;
+
+    switch (opt) {
+    case OPT_MAX_CACHE_SIZE:
+        c->max_bytes = 0;
+        c->max_percent = 0;
+        if (*value == '\0') /* MAX_CACHE_SIZE= (a chart's empty value): no bound */
+            return true;
+        if (!oci_size_parse(value, &c->max_bytes, &c->max_percent))
+            return fail("%s must be a size such as 50GiB, 800MB, 12345 (bytes) or 90%%, not '%s'",
+                        name, value);
+        if (c->max_percent == 0 && c->max_bytes < OCI_EVICT_MIN_BOUND)
+            return fail("%s %s is below the smallest bound, 64MiB", name, value);
+        return true;
+    case OPT_MIN_CACHE_AGE:
+        if (!oci_duration_parse(value, &c->min_age))
+            return fail("%s must be a duration such as 600, 10m or 1h, not '%s'", name, value);
+        return true;
+    case OPT_CACHE_LOW_WATER:
+        if (!parse_long(name, value, 10, 99, &n))
+            return false;
+        c->low_water = (unsigned)n;
+        return true;
+    case OPT_USAGE_FILE:
+        c->usage_file = *value ? value : NULL;
+        return true;
+    case OPT_ADMIN:
+        return parse_bool(name, value, &c->admin);
+    }
+    return false;
+}
+
 /* Applies one option, whether from a flag or from its environment variable. */
 static bool apply(int opt, const char *name, const char *value, struct fcgi_options *o)
 {
@@ -288,6 +367,12 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
+    case OPT_MAX_CACHE_SIZE:
+    case OPT_MIN_CACHE_AGE:
+    case OPT_CACHE_LOW_WATER:
+    case OPT_USAGE_FILE:
+    case OPT_ADMIN:
+        return apply_cache(opt, name, value, &o->cache);
     }
     return apply_s3(opt, name, value, &o->s3);
 }
@@ -312,6 +397,11 @@ static bool apply_environment(struct fcgi_options *o)
         {"MAX_FETCHES", OPT_MAX_FETCHES},
         {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
+        {"MAX_CACHE_SIZE", OPT_MAX_CACHE_SIZE},
+        {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
+        {"CACHE_LOW_WATER", OPT_CACHE_LOW_WATER},
+        {"USAGE_FILE", OPT_USAGE_FILE},
+        {"ADMIN", OPT_ADMIN},
         {"FILESYSTEM_ROOT", OPT_ROOT},
         {"S3_HOST", OPT_S3_HOST},
         {"S3_BUCKET", OPT_S3_BUCKET},
@@ -342,7 +432,7 @@ static const char *flag_value(int opt)
         return "true";
     if (opt == OPT_NO_DYNAMIC_NAMESPACES)
         return "false";
-    if (opt == OPT_S3_PATH_STYLE || opt == OPT_S3_REDIRECT)
+    if (opt == OPT_S3_PATH_STYLE || opt == OPT_S3_REDIRECT || opt == OPT_ADMIN)
         return "true";
     return optarg;
 }
@@ -417,6 +507,20 @@ static bool s3_complete(const struct fcgi_s3_options *s3)
     return true;
 }
 
+/* The storage's options that have no default are there, and fit the other options. */
+static bool storage_complete(const struct fcgi_options *o)
+{
+    if (o->storage == FCGI_STORAGE_S3) {
+        if (o->cache.max_percent > 0)
+            return fail("--max-cache-size %u%% needs filesystem storage: give S3 a size",
+                        o->cache.max_percent);
+        return s3_complete(&o->s3);
+    }
+    if (o->root == NULL)
+        return fail("filesystem storage needs --root DIR");
+    return true;
+}
+
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *o)
 {
     enum fcgi_options_result result = FCGI_OPTIONS_RUN;
@@ -431,6 +535,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .low_speed_limit = 16 * 1024,
         .upstream_timeout = 60,
         .cleanup_interval = 3600,
+        .cache = {.min_age = OCI_EVICT_DEFAULT_MIN_AGE, .low_water = OCI_EVICT_DEFAULT_LOW_WATER},
     };
     if (!apply_environment(o))
         return FCGI_OPTIONS_ERROR;
@@ -454,15 +559,16 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
                     o->storage == FCGI_STORAGE_S3 ? s3_options : filesystem_options, o,
                     &result) < 0)
         return result;
-    if (optind < argc - first) {
+    if (optind < argc - first && strcmp(argv[first + optind], "cache") == 0) {
+        o->command_argc = argc - first - optind - 1;
+        o->command_argv = argv + first + optind + 1;
+        if (o->command_argc == 0) {
+            fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
+            return FCGI_OPTIONS_ERROR;
+        }
+    } else if (optind < argc - first) {
         fail("unexpected argument '%s'", argv[first + optind]);
         return FCGI_OPTIONS_ERROR;
     }
-    if (o->storage == FCGI_STORAGE_S3)
-        return s3_complete(&o->s3) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;
-    if (o->root == NULL) {
-        fail("filesystem storage needs --root DIR");
-        return FCGI_OPTIONS_ERROR;
-    }
-    return FCGI_OPTIONS_RUN;
+    return storage_complete(o) ? FCGI_OPTIONS_RUN : FCGI_OPTIONS_ERROR;
 }

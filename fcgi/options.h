@@ -9,23 +9,32 @@
  *                [--low-speed-limit BYTES] [--upstream-timeout SECONDS]
  *                [--max-fetches N] [--max-fetches-per-upstream N]
  *                [--cleanup-interval SECONDS]
+ *                [--max-cache-size SIZE] [--min-cache-age DURATION]
+ *                [--cache-low-water PERCENT] [--usage-file PATH] [--admin]
  *                filesystem --root DIR
  *              | s3 --host HOST[:PORT] --bucket B [--region R] --access-key K
  *                   --secret-key S [--path-style] [--ca-file F] [--prefix P]
  *                   [--s3-redirect]
+ *              [cache COMMAND [ARGS...]]
+ *
+ * A "cache" after the storage runs an operator's command on that storage
+ * (fcgi/cachecmd.c) instead of serving.
  *
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
  * CHECK_CACHE_DIGEST, WORKERS, DYNAMIC_NAMESPACES, FRONT, CONNECT_TIMEOUT,
  * LOW_SPEED_TIMEOUT, LOW_SPEED_LIMIT, UPSTREAM_TIMEOUT, MAX_FETCHES,
- * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
+ * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
+ * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
  * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
  */
 #ifndef FCGI_OPTIONS_H
 #define FCGI_OPTIONS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum fcgi_front {
     FCGI_FRONT_AUTO,     /* from SERVER_SOFTWARE, per request */
@@ -51,6 +60,16 @@ struct fcgi_s3_options {
     long multipart_threshold; /* bytes; 0: the backend's default */
 };
 
+/* The size bound (core/evict.h). */
+struct fcgi_cache_options {
+    uint64_t max_bytes;     /* 0: no bound */
+    unsigned max_percent;   /* the bound as a percentage of the filesystem; 0: max_bytes */
+    long min_age;           /* seconds */
+    unsigned low_water;     /* percent of the bound */
+    const char *usage_file; /* NULL: the storage's default */
+    bool admin;             /* the /_admin/ API (core/admin.h) */
+};
+
 struct fcgi_options {
     const char *listen; /* NULL: the socket inherited on fd 0 */
     const char *default_namespace;
@@ -71,14 +90,21 @@ struct fcgi_options {
     const char *root;      /* filesystem storage */
     enum fcgi_storage storage;
     struct fcgi_s3_options s3;
+    struct fcgi_cache_options cache;
+    /* "cache COMMAND ARGS...": the words after "cache"; command_argc 0: serve. */
+    int command_argc;
+    char **command_argv;
 };
 
 enum fcgi_options_result {
-    FCGI_OPTIONS_RUN,   /* options are valid: serve */
+    FCGI_OPTIONS_RUN,   /* options are valid: serve, or run the cache command */
     FCGI_OPTIONS_EXIT,  /* --help or --version was printed */
     FCGI_OPTIONS_ERROR, /* one line was printed to stderr */
 };
 
 enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_options *opts);
+
+/* Prints "oci-registry: " and the message as one line on stderr. */
+__attribute__((format(printf, 1, 0))) void fcgi_vfail(const char *fmt, va_list ap);
 
 #endif

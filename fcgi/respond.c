@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "fcgi/respond.h"
 #include "util/log.h"
 
@@ -146,6 +147,8 @@ static int put_head(struct response *r, const struct oci_response_head *head,
         rc = put_header(out, "Warning", head->warning);
     if (rc >= 0 && head->allow != NULL)
         rc = put_header(out, "Allow", head->allow);
+    if (rc >= 0 && oci_metrics_request_id()[0] != '\0')
+        rc = put_header(out, "X-Request-Id", oci_metrics_request_id());
     if (rc >= 0 && head->retry_after[0] != '\0')
         rc = put_header(out, "Retry-After", head->retry_after);
     if (rc >= 0 && head->content_length < 0)
@@ -245,6 +248,8 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
     char accel[sizeof(FCGI_ACCEL_PREFIX) + OCI_CACHE_KEY_MAX];
     enum storage_err err = st->ops->locate(st, key, &loc);
 
+    oci_metrics_stored_sent(head->content_length, FCGX_GetParam("REQUEST_METHOD", r->req->envp),
+                            FCGX_GetParam("HTTP_RANGE", r->req->envp));
     if (err == STORAGE_OK && loc.url[0] != '\0')
         return send_by_url(r, head, key, loc.url);
     if (front_of(r) == FCGI_FRONT_NGINX) {

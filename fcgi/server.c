@@ -26,8 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/metrics.h"
 #include "util/log.h"
 #include "fcgi/respond.h"
+#include "core/admin.h"
 #include "fcgi/server.h"
 
 #define LISTEN_BACKLOG   1024
@@ -154,20 +156,21 @@ static void handle(struct worker *w)
     struct oci_plan plan;
     size_t path_len;
 
+    oci_metrics_request_start(FCGX_GetParam("REQUEST_ID", env));
     uri = uri ? uri : "";
     path_len = strcspn(uri, "?");
     req.method = method ? method : "GET";
     req.path = path;
     req.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
     req.accept = FCGX_GetParam("HTTP_ACCEPT", env);
+    req.admin_marker = FCGX_GetParam(OCI_ADMIN_MARKER, env) != NULL;
     if (path_len >= sizeof(path))
         path_len = 0; /* no route is this long: answered as not found */
     memcpy(path, uri, path_len);
     path[path_len] = '\0';
     oci_registry_plan(w->server->reg, &req, &plan);
-    if (plan.kind == OCI_PLAN_RESPOND && plan.head.status >= 400)
-        oci_log(OCI_LOG_INFO, "%s %s: %d", req.method, path, plan.head.status);
     fcgi_respond(&w->req, w->server->front, w->server->reg, &plan);
+    oci_metrics_request_end(&req, &plan);
     oci_plan_release(&plan);
 }
 

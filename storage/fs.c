@@ -62,8 +62,7 @@ static struct fs_storage *fs_of(struct storage *st)
 }
 
 /* Joins root and key into buf; refuses bad keys and paths that do not fit. */
-static enum storage_err fs_path(const struct fs_storage *fs, const char *key, char *buf,
-                                size_t len)
+static enum storage_err fs_path(const struct fs_storage *fs, const char *key, char *buf, size_t len)
 {
     int n;
 
@@ -77,10 +76,12 @@ static enum storage_err fs_path(const struct fs_storage *fs, const char *key, ch
 
 static enum storage_err fs_errno(const char *what, const char *path)
 {
-    if (errno == ENOENT || errno == ENOTDIR)
+    int e = errno;
+
+    if (e == ENOENT || e == ENOTDIR)
         return STORAGE_NOT_FOUND;
-    oci_log(OCI_LOG_ERROR, "storage: %s %s: %s", what, path, strerror(errno));
-    return STORAGE_IO;
+    oci_log(OCI_LOG_ERROR, "storage: %s %s: %s", what, path, strerror(e));
+    return e == ENOSPC || e == EDQUOT ? STORAGE_FULL : STORAGE_IO;
 }
 
 static enum storage_err fs_stat(struct storage *st, const char *key, struct storage_info *info)
@@ -129,8 +130,8 @@ static bool write_full(int fd, const char *buf, size_t len)
     return true;
 }
 
-static enum storage_err fs_read_small(struct storage *st, const char *key, size_t max,
-                                      char **out, size_t *out_len, struct storage_info *info)
+static enum storage_err fs_read_small(struct storage *st, const char *key, size_t max, char **out,
+                                      size_t *out_len, struct storage_info *info)
 {
     char path[PATH_MAX];
     struct stat sb;
@@ -246,8 +247,7 @@ static enum storage_err follow_wait(struct storage_reader *r)
     return STORAGE_OK;
 }
 
-static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size_t len,
-                                       size_t *got)
+static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
 {
     for (;;) {
         ssize_t n = read(r->fd, buf, len);
@@ -336,10 +336,9 @@ static struct storage_reader *follower_new(int fd, const char *tmp, const char *
     r->last_growth = time(NULL);
     snprintf(r->final_path, sizeof(r->final_path), "%s", final);
     r->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (r->notify_fd >= 0 &&
-        inotify_add_watch(r->notify_fd, tmp,
-                          IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVE_SELF |
-                              IN_DELETE_SELF) < 0) {
+    if (r->notify_fd >= 0 && inotify_add_watch(r->notify_fd, tmp,
+                                               IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB |
+                                                   IN_MOVE_SELF | IN_DELETE_SELF) < 0) {
         close(r->notify_fd);
         r->notify_fd = -1;
     }
@@ -353,8 +352,7 @@ static struct storage_reader *follower_new(int fd, const char *tmp, const char *
  * followers must see the death), a fresh one is made.
  */
 static enum storage_err fs_writer_join(struct storage *st, const char *key,
-                                       struct storage_writer **out,
-                                       struct storage_reader **follow)
+                                       struct storage_writer **out, struct storage_reader **follow)
 {
     struct fs_storage *fs = fs_of(st);
     char final[PATH_MAX], tmp[PATH_MAX];
@@ -382,8 +380,7 @@ static enum storage_err fs_writer_join(struct storage *st, const char *key,
             }
             return STORAGE_IN_PROGRESS;
         }
-        if (!still_at(fd, tmp) || fstat(fd, &sb) < 0 || sb.st_size > 0 ||
-            stat(final, &sb) == 0) {
+        if (!still_at(fd, tmp) || fstat(fd, &sb) < 0 || sb.st_size > 0 || stat(final, &sb) == 0) {
             /* Renamed away, left by a dead writer, or committed meanwhile: look again. */
             if (still_at(fd, tmp))
                 unlink(tmp);
@@ -524,12 +521,18 @@ static enum storage_err fs_remove(struct storage *st, const char *key)
 }
 
 /*
- * Moves the file aside before deciding, so that a request touching it in
- * the meantime either touched it before the move (we see the new time and
- * put it back) or finds it gone (and fetches it again): never a served
- * object that disappears after its hit was decided on a fresh time.
+ * Moves the file aside before deciding, so that a request using it in the
+ * meantime either marked it before the move (keep sees it and it is put
+ * back) or finds it gone (and fetches it again): never a served object
+ * that disappears after its hit was decided on a fresh mark.
+ *
+ * The removal is an unlink: a file that nginx (or a follower) has open
+ * keeps its inode and blocks until the last descriptor closes, so a hit
+ * being sent while its object is evicted is still sent whole; the space
+ * comes back when that send ends.
  */
-static enum storage_err fs_remove_stale(struct storage *st, const char *key, time_t cutoff)
+static enum storage_err fs_remove_unless(struct storage *st, const char *key, storage_keep_fn keep,
+                                         void *arg)
 {
     struct fs_storage *fs = fs_of(st);
     char path[PATH_MAX], aside[PATH_MAX];
@@ -538,17 +541,27 @@ static enum storage_err fs_remove_stale(struct storage *st, const char *key, tim
 
     if (err != STORAGE_OK)
         return err;
-    if (snprintf(aside, sizeof(aside), "%s/" FS_TMP_DIR "/stale.%lu", fs->root,
+    /* The process and thread name the aside file: removers never share one. */
+    if (snprintf(aside, sizeof(aside), "%s/" FS_TMP_DIR "/stale.%ld.%lu", fs->root, (long)getpid(),
                  (unsigned long)pthread_self()) >= (int)sizeof(aside))
         return STORAGE_BAD_KEY;
     if (rename(path, aside) < 0)
         return fs_errno("move aside", path);
-    if (stat(aside, &sb) == 0 && sb.st_mtime >= cutoff) {
-        rename(aside, path); /* touched meanwhile: it stays */
-        return STORAGE_NOT_FOUND;
+    if (stat(aside, &sb) == 0) {
+        struct storage_info info = {(uint64_t)sb.st_size, sb.st_mtime};
+
+        if (keep(arg, key, &info)) {
+            rename(aside, path); /* used meanwhile: it stays */
+            return STORAGE_NOT_FOUND;
+        }
     }
     unlink(aside);
     return STORAGE_OK;
+}
+
+static enum storage_err fs_remove_stale(struct storage *st, const char *key, time_t cutoff)
+{
+    return fs_remove_unless(st, key, storage_keep_if_touched_since, &cutoff);
 }
 
 /* Walks dir (the path of key prefix rel) depth first, reporting regular files. */
@@ -603,8 +616,7 @@ static enum storage_err fs_list(struct storage *st, const char *prefix, storage_
     return list_dir(dir, rel, fn, arg, &stop);
 }
 
-static enum storage_err fs_locate(struct storage *st, const char *key,
-                                  struct storage_location *loc)
+static enum storage_err fs_locate(struct storage *st, const char *key, struct storage_location *loc)
 {
     loc->url[0] = '\0';
     return fs_path(fs_of(st), key, loc->path, sizeof(loc->path));
@@ -630,6 +642,7 @@ static const struct storage_ops fs_ops = {
     .touch = fs_touch,
     .remove = fs_remove,
     .remove_stale = fs_remove_stale,
+    .remove_unless = fs_remove_unless,
     .list = fs_list,
     .locate = fs_locate,
     .destroy = fs_destroy,
@@ -688,8 +701,7 @@ struct storage *storage_fs_open(const char *root, char *err, size_t errlen)
         goto fail;
     }
     if (access(tmp_dir, W_OK) < 0) {
-        snprintf(err, errlen, "cache directory %s is not writable: %s", tmp_dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cache directory %s is not writable: %s", tmp_dir, strerror(errno));
         goto fail;
     }
     fs_clean_tmp(tmp_dir);

@@ -8,6 +8,14 @@
  * by reader_read, so no thread is needed and no more than a buffer is held
  * in memory.
  *
+ * Single flight on one host: concurrent misses of one object, in any
+ * process on the same endpoint, bucket and prefix, make one download and
+ * one upload. The download grows in a spool directory shared through
+ * storage/fs.c, whose writer_join the S3 writer joins: followers stream the
+ * growing file and end when it is committed there (verified); the leader
+ * then uploads the spool file and removes it. A request that comes between
+ * that commit and the end of the upload reads the spool file, whole.
+ *
  * Object times: every write sets x-amz-meta-mtime (the responder's clock,
  * as the filesystem's mtime); touch rewrites it with a copy onto itself;
  * objects without it fall back to Last-Modified.
@@ -22,10 +30,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "storage/fs.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
 #include "storage/s3_list.h"
@@ -34,8 +44,14 @@
 
 #define READER_BUF     (256 * 1024)
 #define TOUCH_COPY_MAX (64ULL * 1024 * 1024)
+/* A spool object older than this is a crash's leftover: removed at open. */
+#define SPOOL_LEFTOVER_AGE (60 * 60)
 
 struct storage_reader {
+    /* A follower of a download on this host reads the spool: its reader
+     * (of storage/fs.c's type, never looked into here), or NULL. */
+    struct storage *spool;
+    void *spool_reader;
     CURLM *multi;
     CURL *easy;
     struct curl_slist *headers;
@@ -48,7 +64,10 @@ struct storage_reader {
 
 struct storage_writer {
     struct s3 *s3;
-    int fd;
+    int fd; /* an unshared write's unnamed spool file, or -1 */
+    /* A shared write: the spool's writer (of storage/fs.c's type, never
+     * looked into here), or NULL. */
+    void *spool_writer;
     uint64_t size;
 };
 
@@ -147,6 +166,11 @@ static void reader_pump(struct storage_reader *r)
 
 static void s3_reader_close(struct storage_reader *r)
 {
+    if (r->spool_reader != NULL) {
+        r->spool->ops->reader_close(r->spool_reader);
+        free(r);
+        return;
+    }
     if (r->multi != NULL && r->easy != NULL)
         curl_multi_remove_handle(r->multi, r->easy);
     if (r->easy != NULL)
@@ -218,6 +242,8 @@ static enum storage_err s3_reader_read(struct storage_reader *r, void *buf, size
 {
     size_t n;
 
+    if (r->spool_reader != NULL)
+        return r->spool->ops->reader_read(r->spool_reader, buf, len, got);
     while (r->start == r->end && !r->done)
         reader_pump(r);
     if (r->start == r->end) {
@@ -292,18 +318,69 @@ static enum storage_err s3_writer_open(struct storage *st, struct storage_writer
     return STORAGE_OK;
 }
 
-/* Local single flight is optional for S3: every caller writes its own copy. */
+/* A reader of ours over a reader of the spool's; NULL when out of memory (closes it). */
+static struct storage_reader *spool_follower(struct s3 *s, void *spool_reader)
+{
+    struct storage_reader *r = calloc(1, sizeof(*r));
+
+    if (r == NULL) {
+        s->spool->ops->reader_close(spool_reader);
+        return NULL;
+    }
+    r->spool = s->spool;
+    r->spool_reader = spool_reader;
+    return r;
+}
+
+/*
+ * Joins the download of key on this host (see the top of this file). The
+ * spool answers EXISTS between its commit and the end of the upload: the
+ * committed spool file is then followed as it is, whole and verified.
+ */
 static enum storage_err s3_writer_join(struct storage *st, const char *key,
                                        struct storage_writer **out, struct storage_reader **follow)
 {
-    (void)key, (void)follow;
-    return s3_writer_open(st, out);
+    struct s3 *s = s3_of(st);
+    struct storage_writer *shared = NULL;
+    struct storage_reader *spool_reader = NULL;
+    enum storage_err err;
+
+    if (s->spool == NULL)
+        return s3_writer_open(st, out);
+    err = s->spool->ops->writer_join(s->spool, key, &shared, &spool_reader);
+    if (err == STORAGE_EXISTS) {
+        err = s->spool->ops->reader_open(s->spool, key, &spool_reader);
+        if (err == STORAGE_NOT_FOUND)
+            return STORAGE_EXISTS; /* uploaded and removed meanwhile: in S3 now */
+        err = err == STORAGE_OK ? STORAGE_IN_PROGRESS : err;
+    }
+    if (err == STORAGE_IN_PROGRESS) {
+        *follow = spool_follower(s, spool_reader);
+        return *follow != NULL ? STORAGE_IN_PROGRESS : STORAGE_NO_MEMORY;
+    }
+    if (err != STORAGE_OK)
+        return s3_writer_open(st, out); /* the spool is in trouble: a copy of our own */
+    *out = calloc(1, sizeof(**out));
+    if (*out == NULL) {
+        s->spool->ops->writer_abort(shared);
+        return STORAGE_NO_MEMORY;
+    }
+    (*out)->s3 = s;
+    (*out)->fd = -1;
+    (*out)->spool_writer = shared;
+    return STORAGE_OK;
 }
 
 static enum storage_err s3_writer_write(struct storage_writer *w, const void *buf, size_t len)
 {
     const char *p = buf;
 
+    if (w->spool_writer != NULL) {
+        enum storage_err err = w->s3->spool->ops->writer_write(w->spool_writer, buf, len);
+
+        w->size += err == STORAGE_OK ? len : 0;
+        return err;
+    }
     while (len > 0) {
         ssize_t n = write(w->fd, p, len);
         if (n < 0 && errno == EINTR)
@@ -321,29 +398,71 @@ static enum storage_err s3_writer_write(struct storage_writer *w, const void *bu
 
 static void writer_free(struct storage_writer *w)
 {
-    close(w->fd);
+    if (w->fd >= 0)
+        close(w->fd);
     free(w);
+}
+
+/* Uploads size bytes of fd under key: one PUT, or a multipart upload above the threshold. */
+static enum storage_err upload(struct s3 *s, const char *key, int fd, uint64_t size)
+{
+    char hash[SIGV4_HEX_LEN + 1];
+
+    if (size > s->threshold)
+        return s3_multipart_upload(s, key, fd, size);
+    if (!s3_http_file_sha256(fd, 0, size, hash))
+        return STORAGE_IO;
+    return put_object(s, key, NULL, fd, size, hash);
+}
+
+/*
+ * A shared write: committed in the spool first, which ends the followers'
+ * streams (the bytes are verified), then uploaded from there and removed.
+ */
+static enum storage_err commit_shared(struct storage_writer *w, const char *key)
+{
+    struct storage *spool = w->s3->spool;
+    struct storage_location loc;
+    enum storage_err err = spool->ops->writer_commit(w->spool_writer, key);
+    int fd;
+
+    if (err != STORAGE_OK)
+        return err;
+    err = spool->ops->locate(spool, key, &loc);
+    fd = err == STORAGE_OK ? open(loc.path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0) {
+        oci_log(OCI_LOG_ERROR, "s3: cannot reopen the spool file of %s: %s", key, strerror(errno));
+        err = STORAGE_IO;
+    } else {
+        err = upload(w->s3, key, fd, w->size);
+        close(fd);
+    }
+    /* Readers that opened it meanwhile keep their descriptors. */
+    spool->ops->remove(spool, key);
+    return err;
 }
 
 static enum storage_err s3_writer_commit(struct storage_writer *w, const char *key)
 {
-    char hash[SIGV4_HEX_LEN + 1];
     enum storage_err err;
 
-    if (!storage_key_valid(key))
+    if (!storage_key_valid(key)) {
         err = STORAGE_BAD_KEY;
-    else if (w->size > w->s3->threshold)
-        err = s3_multipart_upload(w->s3, key, w->fd, w->size);
-    else if (!s3_http_file_sha256(w->fd, 0, w->size, hash))
-        err = STORAGE_IO;
-    else
-        err = put_object(w->s3, key, NULL, w->fd, w->size, hash);
+        if (w->spool_writer != NULL)
+            w->s3->spool->ops->writer_abort(w->spool_writer);
+    } else if (w->spool_writer != NULL) {
+        err = commit_shared(w, key);
+    } else {
+        err = upload(w->s3, key, w->fd, w->size);
+    }
     writer_free(w);
     return err;
 }
 
 static void s3_writer_abort(struct storage_writer *w)
 {
+    if (w->spool_writer != NULL)
+        w->s3->spool->ops->writer_abort(w->spool_writer);
     writer_free(w);
 }
 
@@ -398,20 +517,26 @@ static enum storage_err s3_remove(struct storage *st, const char *key)
 }
 
 /*
- * HEAD, compare, DELETE. S3 has no conditional delete on a time, so a
- * touch between the HEAD and the DELETE loses: the object is fetched
- * again on its next request, which costs a download and breaks nothing.
+ * HEAD, ask, DELETE. S3 has no conditional delete, so a use between the
+ * HEAD and the DELETE loses: the object is fetched again on its next
+ * request, which costs a download and breaks nothing.
  */
-static enum storage_err s3_remove_stale(struct storage *st, const char *key, time_t cutoff)
+static enum storage_err s3_remove_unless(struct storage *st, const char *key, storage_keep_fn keep,
+                                         void *arg)
 {
     struct storage_info info;
     enum storage_err err = s3_stat(st, key, &info);
 
     if (err != STORAGE_OK)
         return err;
-    if (info.mtime >= cutoff)
+    if (keep(arg, key, &info))
         return STORAGE_NOT_FOUND;
     return s3_remove(st, key);
+}
+
+static enum storage_err s3_remove_stale(struct storage *st, const char *key, time_t cutoff)
+{
+    return s3_remove_unless(st, key, storage_keep_if_touched_since, &cutoff);
 }
 
 /* A presigned GET URL: the front server or the client fetches it, not us. */
@@ -455,6 +580,8 @@ static void s3_destroy(struct storage *st)
     struct s3 *s = s3_of(st);
 
     s3_http_pool_destroy(s);
+    if (s->spool != NULL)
+        s->spool->ops->destroy(s->spool);
     if (s->curl_ready)
         curl_global_cleanup();
     if (s->secret_key != NULL)
@@ -483,6 +610,7 @@ static const struct storage_ops s3_ops = {
     .touch = s3_touch,
     .remove = s3_remove,
     .remove_stale = s3_remove_stale,
+    .remove_unless = s3_remove_unless,
     .list = s3_list,
     .locate = s3_locate,
     .destroy = s3_destroy,
@@ -640,6 +768,42 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     return set_prefix(s, cfg->prefix, err, errlen) && parse_host(s, cfg, err, errlen);
 }
 
+/* Removes what a crash left committed in the spool but not uploaded. */
+static bool remove_leftover(void *arg, const char *key, const struct storage_info *info)
+{
+    struct storage *spool = arg;
+
+    (void)info;
+    spool->ops->remove_stale(spool, key, time(NULL) - SPOOL_LEFTOVER_AGE);
+    return true;
+}
+
+/*
+ * The spool of this endpoint, bucket and prefix, in TMPDIR: the same
+ * directory for every process that serves them, so they share downloads.
+ * Without one, writers spool alone (logged).
+ */
+static void open_spool(struct s3 *s)
+{
+    char id[sizeof(s->scheme) + sizeof(s->authority) + sizeof(s->bucket) + sizeof(s->prefix) + 8];
+    char hash[SIGV4_HEX_LEN + 1], dir[4096], err[512];
+
+    snprintf(id, sizeof(id), "%s://%s/%s/%s", s->scheme, s->authority, s->bucket, s->prefix);
+    sigv4_sha256_hex(id, strlen(id), hash);
+    snprintf(dir, sizeof(dir), "%s/oci-registry-s3-%.16s", spool_dir(), hash);
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        oci_log(OCI_LOG_WARN, "s3: no shared spool %s (%s): concurrent misses each download", dir,
+                strerror(errno));
+        return;
+    }
+    s->spool = storage_fs_open(dir, err, sizeof(err));
+    if (s->spool == NULL) {
+        oci_log(OCI_LOG_WARN, "s3: no shared spool: %s: concurrent misses each download", err);
+        return;
+    }
+    s->spool->ops->list(s->spool, "blobs/", remove_leftover, s->spool);
+}
+
 struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, size_t errlen)
 {
     struct s3 *s = calloc(1, sizeof(*s));
@@ -658,5 +822,6 @@ struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, 
         s3_destroy(&s->base);
         return NULL;
     }
+    open_spool(s);
     return &s->base;
 }

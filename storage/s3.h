@@ -8,7 +8,9 @@
  * verified the content: one PUT up to the multipart threshold, else a
  * multipart upload that is aborted on any failure. So an object under its
  * final key is always whole, and a failed upload leaves no parts behind.
- * Hits are served by the front server from presigned GET URLs (locate).
+ * Concurrent writers of one key on one host share one download through a
+ * spool directory (see storage/s3.c). Hits are served by the front server
+ * from presigned GET URLs (locate).
  */
 #ifndef OCI_STORAGE_S3_H
 #define OCI_STORAGE_S3_H

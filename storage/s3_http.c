@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/observe.h"
 #include "storage/s3_http.h"
 #include "storage/sigv4.h"
 
@@ -321,6 +322,7 @@ static CURLcode attempt(struct s3 *s, const struct s3_req *req, const char *path
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     if (rc == CURLE_WRITE_ERROR && resp->too_large)
         rc = CURLE_OK;
+    oci_observe_s3(req->method, req->query, rc == CURLE_OK ? resp->status : 0);
 done:
     curl_slist_free_all(headers);
     if (c != NULL)

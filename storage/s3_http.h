@@ -28,6 +28,11 @@
 
 struct s3 {
     struct storage base;
+    /* Downloads in progress on this host, shared by every process on the
+     * same endpoint, bucket and prefix: a filesystem storage whose single
+     * flight (storage/fs.c) the S3 writers and followers use. NULL: none
+     * could be made, every writer spools alone. */
+    struct storage *spool;
     char scheme[8];      /* "https" or "http" */
     char authority[512]; /* host[:port] as in URLs and the Host header */
     char bucket[256];

@@ -26,10 +26,18 @@ const char *storage_strerror(enum storage_err err)
         return "being written";
     case STORAGE_ABORTED:
         return "writer gave up";
+    case STORAGE_FULL:
+        return "out of space";
     case STORAGE_IO:
         break;
     }
     return "storage failure";
+}
+
+bool storage_keep_if_touched_since(void *cutoff, const char *key, const struct storage_info *info)
+{
+    (void)key;
+    return info->mtime >= *(const time_t *)cutoff;
 }
 
 bool storage_key_valid(const char *key)

@@ -29,10 +29,11 @@ enum storage_err {
     STORAGE_TOO_LARGE, /* read_small: the object is bigger than asked for */
     STORAGE_BAD_KEY,   /* the key is not a clean relative path */
     STORAGE_NO_MEMORY,
-    STORAGE_EXISTS,    /* writer_join: the object is already there */
+    STORAGE_EXISTS,      /* writer_join: the object is already there */
     STORAGE_IN_PROGRESS, /* writer_join: another writer has it; follow it */
-    STORAGE_ABORTED,   /* a followed writer gave up or died */
-    STORAGE_IO,        /* the backend failed; details are logged by it */
+    STORAGE_ABORTED,     /* a followed writer gave up or died */
+    STORAGE_IO,          /* the backend failed; details are logged by it */
+    STORAGE_FULL,        /* the backend is out of space (a full disk or quota) */
 };
 
 struct storage_info {
@@ -59,6 +60,9 @@ struct storage_writer;
 /* How a storage_list walk reports one object; return false to stop. */
 typedef bool (*storage_list_fn)(void *arg, const char *key, const struct storage_info *info);
 
+/* Whether an object that is about to be removed must stay (remove_unless). */
+typedef bool (*storage_keep_fn)(void *arg, const char *key, const struct storage_info *info);
+
 struct storage_ops {
     enum storage_err (*stat)(struct storage *st, const char *key, struct storage_info *info);
     /*
@@ -70,12 +74,10 @@ struct storage_ops {
     enum storage_err (*reader_open)(struct storage *st, const char *key,
                                     struct storage_reader **out);
     /* Reads up to len bytes into buf; *got is 0 at the end of the object. */
-    enum storage_err (*reader_read)(struct storage_reader *r, void *buf, size_t len,
-                                    size_t *got);
+    enum storage_err (*reader_read)(struct storage_reader *r, void *buf, size_t len, size_t *got);
     void (*reader_close)(struct storage_reader *r);
     /* Writes a small object whole and atomically (write + commit). */
-    enum storage_err (*put_small)(struct storage *st, const char *key, const void *buf,
-                                  size_t len);
+    enum storage_err (*put_small)(struct storage *st, const char *key, const void *buf, size_t len);
     enum storage_err (*writer_open)(struct storage *st, struct storage_writer **out);
     /*
      * Single flight: opens the one writer of key, or joins the write of key
@@ -104,9 +106,19 @@ struct storage_ops {
      * when nothing was removed.
      */
     enum storage_err (*remove_stale)(struct storage *st, const char *key, time_t cutoff);
+    /*
+     * Removes key unless keep says it must stay. keep is asked once the
+     * object is out of sight of new requests, so a request that marked the
+     * object used before that moment is seen by keep, and one after finds
+     * nothing (and fetches it again): never a hit decided on an object that
+     * then disappears. A backend without an atomic move (S3) asks keep just
+     * before the removal; a use in between loses, and costs a download.
+     * STORAGE_NOT_FOUND when nothing was removed.
+     */
+    enum storage_err (*remove_unless)(struct storage *st, const char *key, storage_keep_fn keep,
+                                      void *arg);
     /* Calls fn for every object whose key starts with prefix (a folder, "manifests/"). */
-    enum storage_err (*list)(struct storage *st, const char *prefix, storage_list_fn fn,
-                             void *arg);
+    enum storage_err (*list)(struct storage *st, const char *prefix, storage_list_fn fn, void *arg);
     enum storage_err (*locate)(struct storage *st, const char *key, struct storage_location *loc);
     void (*destroy)(struct storage *st);
 };
@@ -117,6 +129,10 @@ struct storage {
 };
 
 const char *storage_strerror(enum storage_err err);
+
+/* A keep function for remove_unless: keeps what was written or touched at or
+ * after *(const time_t *)cutoff. remove_stale is remove_unless with it. */
+bool storage_keep_if_touched_since(void *cutoff, const char *key, const struct storage_info *info);
 
 /* True when key is a clean relative path: no empty, "." or ".." components. */
 bool storage_key_valid(const char *key);

@@ -6,7 +6,8 @@
 #     an OCI error body, not nginx's bare 502 page;
 #   - S3 down when the responder starts: it starts, /readyz says 503 and
 #     why, requests are answered at once (from the upstream), and once S3 is
-#     back /readyz says ready.
+#     back /readyz says ready;
+#   - a spool directory (TMPDIR) that cannot be written: /readyz says 503.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -101,6 +102,14 @@ b_ready() { fcgi_b GET /readyz | body_of /dev/stdin | grep -q '^ready$'; }
 check "S3 back: /readyz says ready within the fast-failure window" wait_until 20 b_ready
 stop responder_b TERM 15
 is "$?" 0 "the second responder exits 0 on SIGTERM"
+
+# --- a spool directory that cannot be written: misses could not be kept ---
+SOCK_C=$T/run/fcgi-c.sock
+TMPDIR=$T/no-such-dir s3_responder responder_c "$SOCK_C" "$S3_ENDPOINT" || bail "responder c did not start"
+FCGI_SOCK=$SOCK_C fcgi_request GET /readyz >"$T/c-ready"
+like "$(head_of "$T/c-ready")" 'Status: 503' "no spool directory: /readyz answers 503"
+like "$(body_of "$T/c-ready")" '^not ready: storage spool' "no spool directory: /readyz says the spool is why"
+stop responder_c TERM 15
 check "the second responder's log has no sanitizer report" sanitizer_clean "$T/log/responder_b.log"
 
 stop nginx

@@ -21,27 +21,9 @@ MULTI=$(make_image multi v1 --layers 2 --size 65536 --index) || bail "cannot pus
 CACHE=$T/cache
 FCGI_SOCK=$T/run/fcgi.sock
 RESPONDER_LOG=$T/log/responder.log
-PIDFILE=$T/run/spawn-fcgi.pid
-mkdir -p "$CACHE" "$T/run"
-write_upstream_config "$T/upstream.yaml"
-
-# The children are not ours (spawn-fcgi forks them and exits): stop them by
-# the pids it wrote, at exit at the latest.
-spawned_pids() { cat "$PIDFILE" 2>/dev/null; }
-stop_spawned() {
-	local pid
-	for pid in $(spawned_pids); do kill -TERM "$pid" 2>/dev/null; done
-	for pid in $(spawned_pids); do wait_until 10 eval "! proc_alive $pid" || kill -KILL "$pid" 2>/dev/null; done
-}
-at_exit stop_spawned
 gone() { ! proc_alive "$1"; }
 
-# Forked children get /dev/null as stderr from spawn-fcgi; a shell in between
-# keeps their logs.
-# shellcheck disable=SC2016 # expanded by that shell
-spawn-fcgi -s "$FCGI_SOCK" -F 2 -P "$PIDFILE" -- /bin/sh -c 'exec "$@" 2>>"$0"' "$RESPONDER_LOG" \
-	"$OCI_REGISTRY" --upstream-config-file "$T/upstream.yaml" --default-namespace reg.test --workers 8 \
-	filesystem --root "$CACHE" >"$T/log/spawn-fcgi.log" 2>&1
+spawn_fcgi 2 --default-namespace reg.test --workers 8
 is "$?" 0 "spawn-fcgi -F 2 starts the responder and exits"
 mapfile -t PIDS < <(spawned_pids)
 is "${#PIDS[@]}" 2 "spawn-fcgi wrote two pids" || diag_file "$T/log/spawn-fcgi.log"

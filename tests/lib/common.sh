@@ -26,7 +26,10 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/oci-test.XXXXXX") || {
 	exit 1
 }
 export HOME=$T/home XDG_RUNTIME_DIR=$T/xdg XDG_CONFIG_HOME=$T/home/.config
-mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$T/log"
+# Where responders on S3 storage keep their shared counters (as systemd's
+# RuntimeDirectory= would say): in the test's directory, not /tmp.
+export RUNTIME_DIRECTORY=$T/runtime
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$RUNTIME_DIRECTORY" "$T/log"
 # curl and skopeo must reach 127.0.0.1 directly whatever the CI's proxy says.
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 export no_proxy='*'

@@ -132,7 +132,8 @@ def cmd_chart_env_names(chart):
 
 
 def default_of(value):
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+    """${VAR:-default} as its default, ${VAR} as empty (VAR unset)."""
+    return re.sub(r"\$\{[A-Z_]+(?::-([^}]*))?\}", r"\1", str(value))
 
 
 def cmd_compose_env(path, service):

@@ -50,6 +50,36 @@ start_responder() {
 	wait_ready responder 20 unix_open "$FCGI_SOCK"
 }
 
+# spawn_fcgi N [RESPONDER OPTIONS...]: N responders forked by spawn-fcgi (which
+# exits) on $FCGI_SOCK, with cache $CACHE, the upstream config $T/upstream.yaml
+# and OPTIONS; their stderr is appended to $RESPONDER_LOG. Sets PIDFILE; they
+# are stopped at exit (stop_spawned). Returns spawn-fcgi's status.
+spawn_fcgi() {
+	local n=$1
+	shift
+	PIDFILE=$T/run/spawn-fcgi.pid
+	mkdir -p "$CACHE" "$T/run"
+	[ -f "$T/upstream.yaml" ] || write_upstream_config "$T/upstream.yaml"
+	at_exit stop_spawned
+	# Forked children get /dev/null as stderr from spawn-fcgi; a shell in
+	# between keeps their logs.
+	# shellcheck disable=SC2016 # expanded by that shell
+	spawn-fcgi -s "$FCGI_SOCK" -F "$n" -P "$PIDFILE" -- /bin/sh -c 'exec "$@" 2>>"$0"' "$RESPONDER_LOG" \
+		"$OCI_REGISTRY" --upstream-config-file "$T/upstream.yaml" "$@" \
+		filesystem --root "$CACHE" >"$T/log/spawn-fcgi.log" 2>&1
+}
+
+# spawned_pids: the pids spawn-fcgi wrote, one a line. The children are not
+# ours (spawn-fcgi forks them and exits): they are stopped by these.
+spawned_pids() { cat "${PIDFILE:-/nonexistent}" 2>/dev/null; }
+
+# stop_spawned: SIGTERM the spawned responders; KILL those still there after 10 s.
+stop_spawned() {
+	local pid
+	for pid in $(spawned_pids); do kill -TERM "$pid" 2>/dev/null; done
+	for pid in $(spawned_pids); do wait_until 10 eval "! proc_alive $pid" || kill -KILL "$pid" 2>/dev/null; done
+}
+
 # template_nginx DIR PORT: the contrib configuration with our port and paths
 # (NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
 # NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
@@ -123,7 +153,8 @@ header() {
 
 # fcgi_request METHOD URI [QUERY]: one request straight to the responder's
 # socket with cgi-fcgi, with the parameters nginx's fastcgi_params sends.
-# FCGI_SERVER_SOFTWARE (default nginx/1.22.1) poses as another front server.
+# FCGI_SERVER_SOFTWARE (default nginx/1.22.1) poses as another front server;
+# FCGI_REQUEST_ID is sent as nginx sends $request_id (none when empty).
 # Prints the raw CGI response (headers, blank line, body).
 fcgi_request() {
 	local method=$1 uri=$2 query=${3:-} path=${2%%\?*}
@@ -133,7 +164,7 @@ fcgi_request() {
 		REQUEST_SCHEME=http GATEWAY_INTERFACE=CGI/1.1 SERVER_SOFTWARE="${FCGI_SERVER_SOFTWARE:-nginx/1.22.1}" \
 		REMOTE_ADDR=127.0.0.1 REMOTE_PORT=40000 SERVER_ADDR=127.0.0.1 SERVER_PORT=80 \
 		SERVER_NAME=localhost CONTENT_TYPE='' CONTENT_LENGTH='' \
-		HTTP_HOST=localhost \
+		HTTP_HOST=localhost REQUEST_ID="${FCGI_REQUEST_ID:-}" \
 		HTTP_ACCEPT='application/vnd.oci.image.manifest.v1+json,application/vnd.oci.image.index.v1+json,application/vnd.docker.distribution.manifest.v2+json' \
 		timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK"
 }
@@ -177,9 +208,10 @@ hit_details() {
 	is "$(header Docker-Content-Digest)" "$LAYER" "$label: GET cached blob: Docker-Content-Digest"
 }
 
-# health_checks LABEL: /healthz and /readyz through the front server are
-# answered by the responder (200, text), junk after them is 404, and the
-# readiness probe leaves no object behind in a filesystem cache.
+# health_checks LABEL: /healthz, /readyz and /metrics through the front
+# server are answered by the responder (200, text), junk after them is
+# refused, and the readiness probe leaves no object behind in a filesystem
+# cache.
 health_checks() {
 	local label=$1
 	is "$(http_status /healthz)" 200 "$label: GET /healthz: 200"
@@ -190,6 +222,11 @@ health_checks() {
 	is "$(header Content-Type)" text/plain "$label: /readyz is text/plain"
 	like "$(http_status /healthz/x)" '^40[34]$' "$label: /healthz/x is refused"
 	like "$(http_status /readyzz)" '^40[34]$' "$label: /readyzz is refused"
+	is "$(http_status /metrics)" 200 "$label: GET /metrics: 200"
+	like "$(header Content-Type)" '^text/plain; version=0\.0\.4' "$label: /metrics is Prometheus text 0.0.4"
+	is "$(grep -c '^oci_registry_build_info{' "$T/body")" 1 "$label: /metrics has the build info"
+	like "$(http_status /metrics/x)" '^40[34]$' "$label: /metrics/x is refused"
+	is "$(http_status /metrics --interface 127.0.0.2)" 403 "$label: /metrics from 127.0.0.2 (not allowed) is refused"
 	if [ -d "${CACHE:-}" ]; then
 		is "$(find "$CACHE/_health" -type f 2>/dev/null | wc -l)" 0 "$label: no readiness probe object is left"
 	fi

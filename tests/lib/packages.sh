@@ -16,6 +16,15 @@ TEST_PACKAGES=(
 	wrk
 	python3-swift
 	clang libclang-rt-14-dev llvm-14
+	prometheus gnuplot-nox
+)
+# The container tests (scripts/test --containers): podman with runc, the CNI
+# plugins of its bridge network, catatonit for kube play's pause image,
+# debootstrap for the base image, socat to reach the upstream from a
+# container's network namespace. npm (for helm) is checked by its command.
+CONTAINER_PACKAGES=(
+	podman podman-compose runc containernetworking-plugins iptables catatonit
+	fuse-overlayfs slirp4netns uidmap debootstrap socat iproute2 util-linux python3-yaml
 )
 
 # missing_packages PKG...: those not installed, one per line.

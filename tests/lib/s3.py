@@ -8,7 +8,10 @@ shares nothing with it.
   s3.py ENDPOINT BUCKET uploads             "key uploadId" per open multipart upload
   s3.py ENDPOINT BUCKET get KEY             the object to stdout
   s3.py ENDPOINT BUCKET put KEY FILE        upload a file
-  s3.py ENDPOINT BUCKET fill PREFIX COUNT   COUNT small objects PREFIX0000.., 8 at a time
+  s3.py ENDPOINT BUCKET rm KEY              delete an object
+  s3.py ENDPOINT BUCKET fill PREFIX COUNT [MTIME]
+                                            COUNT small objects PREFIX0000.., 8 at a time,
+                                            with x-amz-meta-mtime MTIME (epoch seconds) if given
 
 ENDPOINT is http://host:port (path-style). Keys come from S3_ACCESS_KEY and
 S3_SECRET_KEY, region from S3_REGION (us-east-1). Exits 1 on an HTTP error.
@@ -28,10 +31,11 @@ def quote(s, safe="-_.~"):
     return urllib.parse.quote(s, safe=safe)
 
 
-def sign(method, host, path, query, payload_hash, key, secret, region):
+def sign(method, host, path, query, payload_hash, key, secret, region, extra=None):
     now = datetime.datetime.utcnow()
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     headers = {"host": host, "x-amz-content-sha256": payload_hash, "x-amz-date": amz_date}
+    headers.update(extra or {})
     names = sorted(headers)
     canonical_query = "&".join(sorted(
         "%s=%s" % (quote(k), quote(v)) for k, v in query))
@@ -51,13 +55,13 @@ def sign(method, host, path, query, payload_hash, key, secret, region):
     return headers, canonical_query
 
 
-def request(endpoint, method, path, query=(), body=b""):
+def request(endpoint, method, path, query=(), body=b"", extra=None):
     url = urllib.parse.urlsplit(endpoint)
     payload_hash = hashlib.sha256(body).hexdigest()
     headers, qs = sign(method, url.netloc, path, list(query), payload_hash,
                        os.environ.get("S3_ACCESS_KEY", "test:tester"),
                        os.environ.get("S3_SECRET_KEY", "testing"),
-                       os.environ.get("S3_REGION", "us-east-1"))
+                       os.environ.get("S3_REGION", "us-east-1"), extra)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     conn.request(method, quote(path, safe="/-_.~") + ("?" + qs if qs else ""), body, headers)
     resp = conn.getresponse()
@@ -93,11 +97,13 @@ def uploads(endpoint, bucket):
         print(tags(item, "Key")[0], tags(item, "UploadId")[0])
 
 
-def fill(endpoint, bucket, prefix, count):
+def fill(endpoint, bucket, prefix, count, mtime=None):
     from concurrent.futures import ThreadPoolExecutor
+    extra = {"x-amz-meta-mtime": mtime} if mtime else None
 
     def put(i):
-        request(endpoint, "PUT", "/%s/%s%04d" % (bucket, prefix, i), body=b"filler %d\n" % i)
+        request(endpoint, "PUT", "/%s/%s%04d" % (bucket, prefix, i), body=b"filler %d\n" % i,
+                extra=extra)
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(put, range(count)))
 
@@ -115,8 +121,10 @@ def main():
     elif cmd == "put":
         with open(args[1], "rb") as f:
             request(endpoint, "PUT", "/%s/%s" % (bucket, args[0]), body=f.read())
+    elif cmd == "rm":
+        request(endpoint, "DELETE", "/%s/%s" % (bucket, args[0]))
     elif cmd == "fill":
-        fill(endpoint, bucket, args[0], int(args[1]))
+        fill(endpoint, bucket, args[0], int(args[1]), args[2] if len(args) > 2 else None)
     else:
         sys.exit(__doc__)
 

@@ -46,7 +46,9 @@ isnt() {
 # like GOT ERE DESCRIPTION: extended regular expression match.
 like() {
 	local got=$1 re=$2 desc=$3
-	printf '%s' "$got" | grep -Eq -- "$re"
+	# A here-string, not a pipe: grep -q stops reading at the first match,
+	# and under pipefail the writer's SIGPIPE would fail the test.
+	grep -Eq -- "$re" <<<"$got"
 	ok "$?" "$desc" || diag "got '$(printf '%s' "$got" | head -c 500)', want a match of /$re/"
 }
 

@@ -527,13 +527,17 @@ static void test_many_upstreams(void **state)
     for (int i = 0; i < N; i++)
         len +=
             (size_t)snprintf(yaml + len, cap - len, "- {namespace: r%d.io, host: h%d.io}\n", i, i);
+    /* Linear loading takes about a second here under ASan; quadratic loading
+     * took minutes. Not a speed test: a bound that only the latter passes,
+     * generous enough for a loaded CI machine (SIGALRM ends the test). */
+    alarm(120);
     clock_gettime(CLOCK_MONOTONIC, &start);
     assert_true(oci_config_parse(yaml, len, "x.yaml", &cfg, err, sizeof(err)));
     assert_true(oci_config_apply_credentials(
         &cfg, "{\"R7.io\": {\"username\": \"u\", \"password\": \"p\"}}", err, sizeof(err)));
     took = seconds_since(&start);
+    alarm(0);
     print_message("# %d upstreams loaded in %.2f s\n", N, took);
-    assert_true(took < 5.0);
     assert_int_equal(cfg.count, N);
     for (int i = 0; i < N; i += 997) {
         snprintf(ns, sizeof(ns), "R%d.IO", i);

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# s3_flight.sh - one upstream download and one upload per blob on S3
+# storage (Swift with s3api), however many clients ask at once on one host:
+# 16 concurrent clients through nginx in front of two responder processes
+# (spawn-fcgi -F 2) that share the local spool; a leader killed halfway,
+# while a responder of its own follows it, leaves no object, and the next
+# request succeeds.
+
+# shellcheck source=tests/lib/common.sh
+. "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/upstream.sh
+. "$TESTLIB/upstream.sh"
+# shellcheck source=tests/lib/mirror.sh
+. "$TESTLIB/mirror.sh"
+# shellcheck source=tests/lib/swift.sh
+. "$TESTLIB/swift.sh"
+
+need_program docker-registry nginx curl cgi-fcgi spawn-fcgi
+need_responder
+"$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null ||
+	bail "Debian's python3-swift is not installed (scripts/test installs it)"
+
+BUCKET=oci-cache
+BLOB_SIZE=$((32 * 1024 * 1024))
+# The spool: TMPDIR of every responder here, so they share it.
+export TMPDIR=$T/tmp
+mkdir -p "$TMPDIR" "$T/run"
+CACHE=$T/unused-cache
+
+start_upstream || bail "docker-registry upstream did not start"
+make_image big v1 --layers 1 --size "$BLOB_SIZE" >/dev/null || bail "cannot push test/big:v1"
+LAYER=$(upstream_curl /v2/test/big/manifests/v1 -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
+	json_get - layers 0 digest)
+BLOB_PATH=/v2/test/big/blobs/$LAYER
+KEY=blobs/sha256/${LAYER:7:2}/${LAYER:7}
+start_swift || bail "Swift (s3api) did not start"
+s3_cli "$BUCKET" mb || bail "cannot create the bucket"
+write_upstream_config "$T/upstream.yaml"
+
+layer_gets() { grep -c "\"GET /v2/test/big/blobs/$LAYER" "$UPSTREAM_LOG"; }
+# Uploads of the blob: whole PUTs and multipart starts (8 MiB threshold here).
+layer_uploads() { swift_log | grep -Ec "\"(PUT /$BUCKET/$KEY HTTP|POST /$BUCKET/$KEY\\?uploads)"; }
+stored() { s3_cli "$BUCKET" ls "$KEY" | grep -q .; }
+forget_blob() { s3_cli "$BUCKET" rm "$KEY"; }
+spool_empty() { [ -z "$(find "$TMPDIR" -type f 2>/dev/null | head -n 1)" ]; }
+
+# responder_cmd CONFIG [OPTION]: the shell command of a responder on the bucket.
+responder_cmd() {
+	printf '%s' "exec env S3_SECRET_KEY='$S3_TEST_SECRET_KEY' S3_MULTIPART_THRESHOLD=$((8 * 1024 * 1024)) \
+		'$OCI_REGISTRY' --workers 24 --default-namespace reg.test ${2:-} \
+		--upstream-config-file '$1' s3 --host '$S3_ENDPOINT' --bucket $BUCKET \
+		--access-key '$S3_TEST_ACCESS_KEY' --path-style"
+}
+
+# --- 16 clients, two processes (spawn-fcgi -F 2) ---
+FCGI_SOCK=$T/run/fcgi.sock
+spawn-fcgi -s "$FCGI_SOCK" -M 0666 -F 2 -P "$T/run/spawn.pid" -- /bin/sh -c \
+	"$(responder_cmd "$T/upstream.yaml") 2>>'$T/log/spawned.log'" >"$T/log/spawn-fcgi.log" 2>&1 ||
+	bail "spawn-fcgi failed"
+all_exited() {
+	local pid
+	for pid in "$@"; do proc_alive "$pid" && return 1; done
+	return 0
+}
+stop_spawned() {
+	local pids=()
+	[ -f "$T/run/spawn.pid" ] || return 0
+	mapfile -t pids <"$T/run/spawn.pid"
+	rm -f "$T/run/spawn.pid"
+	kill "${pids[@]}" 2>/dev/null
+	wait_until 15 all_exited "${pids[@]}"
+}
+at_exit stop_spawned
+wait_until 30 unix_open "$FCGI_SOCK" || bail "the responders did not start"
+start_nginx || bail "nginx did not start"
+diag "upstream $UPSTREAM, mirror $MIRROR, S3 $S3_ENDPOINT, test dir $T"
+
+rm -rf "$T/got" && mkdir -p "$T/got"
+pids=()
+for i in $(seq 1 16); do
+	mirror_curl "$BLOB_PATH" --max-time 120 | sha256sum | cut -d' ' -f1 >"$T/got/$i" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+right=0
+for i in $(seq 1 16); do [ "sha256:$(cat "$T/got/$i")" = "$LAYER" ] && right=$((right + 1)); done
+is "$right" 16 "16 concurrent clients over two processes all receive the right blob"
+is "$(layer_gets)" 1 "16 clients on S3 storage: the upstream is asked once"
+check "the blob is stored in S3" wait_until 60 stored
+is "$(layer_uploads)" 1 "16 clients on S3 storage: one upload"
+check "the spool is empty once the upload is done" wait_until 30 spool_empty
+is "$(s3_cli "$BUCKET" uploads | wc -l)" 0 "no multipart upload is left open"
+gets=$(layer_gets)
+code=$(http_status "$BLOB_PATH")
+is "$code" 200 "the next request is a hit"
+is "$(layer_gets)" "$gets" "the hit asks the upstream nothing"
+SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
+check "both spawn-fcgi children stop on SIGTERM" stop_spawned
+# shellcheck disable=SC2086 # the pids, one word each
+check "no spawn-fcgi child is left running" all_exited $SPAWNED
+check "the spawned responders' log has no sanitizer report" sanitizer_clean "$T/log/spawned.log"
+stop nginx
+
+# --- a leader killed halfway: A leads through a slow link, B follows it ---
+forget_blob || bail "cannot remove the blob from S3"
+THROTTLE_PORT=$(free_ports 1)
+spawn throttle "$T/log/throttle.log" "$PYTHON" "$TESTLIB/throttle.py" "$THROTTLE_PORT" \
+	"$UPSTREAM_PORT" $((8 * 1024 * 1024))
+wait_ready throttle 10 tcp_open "$THROTTLE_PORT" || bail "throttle did not start"
+sed "s|host: $UPSTREAM|host: 127.0.0.1:$THROTTLE_PORT|" "$T/upstream.yaml" >"$T/slow.yaml"
+for r in a b; do
+	config=$T/upstream.yaml
+	[ "$r" = a ] && config=$T/slow.yaml
+	spawn "responder_$r" "$T/log/responder_$r.log" /bin/sh -c "$(responder_cmd "$config" "--listen unix:$T/run/$r.sock")"
+	wait_ready "responder_$r" 30 unix_open "$T/run/$r.sock" || bail "responder $r did not start"
+done
+FCGI_SOCK=$T/run/a.sock fcgi_request GET "$BLOB_PATH" >"$T/a.out" 2>/dev/null &
+client_a=$!
+part_grown() { [ -n "$(find "$TMPDIR" -name '*.part' -size +4M 2>/dev/null | head -n 1)" ]; }
+check "A's download grows in the shared spool" wait_until 30 part_grown
+FCGI_SOCK=$T/run/b.sock fcgi_request GET "$BLOB_PATH" >"$T/b.out" 2>/dev/null &
+client_b=$!
+check "B follows A's download" wait_until 30 grep -q 'following the download' "$T/log/responder_b.log"
+gets=$(layer_gets)
+kill -KILL "${PROC_PID[responder_a]}"
+wait "$client_a" 2>/dev/null
+wait "$client_b"
+# docker-registry logs a GET when it ends: wait for A's, cut short.
+a_logged() { [ "$(layer_gets)" -gt "$gets" ]; }
+check "the upstream logs A's killed download" wait_until 30 a_logged
+gets=$(layer_gets)
+b_bytes=$(body_of "$T/b.out" | wc -c)
+ok "$((b_bytes < BLOB_SIZE ? 0 : 1))" "B's client gets a short body when the leader dies ($b_bytes bytes)"
+check "nothing is stored under the blob's key" eval "! stored"
+is "$(s3_cli "$BUCKET" uploads | wc -l)" 0 "no multipart upload was left open"
+FCGI_SOCK=$T/run/b.sock fcgi_request GET "$BLOB_PATH" | body_of /dev/stdin >"$T/b2.body"
+is "$(sha256_of "$T/b2.body")" "$LAYER" "the next request leads a fresh download and gets the blob"
+is "$(($(layer_gets) - gets))" 1 "it fetched the blob once more"
+check "then the blob is stored" wait_until 60 stored
+stop responder_b TERM 15
+is "$?" 0 "B exits 0 on SIGTERM"
+check "B's log has no sanitizer report" sanitizer_clean "$T/log/responder_b.log"
+done_testing
