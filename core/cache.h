@@ -38,6 +38,12 @@ struct oci_manifest_record {
     time_t confirmed; /* when the upstream last confirmed it (tag records) */
 };
 
+/*
+ * Parses a record's bytes (buf need not be NUL-terminated). False when the
+ * record is damaged in any way; rec is then partly written.
+ */
+bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_record *rec);
+
 /* The content key of a digest: "blobs/sha256/ab/ab12...". */
 void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_MAX]);
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/metrics.h"
+#include "core/reference.h"
 #include "util/log.h"
 #include "util/observe.h"
 
@@ -490,32 +491,31 @@ static const char *cache_word(enum cache_outcome c)
     return c == CACHE_HIT ? "hit" : c == CACHE_MISS ? "miss" : "none";
 }
 
-static void log_outcome(const struct oci_request *req, const struct oci_plan *plan, int route)
+static void log_outcome(const struct oci_metrics_answer *a, int route)
 {
     char path[256];
 
-    path_value(req->path ? req->path : "", path, sizeof(path));
-    oci_log(plan->head.status >= 500 ? OCI_LOG_WARN : OCI_LOG_INFO,
+    path_value(a->path ? a->path : "", path, sizeof(path));
+    oci_log(a->status >= 500 ? OCI_LOG_WARN : OCI_LOG_INFO,
             "request id=%s method=%s route=%s path=%s ns=%s status=%d cache=%s stale=%d "
             "upstream_requests=%u upstream_bytes=%llu ms=%ld",
-            cur.id[0] ? cur.id : "-", method_names[method_index(req->method)], route_names[route],
-            path, plan->route.namespace_[0] ? plan->route.namespace_ : "-", plan->head.status,
+            cur.id[0] ? cur.id : "-", method_names[method_index(a->method)], route_names[route],
+            path, a->namespace_ && a->namespace_[0] ? a->namespace_ : "-", a->status,
             cache_word(cur.cache), cur.stale ? 1 : 0, cur.upstream_requests,
             (unsigned long long)cur.upstream_bytes, request_ms());
 }
 
-void oci_metrics_request_end(const struct oci_request *req, const struct oci_plan *plan)
+void oci_metrics_request_end(const struct oci_metrics_answer *a)
 {
-    int route = route_index(req->path ? req->path : "");
-    int status = plan->head.status;
+    int route = route_index(a->path ? a->path : "");
+    int status = a->status;
 
     /* A manifest answered whole without asking the upstream came from the cache. */
-    if (route == R_MANIFEST && cur.cache == CACHE_NONE && status == 200 &&
-        plan->kind == OCI_PLAN_RESPOND)
-        oci_metrics_cache_hit(OCI_METRICS_MANIFEST, plan->head_only ? 0 : plan->body_len);
-    counter_add(&shared->c.requests[method_index(req->method)][route][status_index(status)], 1);
+    if (route == R_MANIFEST && cur.cache == CACHE_NONE && status == 200 && a->answered_whole)
+        oci_metrics_cache_hit(OCI_METRICS_MANIFEST, a->body_bytes);
+    counter_add(&shared->c.requests[method_index(a->method)][route][status_index(status)], 1);
     if (cur.cache == CACHE_MISS || status >= 400 || status == 0 || cur.stale)
-        log_outcome(req, plan, route);
+        log_outcome(a, route);
     cur.id[0] = '\0';
 }
 

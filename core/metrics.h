@@ -28,7 +28,6 @@
 #include <stdint.h>
 
 #include "core/config.h"
-#include "core/plan.h"
 
 #define OCI_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define OCI_REQUEST_ID_MAX       64
@@ -55,8 +54,19 @@ char *oci_metrics_render(size_t *len);
 void oci_metrics_request_start(const char *raw_id);
 /* This thread's request id once checked, or "" when there is none (or it was bad). */
 const char *oci_metrics_request_id(void);
-/* The request was answered: counts it, and logs its outcome when it matters. */
-void oci_metrics_request_end(const struct oci_request *req, const struct oci_plan *plan);
+/* What a request was answered, as the counters and the outcome line see it. */
+struct oci_metrics_answer {
+    const char *method;
+    const char *path;       /* the request's path, without the query */
+    const char *namespace_; /* the routed namespace, or "" */
+    int status;
+    bool answered_whole; /* the body was answered from memory (not streamed or sent) */
+    uint64_t body_bytes; /* what was answered whole: 0 for a HEAD */
+};
+
+/* The request was answered: counts it, and logs its outcome when it matters
+ * (core/plan.h's oci_plan_count makes a from a plan). */
+void oci_metrics_request_end(const struct oci_metrics_answer *a);
 
 /* ---- events ------------------------------------------------------------ */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/metrics.h"
 #include "core/plan.h"
 #include "util/log.h"
 
@@ -63,6 +64,20 @@ void oci_head_add(struct oci_response_head *head, const char *name, const char *
     }
     f->name = name;
     head->extra_count++;
+}
+
+void oci_plan_count(const struct oci_request *req, const struct oci_plan *plan)
+{
+    struct oci_metrics_answer a = {
+        .method = req->method,
+        .path = req->path,
+        .namespace_ = plan->route.namespace_,
+        .status = plan->head.status,
+        .answered_whole = plan->kind == OCI_PLAN_RESPOND,
+        .body_bytes = plan->head_only ? 0 : plan->body_len,
+    };
+
+    oci_metrics_request_end(&a);
 }
 
 void oci_plan_release(struct oci_plan *plan)

@@ -137,6 +137,9 @@ void oci_plan_error(struct oci_plan *plan, enum oci_error err, const char *detai
 
 void oci_plan_release(struct oci_plan *plan);
 
+/* Counts the answered request and logs its outcome (core/metrics.h). */
+void oci_plan_count(const struct oci_request *req, const struct oci_plan *plan);
+
 /* Makes plan a SEND_STORED of the blob digest names. */
 void oci_plan_send_stored(struct oci_plan *plan, uint64_t size, const struct oci_digest *digest);
 

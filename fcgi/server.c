@@ -217,7 +217,7 @@ static void handle(struct worker *w)
     path[path_len] = '\0';
     oci_registry_plan(w->server->reg, &req, &plan);
     fcgi_respond(&w->req, w->server->front, w->server->reg, &plan);
-    oci_metrics_request_end(&req, &plan);
+    oci_plan_count(&req, &plan);
     oci_plan_release(&plan);
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/metrics.h"
+#include "core/plan.h"
 #include "util/observe.h"
 
 struct fixture {
@@ -148,11 +149,11 @@ static void test_statuses_bounded(void **state)
     (void)state;
     oci_metrics_request_start(NULL);
     plan.head.status = 418;
-    oci_metrics_request_end(&req, &plan);
+    oci_plan_count(&req, &plan);
     plan.head.status = 404;
     req.method = "GET";
     req.path = "/v2/a/tags/list";
-    oci_metrics_request_end(&req, &plan);
+    oci_plan_count(&req, &plan);
     assert_int_equal(
         sample("oci_registry_requests_total{method=\"other\",route=\"upload\",status=\"4xx\"}"), 1);
     assert_int_equal(
