@@ -403,7 +403,17 @@ static bool remove_object(void *arg, const char *key, const struct storage_info 
     return true;
 }
 
-/* Removes a session: its chunks, then its state. */
+/* Forgets the folder of a session that is gone. */
+static void session_prune(struct storage *st, const char *id)
+{
+    char prefix[OCI_CACHE_KEY_MAX];
+
+    session_key(id, "", prefix);
+    if (st->ops->prune != NULL)
+        st->ops->prune(st, prefix);
+}
+
+/* Removes a session: its chunks, then its state, then its folder. */
 static void session_remove(struct storage *st, const struct session *s)
 {
     char key[OCI_CACHE_KEY_MAX];
@@ -412,6 +422,7 @@ static void session_remove(struct storage *st, const struct session *s)
     st->ops->list(st, key, remove_object, st);
     session_key(s->id, "state", key);
     st->ops->remove(st, key);
+    session_prune(st, s->id);
 }
 
 static void session_new(const struct oci_registry *reg, const struct oci_request *req,
@@ -583,6 +594,8 @@ static bool expire_object(void *arg, const char *key, const struct storage_info 
     if (strcspn(id, "/") != OCI_UPLOAD_ID_LEN || !oci_upload_id_valid(id, OCI_UPLOAD_ID_LEN))
         return true;
     if (memcmp(e->id, id, OCI_UPLOAD_ID_LEN) != 0) {
+        if (e->idle) /* a listing goes folder by folder: the last one is done */
+            session_prune(e->st, e->id);
         memcpy(e->id, id, OCI_UPLOAD_ID_LEN);
         session_key(e->id, "state", state);
         e->idle = e->st->ops->stat(e->st, state, &si) != STORAGE_OK || si.mtime < e->cutoff;
@@ -598,5 +611,7 @@ unsigned long oci_upload_expire(struct storage *st, time_t cutoff)
     struct expiry e = {.st = st, .cutoff = cutoff};
 
     st->ops->list(st, "uploads/", expire_object, &e);
+    if (e.idle)
+        session_prune(st, e.id);
     return e.removed;
 }

@@ -212,6 +212,16 @@ static char *image_manifest(const char *config, const char *layer, const char *s
     return m;
 }
 
+/* Whether the fs storage still has the folder of upload session id. */
+static bool dir_exists(struct fixture *f, const char *id)
+{
+    char dir[PATH_MAX + 64];
+    struct stat sb;
+
+    snprintf(dir, sizeof(dir), "%s/uploads/%s", f->root, id);
+    return stat(dir, &sb) == 0;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void test_config(void **state)
@@ -316,7 +326,9 @@ static void test_digest_mismatch(void **state)
     assert_error(RUN(f, "PUT", path, .query = "digest=sha256:xyz"), 400, "DIGEST_INVALID");
     assert_error(RUN(f, "POST", "/v2/app/blobs/uploads/", .query = "digest=md5:abc", .body = "x"),
                  400, "DIGEST_INVALID");
+    assert_true(dir_exists(f, strrchr(path, '/') + 1));
     assert_int_equal(RUN(f, "DELETE", path)->head.status, 204);
+    assert_false(dir_exists(f, strrchr(path, '/') + 1));
     assert_error(RUN(f, "PATCH", path, .body = "x"), 404, "BLOB_UPLOAD_UNKNOWN");
 }
 
@@ -552,6 +564,7 @@ static void test_cleanup(void **state)
     oci_cleanup_run(&f->reg, time(NULL), &stats);
     assert_true(exists(f, hosted));
     assert_int_equal(stats.uploads, 2);
+    assert_false(dir_exists(f, strrchr(path, '/') + 1)); /* its folder went too */
     assert_error(RUN(f, "GET", path), 404, "BLOB_UPLOAD_UNKNOWN");
 }
 
