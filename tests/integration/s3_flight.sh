@@ -78,13 +78,17 @@ diag "upstream $UPSTREAM, mirror $MIRROR, S3 $S3_ENDPOINT, test dir $T"
 rm -rf "$T/got" && mkdir -p "$T/got"
 pids=()
 for i in $(seq 1 16); do
-	mirror_curl "$BLOB_PATH" --max-time 120 | sha256sum | cut -d' ' -f1 >"$T/got/$i" &
+	mirror_curl "$BLOB_PATH" --max-time 120 -o "$T/got/$i.body" -w '%{http_code}' >"$T/got/$i.code" &
 	pids+=($!)
 done
 wait "${pids[@]}"
 right=0
-for i in $(seq 1 16); do [ "sha256:$(cat "$T/got/$i")" = "$LAYER" ] && right=$((right + 1)); done
-is "$right" 16 "16 concurrent clients over two processes all receive the right blob"
+for i in $(seq 1 16); do
+	[ "$(sha256_of "$T/got/$i.body")" = "$LAYER" ] && right=$((right + 1))
+	rm -f "$T/got/$i.body"
+done
+is "$right" 16 "16 concurrent clients over two processes all receive the right blob" ||
+	diag "statuses: $(cat "$T"/got/*.code | sort | uniq -c | tr '\n' ' '); nginx: $(tail -n 3 "$T/log/nginx-error.log" 2>/dev/null)"
 is "$(layer_gets)" 1 "16 clients on S3 storage: the upstream is asked once"
 check "the blob is stored in S3" wait_until 60 stored
 is "$(layer_uploads)" 1 "16 clients on S3 storage: one upload"
