@@ -137,6 +137,17 @@ def processes():
     return procs
 
 
+def members_of(procs, marker):
+    """The processes whose command line contains marker, and their descendants."""
+    members = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in members} - members
+        members |= more
+        grew = bool(more)
+    return members
+
+
 def memory_of(pid):
     rss = pss = 0
     try:
@@ -157,12 +168,7 @@ def measure(roles):
     procs = processes()
     out = {}
     for role, marker in roles:
-        members = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
-        grew = True
-        while grew:
-            more = {pid for pid, (ppid, _) in procs.items() if ppid in members} - members
-            members |= more
-            grew = bool(more)
+        members = members_of(procs, marker)
         rss = pss = 0
         for pid in members:
             r, p = memory_of(pid)
@@ -177,12 +183,7 @@ def cpu(args):
     procs = processes()
     out = {}
     for role, marker in parse_roles(args):
-        members = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
-        grew = True
-        while grew:
-            more = {pid for pid, (ppid, _) in procs.items() if ppid in members} - members
-            members |= more
-            grew = bool(more)
+        members = members_of(procs, marker)
         used = 0
         for pid in members:
             try:
