@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/cache.h"
+#include "core/reference.h"
 
 /* A record is one short line; anything longer is damaged. */
 #define RECORD_MAX   512
@@ -52,52 +53,86 @@ static void digest_record_key(const struct oci_route *route, const struct oci_di
              ref);
 }
 
-static bool record_parse(const char *line, struct oci_manifest_record *rec)
+/* Reads the decimal size at *p, no sign, no blanks; false on overflow. */
+static bool record_size(const char **p, const char *end, uint64_t *size)
 {
-    char digest[OCI_DIGEST_STRING_MAX + 1];
-    /* The last %n is left unset when no media type follows the size. */
-    int digest_len = 0, type_start = 0, type_end = 0;
+    const char *s = *p;
+    uint64_t n = 0;
 
-    if (sscanf(line, "%136s%n %" SCNu64 " %n%*s%n", digest, &digest_len, &rec->size, &type_start,
-               &type_end) != 2)
+    if (s == end || *s < '0' || *s > '9')
         return false;
-    if (type_end <= type_start || type_end - type_start > OCI_MEDIA_TYPE_MAX ||
-        oci_digest_parse(digest, (size_t)digest_len, &rec->digest) != OCI_OK)
-        return false;
-    memcpy(rec->media_type, line + type_start, (size_t)(type_end - type_start));
-    rec->media_type[type_end - type_start] = '\0';
+    for (; s < end && *s >= '0' && *s <= '9'; s++) {
+        if (n > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return false;
+        n = n * 10 + (uint64_t)(*s - '0');
+    }
+    *p = s;
+    *size = n;
     return true;
 }
 
-enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_route *route,
-                                           struct oci_manifest_record *rec)
+/*
+ * Exactly "<digest> <size> <media type>", single spaces, then an optional
+ * final newline: what record_put writes. The media type becomes a
+ * Content-Type, so it is one that oci_media_type_valid() takes.
+ */
+bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_record *rec)
 {
-    char key[OCI_CACHE_KEY_MAX];
+    const char *end = buf + len, *p;
+    const char *space = memchr(buf, ' ', len);
+
+    if (len > 0 && end[-1] == '\n')
+        end--;
+    if (space == NULL || space >= end ||
+        oci_digest_parse(buf, (size_t)(space - buf), &rec->digest) != OCI_OK)
+        return false;
+    p = space + 1;
+    if (!record_size(&p, end, &rec->size) || p == end || *p != ' ')
+        return false;
+    p++;
+    if (!oci_media_type_valid(p, (size_t)(end - p)))
+        return false;
+    memcpy(rec->media_type, p, (size_t)(end - p));
+    rec->media_type[end - p] = '\0';
+    return true;
+}
+
+enum storage_err oci_cache_record_read(struct storage *st, const char *key,
+                                       struct oci_manifest_record *rec)
+{
     struct storage_info info;
     char *line;
     size_t len;
-    enum storage_err err;
+    enum storage_err err = st->ops->read_small(st, key, RECORD_MAX, &line, &len, &info);
 
-    oci_cache_manifest_key(route, key);
-    err = st->ops->read_small(st, key, RECORD_MAX, &line, &len, &info);
     if (err == STORAGE_TOO_LARGE)
         return STORAGE_NOT_FOUND;
     if (err != STORAGE_OK)
         return err;
-    /* A record holds a media type fit to be a Content-Type, or it is damaged. */
-    if (!record_parse(line, rec) || !oci_media_type_valid(rec->media_type, strlen(rec->media_type)))
+    if (!oci_cache_record_parse(line, len, rec))
         err = STORAGE_NOT_FOUND;
     rec->confirmed = info.mtime;
     free(line);
     return err;
 }
 
-static enum storage_err record_put(struct storage *st, const char *key,
-                                   const struct oci_manifest_record *rec)
+enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_route *route,
+                                           struct oci_manifest_record *rec)
+{
+    char key[OCI_CACHE_KEY_MAX];
+
+    oci_cache_manifest_key(route, key);
+    return oci_cache_record_read(st, key, rec);
+}
+
+enum storage_err oci_cache_record_write(struct storage *st, const char *key,
+                                        const struct oci_manifest_record *rec)
 {
     char digest[OCI_DIGEST_STRING_MAX], line[RECORD_MAX];
     int len;
 
+    if (!oci_media_type_valid(rec->media_type, strnlen(rec->media_type, sizeof(rec->media_type))))
+        return STORAGE_BAD_KEY;
     oci_digest_format(&rec->digest, digest);
     len = snprintf(line, sizeof(line), "%s %" PRIu64 " %s\n", digest, rec->size, rec->media_type);
     if (len < 0 || (size_t)len >= sizeof(line))
@@ -119,11 +154,11 @@ enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_r
     if (err != STORAGE_OK)
         return err;
     digest_record_key(route, &rec->digest, key);
-    err = record_put(st, key, rec);
+    err = oci_cache_record_write(st, key, rec);
     if (err != STORAGE_OK || route->by_digest)
         return err;
     oci_cache_manifest_key(route, key);
-    return record_put(st, key, rec);
+    return oci_cache_record_write(st, key, rec);
 }
 
 enum storage_err oci_cache_manifest_confirm(struct storage *st, const struct oci_route *route)

@@ -38,6 +38,12 @@ struct oci_manifest_record {
     time_t confirmed; /* when the upstream last confirmed it (tag records) */
 };
 
+/*
+ * Parses a record's bytes (buf need not be NUL-terminated). False when the
+ * record is damaged in any way; rec is then partly written.
+ */
+bool oci_cache_record_parse(const char *buf, size_t len, struct oci_manifest_record *rec);
+
 /* The content key of a digest: "blobs/sha256/ab/ab12...". */
 void oci_cache_blob_key(const struct oci_digest *digest, char key[OCI_CACHE_KEY_MAX]);
 
@@ -64,6 +70,16 @@ enum storage_err oci_cache_manifest_lookup(struct storage *st, const struct oci_
 enum storage_err oci_cache_manifest_store(struct storage *st, const struct oci_route *route,
                                           const struct oci_manifest_record *rec,
                                           const void *content, size_t len);
+
+/*
+ * Reads and writes one record under key (core/repo.c keeps hosted ones
+ * elsewhere). A damaged record reads as STORAGE_NOT_FOUND; a record whose
+ * media type is not one is not written (STORAGE_BAD_KEY).
+ */
+enum storage_err oci_cache_record_read(struct storage *st, const char *key,
+                                       struct oci_manifest_record *rec);
+enum storage_err oci_cache_record_write(struct storage *st, const char *key,
+                                        const struct oci_manifest_record *rec);
 
 /* Marks a tag record as confirmed by the upstream now. */
 enum storage_err oci_cache_manifest_confirm(struct storage *st, const struct oci_route *route);

@@ -12,6 +12,8 @@
 
 #include "core/cleanup.h"
 #include "core/metrics.h"
+#include "core/repo.h"
+#include "core/upload.h"
 #include "util/log.h"
 
 /* Without periodic cleanup, the size bound's totals are still walked this often. */
@@ -37,6 +39,7 @@ struct pass {
     time_t now;
     long blob_lifetime;
     struct oci_cleanup_stats *stats;
+    struct oci_repo_pins pins; /* what hosted repositories hold: never removed */
 };
 
 /* The longest blob lifetime of any upstream a request can reach. */
@@ -57,7 +60,8 @@ static bool visit_blob(void *arg, const char *key, const struct storage_info *in
     struct storage *st = p->reg->storage;
     time_t cutoff = p->now - p->blob_lifetime;
 
-    if (info->mtime < cutoff && st->ops->remove_stale(st, key, cutoff) == STORAGE_OK) {
+    if (info->mtime < cutoff && !oci_repo_pins_has(&p->pins, key) &&
+        st->ops->remove_stale(st, key, cutoff) == STORAGE_OK) {
         oci_evict_removed(p->reg->evict, info->size);
         p->stats->blobs++;
     }
@@ -91,13 +95,21 @@ static bool visit_manifest(void *arg, const char *key, const struct storage_info
 
 void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_cleanup_stats *stats)
 {
-    struct pass p = {reg, now, blob_lifetime(reg), stats};
+    struct pass p = {reg, now, blob_lifetime(reg), stats, {0}};
     struct storage *st = reg->storage;
+    long upload_lifetime = reg->options.upload_lifetime > 0 ? reg->options.upload_lifetime
+                                                            : OCI_UPLOAD_DEFAULT_LIFETIME;
 
     memset(stats, 0, sizeof(*stats));
     /* Records first: a record never outlives the content it points to by much. */
     st->ops->list(st, "manifests/", visit_manifest, &p);
-    st->ops->list(st, "blobs/", visit_blob, &p);
+    /* Without the list of what hosted repositories hold, no blob is safe to remove. */
+    if (oci_repo_pins_collect(st, &p.pins))
+        st->ops->list(st, "blobs/", visit_blob, &p);
+    else
+        oci_log(OCI_LOG_ERROR, "cleanup: cannot list the hosted repositories; no blob removed");
+    oci_repo_pins_free(&p.pins);
+    stats->uploads = oci_upload_expire(st, now - upload_lifetime);
 }
 
 /* The cleanup pass of each period. */
@@ -107,9 +119,10 @@ static void clean(const struct oci_cleaner *c)
 
     oci_cleanup_run(c->reg, time(NULL), &stats);
     oci_metrics_cleanup_run(stats.blobs, stats.manifests);
-    if (stats.blobs > 0 || stats.manifests > 0)
-        oci_log(OCI_LOG_INFO, "cleanup: removed %lu blobs and %lu manifest records", stats.blobs,
-                stats.manifests);
+    if (stats.blobs > 0 || stats.manifests > 0 || stats.uploads > 0)
+        oci_log(OCI_LOG_INFO,
+                "cleanup: removed %lu blobs, %lu manifest records and %lu upload objects",
+                stats.blobs, stats.manifests, stats.uploads);
 }
 
 /*

@@ -8,7 +8,9 @@
  * namespace's own blob_invalidation_time. A removal is safe against a
  * request that marks the object used at the same moment (see
  * storage_ops.remove_stale); downloads in progress live elsewhere and are
- * never touched.
+ * never touched. What hosted repositories hold (core/repo.h) is never
+ * removed: their keys, and content any of them names. Upload sessions idle
+ * for longer than the registry's upload_lifetime are removed.
  */
 #ifndef OCI_CLEANUP_H
 #define OCI_CLEANUP_H
@@ -20,6 +22,7 @@
 struct oci_cleanup_stats {
     unsigned long blobs;
     unsigned long manifests;
+    unsigned long uploads; /* objects of abandoned upload sessions */
 };
 
 /* One pass over the cache, as of now. */

@@ -340,6 +340,10 @@ static const struct field fields[] = {
      offsetof(struct oci_upstream, manifest_invalidation_time)},
     {"blob_invalidation_time", FIELD_DURATION,
      offsetof(struct oci_upstream, blob_invalidation_time)},
+    /* Hosted namespaces (pushes): */
+    {"hosted", FIELD_BOOL, offsetof(struct oci_upstream, hosted)},
+    {"delete", FIELD_BOOL, offsetof(struct oci_upstream, delete_)},
+    {"anonymous_push", FIELD_BOOL, offsetof(struct oci_upstream, anonymous_push)},
 };
 
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
@@ -550,9 +554,13 @@ static bool parse_upstream(struct parser *p, struct oci_config *cfg)
         if (!parse_key_value(p, cfg, &up, &seen))
             goto out;
     }
-    missing = up.namespace_ == NULL ? "namespace" : up.host == NULL ? "host" : NULL;
+    missing = up.namespace_ == NULL ? "namespace" : up.host == NULL && !up.hosted ? "host" : NULL;
     if (missing != NULL) {
         fail(p, line, "upstream without '%s'", missing);
+        goto out;
+    }
+    if (up.hosted && up.host != NULL) {
+        fail(p, line, "a hosted namespace has no 'host': nothing is fetched for it");
         goto out;
     }
     if ((problem = upstream_problem(&up)) != NULL) {

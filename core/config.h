@@ -13,6 +13,11 @@
  *     manifest_invalidation_time: 0s  # durations: N{s,m,h,d,w}
  *     blob_invalidation_time: 30d
  *
+ *   - namespace: registry.example     # hosted: pushed to, never fetched
+ *     hosted: true                    # no 'host' then
+ *     delete: false                   # DELETE allowed (default false)
+ *     anonymous_push: false           # writes without an authenticated user
+ *
  * Parsed with libyaml. A namespace that is not listed gets the defaults of
  * oci_upstream_default(): HTTPS to the host of that name, docker.io to
  * registry-1.docker.io.
@@ -50,6 +55,9 @@ struct oci_upstream {
      * for a dynamic namespace and for one named only in UPSTREAM_CREDENTIALS:
      * those stay behind the address guard (core/addrguard.h). */
     bool configured;
+    bool hosted;         /* pushed to and served from storage; host is NULL */
+    bool delete_;        /* hosted: DELETE of manifests, tags and blobs allowed */
+    bool anonymous_push; /* hosted: writes need no authenticated user */
 };
 
 /* upstreams in file order; the rest is a hash index by namespace. */

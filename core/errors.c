@@ -34,6 +34,14 @@ static const struct error_info error_table[] = {
     [OCI_E_UPSTREAM_FAILED] = {502, "UPSTREAM_FAILED", "the upstream registry failed"},
     [OCI_E_UNAVAILABLE] = {503, "UNAVAILABLE", "service unavailable"},
     [OCI_E_INTERNAL] = {500, "INTERNAL", "internal error"},
+    [OCI_E_BLOB_UPLOAD_INVALID] = {400, "BLOB_UPLOAD_INVALID", "blob upload invalid"},
+    [OCI_E_BLOB_UPLOAD_UNKNOWN] = {404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry"},
+    [OCI_E_MANIFEST_BLOB_UNKNOWN] = {400, "MANIFEST_BLOB_UNKNOWN",
+                                     "manifest references a manifest or blob unknown to registry"},
+    [OCI_E_SIZE_INVALID] = {400, "SIZE_INVALID", "provided length did not match content length"},
+    [OCI_E_RANGE_INVALID] = {416, "BLOB_UPLOAD_INVALID", "requested range not satisfiable"},
+    [OCI_E_MANIFEST_TOO_LARGE] = {413, "MANIFEST_INVALID", "manifest too large"},
+    [OCI_E_PARAM_INVALID] = {400, "PARAM_INVALID", "a query parameter is invalid"},
 };
 
 /* A value outside the enum is a bug of ours, so it answers as one. */

@@ -28,6 +28,14 @@ enum oci_error {
     OCI_E_UPSTREAM_FAILED,   /* 502: the upstream answered something unusable */
     OCI_E_UNAVAILABLE,       /* 503: upstream or storage cannot be reached */
     OCI_E_INTERNAL,          /* 500: a fault of ours, never a client's mistake */
+    /* Pushes to hosted namespaces. */
+    OCI_E_BLOB_UPLOAD_INVALID,  /* 400 */
+    OCI_E_BLOB_UPLOAD_UNKNOWN,  /* 404 */
+    OCI_E_MANIFEST_BLOB_UNKNOWN, /* 400: a manifest names a blob or manifest not pushed */
+    OCI_E_SIZE_INVALID,         /* 400: the body's length is not the one announced */
+    OCI_E_RANGE_INVALID,        /* 416 BLOB_UPLOAD_INVALID: a chunk out of order */
+    OCI_E_MANIFEST_TOO_LARGE,   /* 413 MANIFEST_INVALID: over the size a manifest may have */
+    OCI_E_PARAM_INVALID,        /* 400: a query parameter (n, last, artifactType) is not one */
 };
 
 /* The HTTP status of an error code (200 for OCI_OK). */

@@ -23,6 +23,7 @@
 
 #include "core/cache.h"
 #include "core/evict.h"
+#include "core/repo.h"
 #include "core/listing.h"
 #include "core/metrics.h"
 #include "util/log.h"
@@ -229,23 +230,35 @@ static void evict_sorted(struct storage *st, struct oci_evictor *e, const struct
         e->progress(e->progress_arg, count, count);
 }
 
-/* Orders what the walk found by last use and evicts down to target. */
+/*
+ * Orders what the walk found by last use and evicts down to target. What
+ * hosted repositories hold (core/repo.h) is never a candidate: without
+ * their list, nothing is.
+ */
 static enum storage_err evict_listed(struct storage *st, struct oci_evictor *e,
                                      const struct oci_listing *l, time_t now, uint64_t target,
                                      struct oci_evict_stats *stats)
 {
     struct candidate *c = calloc(l->n + 1, sizeof(*c));
-    size_t i;
+    struct oci_repo_pins pins;
+    size_t i, n = 0;
 
     if (c == NULL)
         return STORAGE_NO_MEMORY;
-    for (i = 0; i < l->n; i++) {
-        c[i].item = &l->v[i];
-        c[i].last = last_use(e, l->v[i].key, l->v[i].info.mtime, now);
+    if (!oci_repo_pins_collect(st, &pins)) {
+        free(c);
+        return STORAGE_IO;
     }
-    if (l->n > 1)
-        qsort(c, l->n, sizeof(*c), by_last_use);
-    evict_sorted(st, e, c, l->n, now, target, stats);
+    for (i = 0; i < l->n; i++) {
+        if (oci_repo_pins_has(&pins, l->v[i].key))
+            continue;
+        c[n].item = &l->v[i];
+        c[n++].last = last_use(e, l->v[i].key, l->v[i].info.mtime, now);
+    }
+    oci_repo_pins_free(&pins);
+    if (n > 1)
+        qsort(c, n, sizeof(*c), by_last_use);
+    evict_sorted(st, e, c, n, now, target, stats);
     free(c);
     return STORAGE_OK;
 }

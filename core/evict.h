@@ -10,8 +10,9 @@
  *
  * A commit that takes the total past the bound wakes the cleanup thread,
  * which evicts in the background, oldest last use first, until the total
- * is under the low-water mark. Never evicted: downloads in progress, and
- * objects written or touched less than min_age ago. A full disk wakes it
+ * is under the low-water mark. Never evicted: downloads in progress,
+ * content that hosted repositories hold (core/repo.h; it counts toward the
+ * bound all the same), and objects written or touched less than min_age ago. A full disk wakes it
  * too, and then it frees a tenth of the cache even under the bound.
  * Manifest records are never evicted: one whose content is gone is a
  * miss, fetched again. Eviction never holds up a hit: it takes no lock a

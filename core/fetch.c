@@ -12,7 +12,9 @@
 #include "core/metrics.h"
 #include "util/log.h"
 
-#define STALE_WARNING "110 - \"Response is Stale\""
+/* The distribution spec's form of a registry warning (warn-code 299, agent
+ * "-"), which clients such as containerd and oras show to their users. */
+#define STALE_WARNING "299 - \"stale: upstream unavailable, cached copy\""
 /* Long enough for an upstream to restart or a burst to pass, short enough
  * that a client pulling layers in parallel does not stall. */
 #define RETRY_AFTER_SECONDS "5"

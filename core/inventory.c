@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/inventory.h"
+#include "core/repo.h"
 #include "core/listing.h"
 
 /* Manifests above this size are not read for du (as the pipeline refuses them). */
@@ -344,7 +345,9 @@ static void remove_blob(struct storage *st, struct oci_evictor *e, const struct 
     struct storage_info info;
 
     oci_cache_blob_key(d, key);
-    if (st->ops->stat(st, key, &info) != STORAGE_OK || st->ops->remove(st, key) != STORAGE_OK)
+    /* Content a hosted repository holds stays: its records would point at nothing. */
+    if (oci_repo_pinned(st, d) || st->ops->stat(st, key, &info) != STORAGE_OK ||
+        st->ops->remove(st, key) != STORAGE_OK)
         return;
     oci_evict_removed(e, info.size);
     out->blobs++;

@@ -4,6 +4,7 @@
  */
 #include "autoconfig.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,27 @@ void oci_plan_respond(struct oci_plan *plan, int status, const char *content_typ
     plan->head.content_type = content_type;
     plan->body_len = strlen(body);
     plan->head.content_length = (int64_t)plan->body_len;
+}
+
+void oci_head_add(struct oci_response_head *head, const char *name, const char *fmt, ...)
+{
+    struct oci_head_field *f = &head->extra[head->extra_count];
+    va_list ap;
+    int len;
+
+    if (head->extra_count >= OCI_HEAD_EXTRA_MAX) {
+        oci_log(OCI_LOG_ERROR, "answer: no room for the header %s", name);
+        return;
+    }
+    va_start(ap, fmt);
+    len = vsnprintf(f->value, sizeof(f->value), fmt, ap);
+    va_end(ap);
+    if (len < 0 || (size_t)len >= sizeof(f->value)) {
+        oci_log(OCI_LOG_ERROR, "answer: the header %s is too long", name);
+        return;
+    }
+    f->name = name;
+    head->extra_count++;
 }
 
 void oci_plan_count(const struct oci_request *req, const struct oci_plan *plan)

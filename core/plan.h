@@ -27,6 +27,7 @@ struct oci_registry_options {
     const char *default_namespace; /* "docker.io" unless set */
     bool check_cache_digest;       /* hash cached objects before serving them */
     bool dynamic_namespaces;       /* serve namespaces that are not configured */
+    long upload_lifetime;          /* seconds an upload may sit idle; 0: the default (24h) */
     bool admin;                    /* the /_admin/ API is on (core/admin.h) */
 };
 
@@ -37,6 +38,16 @@ struct oci_registry {
     struct oci_evictor *evict; /* the size bound, or NULL: none */
 };
 
+/*
+ * A request's body as the front end reads it from the client, piece by
+ * piece as it arrives: uploads stream to storage, never whole in memory.
+ */
+struct oci_source {
+    void *ctx;
+    /* Reads up to len bytes into buf: how many, 0 at the end, -1 when the client is gone. */
+    long (*read)(void *ctx, void *buf, size_t len);
+};
+
 /* A request as the front end saw it; all strings borrowed. */
 struct oci_request {
     const char *method;
@@ -44,6 +55,21 @@ struct oci_request {
     const char *query; /* after '?', or NULL */
     const char *accept;
     bool admin_marker; /* the front server set OCI_ADMIN_MARKER (core/admin.h) */
+    /* Writes (hosted namespaces): */
+    const char *remote_user;       /* authenticated by the front server, or NULL */
+    bool has_credentials;          /* the client sent an Authorization header */
+    int64_t content_length;        /* -1: not announced (chunked: read to the end) */
+    const char *content_range;     /* Content-Range, or NULL */
+    const char *content_type;      /* Content-Type, or NULL */
+    const struct oci_source *body; /* NULL: no body */
+};
+
+/* A header of an answer beyond the fixed ones (Location, Range, Link, ...). */
+#define OCI_HEAD_EXTRA_MAX 4
+#define OCI_HEAD_VALUE_MAX 1024
+struct oci_head_field {
+    const char *name; /* static */
+    char value[OCI_HEAD_VALUE_MAX];
 };
 
 /* The head of an answer. */
@@ -56,7 +82,13 @@ struct oci_response_head {
     const char *allow;                  /* Allow header (405), or NULL */
     char retry_after[32];               /* Retry-After passed on from a 429, or "" */
     long fresh_for;                     /* seconds a cache in front may keep it; 0: none */
+    struct oci_head_field extra[OCI_HEAD_EXTRA_MAX];
+    size_t extra_count;
 };
+
+/* Adds a header to head; one that does not fit (count or length) is left out and logged. */
+__attribute__((format(printf, 3, 4))) void oci_head_add(struct oci_response_head *head,
+                                                        const char *name, const char *fmt, ...);
 
 enum oci_plan_kind {
     OCI_PLAN_RESPOND,

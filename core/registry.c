@@ -16,6 +16,7 @@
 #include "core/admin.h"
 #include "core/fetch.h"
 #include "core/health.h"
+#include "core/hosted.h"
 #include "core/metrics.h"
 #include "core/registry.h"
 #include "util/log.h"
@@ -84,6 +85,36 @@ static void plan_ready(const struct oci_registry *reg, struct oci_plan *plan)
     oci_plan_respond(plan, 503, "text/plain", body);
 }
 
+/* The hosted entry of the route's namespace, or NULL (mirrored, or no namespace). */
+static const struct oci_upstream *hosted_entry(const struct oci_registry *reg,
+                                               const struct oci_route *route)
+{
+    const struct oci_upstream *up;
+
+    if (route->namespace_[0] == '\0')
+        return NULL;
+    up = oci_config_find(reg->config, route->namespace_);
+    return up != NULL && up->hosted ? up : NULL;
+}
+
+/* Pushes and discovery are for hosted namespaces; the mirror only pulls. */
+static bool mirror_refuses(const struct oci_request *req, struct oci_plan *plan)
+{
+    enum oci_route_kind kind = plan->route.kind;
+
+    if (!plan->head_only && strcmp(req->method, "GET") != 0) {
+        oci_plan_error(plan, OCI_E_UNSUPPORTED, "this namespace is a pull-through cache");
+        plan->head.allow = "GET, HEAD";
+        return true;
+    }
+    if (kind == OCI_ROUTE_UPLOAD_START || kind == OCI_ROUTE_UPLOAD || kind == OCI_ROUTE_TAGS ||
+        kind == OCI_ROUTE_REFERRERS || kind == OCI_ROUTE_CATALOG) {
+        oci_plan_error(plan, OCI_E_NOT_FOUND, "served for hosted namespaces only");
+        return true;
+    }
+    return false;
+}
+
 /* /metrics: every counter of the host's responders, never kept by a cache. */
 static void plan_metrics(struct oci_plan *plan)
 {
@@ -101,7 +132,9 @@ static void plan_metrics(struct oci_plan *plan)
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,
                        struct oci_plan *plan)
 {
+    const struct oci_upstream *hosted;
     enum oci_error err;
+    bool write;
 
     memset(plan, 0, sizeof(*plan));
     plan->head.content_length = -1;
@@ -110,23 +143,29 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         oci_admin_plan(reg, req, plan);
         return;
     }
-    if (!plan->head_only && strcmp(req->method, "GET") != 0) {
-        oci_plan_error(plan, OCI_E_UNSUPPORTED, "this registry is a pull-through cache");
-        plan->head.allow = "GET, HEAD";
-        return;
-    }
+    write = !plan->head_only && strcmp(req->method, "GET") != 0;
     err = oci_route_parse(req->path, req->query, reg->options.default_namespace, &plan->route);
-    if (err != OCI_OK)
+    hosted = hosted_entry(reg, &plan->route);
+    /* A write anywhere but a hosted namespace's repositories is refused whatever its path. */
+    if ((hosted == NULL || plan->route.kind == OCI_ROUTE_BASE) && mirror_refuses(req, plan))
+        return;
+    if (err != OCI_OK && !write)
         err = oci_route_read_error(&plan->route, err);
-    else if (plan->route.kind == OCI_ROUTE_MANIFEST || plan->route.kind == OCI_ROUTE_BLOB)
+    else if (err == OCI_OK && hosted == NULL &&
+             (plan->route.kind == OCI_ROUTE_MANIFEST || plan->route.kind == OCI_ROUTE_BLOB))
         err = choose_upstream(reg, plan);
     if (err != OCI_OK) {
         oci_plan_error(plan, err, plan->route.why);
         return;
     }
+    if (hosted != NULL && plan->route.kind != OCI_ROUTE_BASE) {
+        oci_hosted_plan(reg, hosted, req, plan);
+        return;
+    }
     switch (plan->route.kind) {
     case OCI_ROUTE_BASE:
-        oci_plan_respond(plan, 200, "application/json", "{}");
+        if (hosted == NULL || !oci_hosted_challenge(hosted, req, plan))
+            oci_plan_respond(plan, 200, "application/json", "{}");
         break;
     case OCI_ROUTE_HEALTHZ:
         oci_plan_respond(plan, 200, "text/plain", "ok\n");
@@ -142,6 +181,8 @@ void oci_registry_plan(const struct oci_registry *reg, const struct oci_request 
         break;
     case OCI_ROUTE_MANIFEST:
         plan_manifest(reg, plan);
+        break;
+    default: /* the hosted endpoints, refused above */
         break;
     }
 }

@@ -95,6 +95,7 @@ static enum oci_error query_namespace(struct oci_route *out, const char *query, 
                 set_namespace(out, ns, ns_len) != OCI_OK)
                 return OCI_E_NAME_INVALID;
             *found = true;
+            out->ns_in_query = true;
         }
         param = amp ? amp + 1 : NULL;
     }
@@ -154,13 +155,17 @@ static enum oci_error set_name(struct oci_route *out, const char *name, size_t l
  */
 static enum oci_error set_reference(struct oci_route *out, const char *ref, size_t len)
 {
-    if (out->kind == OCI_ROUTE_BLOB || memchr(ref, ':', len) != NULL) {
+    if (out->kind == OCI_ROUTE_UPLOAD) {
+        if (!oci_upload_id_valid(ref, len))
+            return OCI_E_BLOB_UPLOAD_UNKNOWN;
+    } else if (out->kind == OCI_ROUTE_BLOB || out->kind == OCI_ROUTE_REFERRERS ||
+               memchr(ref, ':', len) != NULL) {
         enum oci_error err = oci_digest_parse(ref, len, &out->digest);
 
         if (err == OCI_E_UNSUPPORTED)
             out->why = "unsupported digest algorithm: only sha256 and sha512 are";
         else if (err != OCI_OK)
-            out->why = out->kind == OCI_ROUTE_BLOB
+            out->why = out->kind != OCI_ROUTE_MANIFEST
                            ? "not a digest: sha256 takes 64, sha512 128 lowercase hex digits"
                            : "neither a tag nor a digest";
         if (err != OCI_OK)
@@ -216,12 +221,88 @@ static bool ends_with(const char *s, size_t len, const char *suffix, size_t *pre
     return true;
 }
 
+bool oci_query_param(const char *query, const char *name, char *out, size_t cap, bool *found)
+{
+    size_t name_len = strlen(name), len;
+
+    *found = false;
+    for (const char *param = query; param != NULL && *param != '\0'; param += len + 1) {
+        const char *amp = strchr(param, '&');
+
+        len = amp ? (size_t)(amp - param) : strlen(param);
+        if (len > name_len && param[name_len] == '=' && memcmp(param, name, name_len) == 0) {
+            size_t out_len;
+
+            if (*found ||
+                !percent_decode(param + name_len + 1, len - name_len - 1, out, cap, &out_len))
+                return false;
+            for (size_t i = 0; i < out_len; i++) {
+                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+                    return false;
+            }
+            *found = true;
+        }
+        if (amp == NULL)
+            break;
+    }
+    return true;
+}
+
+bool oci_upload_id_valid(const char *id, size_t len)
+{
+    if (len != OCI_UPLOAD_ID_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (hex_value(id[i]) < 0 || (id[i] >= 'A' && id[i] <= 'F'))
+            return false;
+    }
+    return true;
+}
+
+/* The endpoints that end in a fixed word or another component, by what precedes it. */
+static const struct {
+    const char *suffix; /* of the path before the last component */
+    enum oci_route_kind kind;
+} endpoints[] = {
+    {"/manifests", OCI_ROUTE_MANIFEST},   {"/blobs", OCI_ROUTE_BLOB},
+    {"/blobs/uploads", OCI_ROUTE_UPLOAD}, {"/tags", OCI_ROUTE_TAGS},
+    {"/referrers", OCI_ROUTE_REFERRERS},
+};
+
+/* The endpoint of rest[0..head_len) "/" last, with the length of the name before it. */
+static bool endpoint_kind(const char *rest, size_t head_len, const char *last,
+                          struct oci_route *out, size_t *name_len)
+{
+    for (size_t i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++) {
+        if (ends_with(rest, head_len, endpoints[i].suffix, name_len)) {
+            out->kind = endpoints[i].kind;
+            /* "tags/list" is the one fixed last component. */
+            return out->kind != OCI_ROUTE_TAGS || strcmp(last, "list") == 0;
+        }
+    }
+    return false;
+}
+
+/* The name, then the reference (manifests, blobs, uploads, referrers) or nothing. */
+static enum oci_error route_name(struct oci_route *out, const char *rest, size_t name_len,
+                                 const char *ref, const char *query, const char *default_ns)
+{
+    const char *name;
+    enum oci_error err = resolve_namespace(out, rest, name_len, query, default_ns, &name);
+
+    out->name_path_len = strlen("/v2/") + name_len;
+    if (err == OCI_OK)
+        err = set_name(out, name, name_len - (size_t)(name - rest));
+    if (err == OCI_OK && ref != NULL)
+        err = set_reference(out, ref, strlen(ref));
+    return err;
+}
+
 enum oci_error oci_route_parse(const char *path, const char *query, const char *default_ns,
                                struct oci_route *out)
 {
-    const char *rest, *slash, *name;
+    const char *rest, *slash;
     size_t host_len, head_len, name_len;
-    enum oci_error err;
 
     memset(out, 0, sizeof(*out));
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
@@ -239,25 +320,25 @@ enum oci_error oci_route_parse(const char *path, const char *query, const char *
     rest = path + 4;
     if (is_base(rest, &host_len))
         return route_base(out, rest, host_len, query, default_ns);
+    if (strcmp(rest, "_catalog") == 0) {
+        enum oci_error err = route_base(out, NULL, 0, query, default_ns);
+        out->kind = OCI_ROUTE_CATALOG;
+        return err;
+    }
+    if (ends_with(rest, strlen(rest), "/blobs/uploads/", &name_len)) {
+        out->kind = OCI_ROUTE_UPLOAD_START;
+        return route_name(out, rest, name_len, NULL, query, default_ns);
+    }
 
     /* The reference is the last component, so a name may hold a "manifests" component. */
     slash = strrchr(rest, '/');
     if (slash == NULL || slash[1] == '\0')
         return OCI_E_NOT_FOUND;
     head_len = (size_t)(slash - rest);
-    if (ends_with(rest, head_len, "/manifests", &name_len))
-        out->kind = OCI_ROUTE_MANIFEST;
-    else if (ends_with(rest, head_len, "/blobs", &name_len))
-        out->kind = OCI_ROUTE_BLOB;
-    else
+    if (!endpoint_kind(rest, head_len, slash + 1, out, &name_len))
         return OCI_E_NOT_FOUND;
-
-    err = resolve_namespace(out, rest, name_len, query, default_ns, &name);
-    if (err == OCI_OK)
-        err = set_name(out, name, name_len - (size_t)(name - rest));
-    if (err == OCI_OK)
-        err = set_reference(out, slash + 1, strlen(slash + 1));
-    return err;
+    return route_name(out, rest, name_len, out->kind == OCI_ROUTE_TAGS ? NULL : slash + 1, query,
+                      default_ns);
 }
 
 enum oci_error oci_route_read_error(const struct oci_route *route, enum oci_error err)

@@ -5,6 +5,12 @@
  *   /v2/                                       the API base
  *   /v2/<name>/manifests/<tag or digest>
  *   /v2/<name>/blobs/<digest>
+ * the push side and discovery, for hosted namespaces (core/hosted.h):
+ *   /v2/<name>/blobs/uploads/                  start an upload (POST)
+ *   /v2/<name>/blobs/uploads/<id>              an upload session
+ *   /v2/<name>/tags/list
+ *   /v2/<name>/referrers/<digest>
+ *   /v2/_catalog
  * and, outside the API, the health checks /healthz and /readyz and the
  * counters /metrics;
  * and resolves which upstream registry (namespace) a request is for:
@@ -30,13 +36,21 @@
 #include "core/reference.h"
 
 enum oci_route_kind {
-    OCI_ROUTE_BASE,     /* /v2/ */
-    OCI_ROUTE_MANIFEST, /* /v2/<name>/manifests/<reference> */
-    OCI_ROUTE_BLOB,     /* /v2/<name>/blobs/<digest> */
-    OCI_ROUTE_HEALTHZ,  /* /healthz: alive */
-    OCI_ROUTE_READYZ,   /* /readyz: fit to serve */
-    OCI_ROUTE_METRICS,  /* /metrics: counters, Prometheus text */
+    OCI_ROUTE_BASE,         /* /v2/ */
+    OCI_ROUTE_MANIFEST,     /* /v2/<name>/manifests/<reference> */
+    OCI_ROUTE_BLOB,         /* /v2/<name>/blobs/<digest> */
+    OCI_ROUTE_HEALTHZ,      /* /healthz: alive */
+    OCI_ROUTE_READYZ,       /* /readyz: fit to serve */
+    OCI_ROUTE_UPLOAD_START, /* /v2/<name>/blobs/uploads/ */
+    OCI_ROUTE_UPLOAD,       /* /v2/<name>/blobs/uploads/<id>: reference is the id */
+    OCI_ROUTE_TAGS,         /* /v2/<name>/tags/list */
+    OCI_ROUTE_REFERRERS,    /* /v2/<name>/referrers/<digest> */
+    OCI_ROUTE_CATALOG,      /* /v2/_catalog: namespace only */
+    OCI_ROUTE_METRICS,      /* /metrics: counters, Prometheus text */
 };
+
+/* An upload session's id: 32 lowercase hex digits. */
+#define OCI_UPLOAD_ID_LEN 32
 
 struct oci_route {
     enum oci_route_kind kind;
@@ -48,7 +62,23 @@ struct oci_route {
     bool by_digest;           /* reference is a digest (always for blobs) */
     struct oci_digest digest; /* valid when by_digest */
     const char *why;          /* after a failed parse: what was wrong (static), or NULL */
+    /* How the client named the repository, to build Location headers: the
+     * path's first name_path_len bytes ("/v2/<name as sent>"), and the
+     * namespace came from "?ns=" when ns_in_query. */
+    size_t name_path_len;
+    bool ns_in_query;
 };
+
+/*
+ * Finds the query parameter name in query (may be NULL) and percent-decodes
+ * its value into out (cap bytes, NUL-terminated); *found says whether it
+ * was there. False when the parameter is given twice, its value has a bad
+ * escape, does not fit, or decodes to a control character.
+ */
+bool oci_query_param(const char *query, const char *name, char *out, size_t cap, bool *found);
+
+/* True when id[0..len) is an upload id (OCI_UPLOAD_ID_LEN lowercase hex digits). */
+bool oci_upload_id_valid(const char *id, size_t len);
 
 /*
  * Routes path (e.g. "/v2/library/alpine/manifests/3.19") with query (the

@@ -304,6 +304,7 @@ int main(int argc, char **argv)
     reg.options.default_namespace = opts.default_namespace;
     reg.options.check_cache_digest = opts.check_cache_digest;
     reg.options.dynamic_namespaces = opts.dynamic_namespaces;
+    reg.options.upload_lifetime = opts.upload_lifetime;
     reg.options.admin = opts.cache.admin;
     reg.config = &cfg;
     reg.storage = storage;

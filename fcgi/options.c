@@ -62,6 +62,9 @@ static const char usage[] =
     "  --cleanup-interval SECONDS    how often content unused for longer than its\n"
     "                                blob_invalidation_time is removed (default 3600;\n"
     "                                0: never) [CLEANUP_INTERVAL]\n"
+    "  --upload-lifetime SECONDS     how long an upload to a hosted namespace may\n"
+    "                                sit idle before cleanup removes it (default\n"
+    "                                86400) [UPLOAD_LIFETIME]\n"
     "Size bound (eviction of the least recently used content):\n"
     "  --max-cache-size SIZE         bound of the cached bytes: 50GiB, 800MB, 12345\n"
     "                                (bytes), or 90% of the filesystem; at least\n"
@@ -123,6 +126,7 @@ enum {
     OPT_MAX_FETCHES,
     OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
+    OPT_UPLOAD_LIFETIME,
     /* the size bound */
     OPT_MAX_CACHE_SIZE,
     OPT_MIN_CACHE_AGE,
@@ -157,6 +161,7 @@ static const struct option global_options[] = {
     {"max-fetches", required_argument, NULL, OPT_MAX_FETCHES},
     {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
+    {"upload-lifetime", required_argument, NULL, OPT_UPLOAD_LIFETIME},
     /* the size bound */
     {"max-cache-size", required_argument, NULL, OPT_MAX_CACHE_SIZE},
     {"min-cache-age", required_argument, NULL, OPT_MIN_CACHE_AGE},
@@ -364,6 +369,8 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         return parse_long(name, value, 1, 3600, &o->upstream_timeout);
     case OPT_CLEANUP_INTERVAL:
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
+    case OPT_UPLOAD_LIFETIME:
+        return parse_long(name, value, 1, 365L * 24 * 3600, &o->upload_lifetime);
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
@@ -397,6 +404,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"MAX_FETCHES", OPT_MAX_FETCHES},
         {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
+        {"UPLOAD_LIFETIME", OPT_UPLOAD_LIFETIME},
         {"MAX_CACHE_SIZE", OPT_MAX_CACHE_SIZE},
         {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
         {"CACHE_LOW_WATER", OPT_CACHE_LOW_WATER},
@@ -535,6 +543,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .low_speed_limit = 16 * 1024,
         .upstream_timeout = 60,
         .cleanup_interval = 3600,
+        .upload_lifetime = 24L * 3600,
         .cache = {.min_age = OCI_EVICT_DEFAULT_MIN_AGE, .low_water = OCI_EVICT_DEFAULT_LOW_WATER},
     };
     if (!apply_environment(o))

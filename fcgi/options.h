@@ -8,7 +8,7 @@
  *                [--connect-timeout SECONDS] [--low-speed-timeout SECONDS]
  *                [--low-speed-limit BYTES] [--upstream-timeout SECONDS]
  *                [--max-fetches N] [--max-fetches-per-upstream N]
- *                [--cleanup-interval SECONDS]
+ *                [--cleanup-interval SECONDS] [--upload-lifetime SECONDS]
  *                [--max-cache-size SIZE] [--min-cache-age DURATION]
  *                [--cache-low-water PERCENT] [--usage-file PATH] [--admin]
  *                filesystem --root DIR
@@ -27,7 +27,8 @@
  * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
  * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
- * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD); the command line wins.
+ * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD; UPLOAD_LIFETIME); the
+ * command line wins.
  */
 #ifndef FCGI_OPTIONS_H
 #define FCGI_OPTIONS_H
@@ -87,6 +88,7 @@ struct fcgi_options {
     int max_fetches;
     int max_fetches_per_upstream;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */
+    long upload_lifetime;  /* seconds an upload session may sit idle */
     const char *root;      /* filesystem storage */
     enum fcgi_storage storage;
     struct fcgi_s3_options s3;

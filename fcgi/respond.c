@@ -83,6 +83,12 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
     case 307:
         return "Temporary Redirect";
     case 400:
@@ -95,6 +101,10 @@ static const char *reason_phrase(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 416:
+        return "Range Not Satisfiable";
     case 429:
         return "Too Many Requests";
     case 500:
@@ -184,6 +194,8 @@ static int put_head(struct response *r, const struct oci_response_head *head,
         rc = put_header(out, "X-Request-Id", oci_metrics_request_id());
     if (rc >= 0 && head->retry_after[0] != '\0')
         rc = put_header(out, "Retry-After", head->retry_after);
+    for (size_t i = 0; rc >= 0 && i < head->extra_count; i++)
+        rc = put_header(out, head->extra[i].name, head->extra[i].value);
     if (rc >= 0 && head->content_length < 0)
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
     /* nginx may keep the answer in its cache this long (contrib/nginx), and

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <limits.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
@@ -145,10 +146,55 @@ int fcgi_server_listen(const char *spec)
     return listen_tcp(spec);
 }
 
+/* The request body: FastCGI's stdin, to its end (chunked bodies announce no length). */
+static long body_read(void *ctx, void *buf, size_t len)
+{
+    FCGX_Request *req = ctx;
+    int got = FCGX_GetStr(buf, len > INT_MAX ? INT_MAX : (int)len, req->in);
+
+    /* libfcgi reports a broken connection as a short read with an error set. */
+    if (got <= 0 && FCGX_GetError(req->in) != 0)
+        return -1;
+    return got;
+}
+
+/* CONTENT_LENGTH: -1 when empty or absent (chunked) or not a number. */
+static int64_t content_length(char **env)
+{
+    const char *s = FCGX_GetParam("CONTENT_LENGTH", env);
+    char *end;
+    long long n;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    n = strtoll(s, &end, 10);
+    return *end == '\0' && n >= 0 ? (int64_t)n : -1;
+}
+
+/* The parameters of a write: who, how long, which range, what type, and the body. */
+static void fill_write_params(FCGX_Request *fr, struct oci_request *req, struct oci_source *body)
+{
+    char **env = fr->envp;
+    const char *verified = FCGX_GetParam("OCI_REMOTE_USER_VERIFIED", env);
+
+    /* nginx passes any REMOTE_USER a client names (contrib/nginx/push-auth.conf):
+     * only one the front server says it checked counts. */
+    if (verified != NULL && strcmp(verified, "1") == 0)
+        req->remote_user = FCGX_GetParam("REMOTE_USER", env);
+    req->has_credentials = FCGX_GetParam("HTTP_AUTHORIZATION", env) != NULL;
+    req->content_length = content_length(env);
+    req->content_range = FCGX_GetParam("HTTP_CONTENT_RANGE", env);
+    req->content_type = FCGX_GetParam("CONTENT_TYPE", env);
+    body->ctx = fr;
+    body->read = body_read;
+    req->body = body;
+}
+
 /* Turns the FastCGI parameters into a request and answers it. */
 static void handle(struct worker *w)
 {
     char **env = w->req.envp;
+    struct oci_source body;
     const char *uri = FCGX_GetParam("REQUEST_URI", env);
     const char *method = FCGX_GetParam("REQUEST_METHOD", env);
     char path[REQUEST_PATH_MAX];
@@ -163,6 +209,7 @@ static void handle(struct worker *w)
     req.path = path;
     req.query = uri[path_len] == '?' ? uri + path_len + 1 : NULL;
     req.accept = FCGX_GetParam("HTTP_ACCEPT", env);
+    fill_write_params(&w->req, &req, &body);
     req.admin_marker = FCGX_GetParam(OCI_ADMIN_MARKER, env) != NULL;
     if (path_len >= sizeof(path))
         path_len = 0; /* no route is this long: answered as not found */

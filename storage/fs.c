@@ -666,6 +666,19 @@ static void fs_destroy(struct storage *st)
     free(fs_of(st));
 }
 
+static void fs_prune(struct storage *st, const char *prefix)
+{
+    char rel[PATH_MAX], dir[PATH_MAX];
+    size_t len = strlen(prefix);
+
+    if (len == 0 || len >= sizeof(rel) || prefix[len - 1] != '/')
+        return;
+    memcpy(rel, prefix, len - 1);
+    rel[len - 1] = '\0';
+    if (fs_path(fs_of(st), rel, dir, sizeof(dir)) == STORAGE_OK)
+        rmdir(dir); /* not empty (written meanwhile) or gone: it stays as it is */
+}
+
 static const struct storage_ops fs_ops = {
     .stat = fs_stat,
     .read_small = fs_read_small,
@@ -684,6 +697,7 @@ static const struct storage_ops fs_ops = {
     .remove_stale = fs_remove_stale,
     .remove_unless = fs_remove_unless,
     .list = fs_list,
+    .prune = fs_prune,
     .locate = fs_locate,
     .destroy = fs_destroy,
 };

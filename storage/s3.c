@@ -2,7 +2,7 @@
  * s3.c - the S3 backend (see s3.h): the storage operations on objects
  * under a key prefix, spooled writers, presigned URLs, and the
  * configuration. Requests go through storage/s3_http.c, large uploads
- * through storage/s3_multipart.c.
+ * through storage/s3_multipart.c, listings through storage/s3_list.c.
  *
  * A streaming reader runs its own transfer in a curl multi handle, pulled
  * by reader_read, so no thread is needed and no more than a buffer is held
@@ -38,10 +38,10 @@
 #include "storage/fs.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
+#include "storage/s3_list.h"
 #include "storage/s3_multipart.h"
 #include "storage/sigv4.h"
 
-#define LIST_BODY_MAX  (8 * 1024 * 1024)
 #define READER_BUF     (256 * 1024)
 #define TOUCH_COPY_MAX (64ULL * 1024 * 1024)
 /* A spool object older than this is a crash's leftover: removed at open. */
@@ -537,136 +537,6 @@ static enum storage_err s3_remove_unless(struct storage *st, const char *key, st
 static enum storage_err s3_remove_stale(struct storage *st, const char *key, time_t cutoff)
 {
     return s3_remove_unless(st, key, storage_keep_if_touched_since, &cutoff);
-}
-
-/* Replaces XML's five entities in place. */
-static void xml_unescape(char *s)
-{
-    static const struct {
-        const char *entity;
-        char c;
-    } map[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
-    char *in = s, *out = s;
-    size_t i;
-
-    while (*in) {
-        for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-            if (strncmp(in, map[i].entity, strlen(map[i].entity)) == 0)
-                break;
-        if (*in == '&' && i < sizeof(map) / sizeof(map[0])) {
-            *out++ = map[i].c;
-            in += strlen(map[i].entity);
-        } else {
-            *out++ = *in++;
-        }
-    }
-    *out = '\0';
-}
-
-/* An ISO 8601 time of a listing, "2015-08-30T12:36:00.000Z"; 0 when unreadable. */
-static time_t iso8601_time(const char *s)
-{
-    struct tm tm = {0};
-
-    if (s == NULL || strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
-        return 0;
-    return timegm(&tm);
-}
-
-/* Reports each <Contents> of one ListObjectsV2 page; false when fn stopped. */
-static bool list_page(struct s3 *s, char *body, storage_list_fn fn, void *arg)
-{
-    char *item = body, *end;
-    size_t plen = strlen(s->prefix);
-
-    while ((item = strstr(item, "<Contents>")) != NULL && (end = strstr(item, "</Contents>"))) {
-        char *key, *modified, *size;
-        struct storage_info info = {0};
-        bool go_on = true;
-
-        *end = '\0';
-        key = s3_http_xml_text(item, "Key");
-        modified = s3_http_xml_text(item, "LastModified");
-        size = s3_http_xml_text(item, "Size");
-        if (key != NULL) {
-            xml_unescape(key);
-            info.size = size ? strtoull(size, NULL, 10) : 0;
-            info.mtime = iso8601_time(modified);
-            if (strncmp(key, s->prefix, plen) == 0 && storage_key_valid(key + plen))
-                go_on = fn(arg, key + plen, &info);
-        }
-        free(key);
-        free(modified);
-        free(size);
-        item = end + 1;
-        if (!go_on)
-            return false;
-    }
-    return true;
-}
-
-/* The query of one page, parameters sorted (as the canonical form wants them). */
-static char *list_query(const struct s3 *s, const char *prefix, const char *token)
-{
-    size_t len = strlen(s->prefix) + strlen(prefix) + 1;
-    char *full = malloc(len), *enc_prefix = NULL, *enc_token = NULL, *q = NULL;
-
-    if (full == NULL)
-        return NULL;
-    snprintf(full, len, "%s%s", s->prefix, prefix);
-    enc_prefix = sigv4_uri_encode(full, false);
-    enc_token = token ? sigv4_uri_encode(token, false) : strdup("");
-    if (enc_prefix == NULL || enc_token == NULL)
-        goto done;
-    len = strlen(enc_prefix) + strlen(enc_token) + 64;
-    if ((q = malloc(len)) == NULL)
-        goto done;
-    snprintf(q, len, "%s%s%slist-type=2&prefix=%s", token ? "continuation-token=" : "", enc_token,
-             token ? "&" : "", enc_prefix);
-done:
-    free(full);
-    free(enc_prefix);
-    free(enc_token);
-    return q;
-}
-
-static enum storage_err s3_list(struct storage *st, const char *prefix, storage_list_fn fn,
-                                void *arg)
-{
-    struct s3 *s = s3_of(st);
-    char *token = NULL, *truncated;
-    enum storage_err err = STORAGE_OK;
-    bool more = true;
-
-    if (*prefix == '\0' || prefix[strlen(prefix) - 1] != '/')
-        return STORAGE_BAD_KEY;
-    while (err == STORAGE_OK && more) {
-        struct s3_req req = s3_http_req("GET", NULL);
-        struct s3_resp resp = {0};
-        char *query = list_query(s, prefix, token);
-
-        if (query == NULL) {
-            err = STORAGE_NO_MEMORY;
-            break;
-        }
-        req.query = query;
-        req.max_body = LIST_BODY_MAX;
-        err = s3_http_call(s, &req, &resp);
-        free(token);
-        token = NULL;
-        more = false;
-        if (err == STORAGE_OK && resp.body != NULL) {
-            truncated = s3_http_xml_text(resp.body, "IsTruncated");
-            if (truncated != NULL && strcmp(truncated, "true") == 0)
-                token = s3_http_xml_text(resp.body, "NextContinuationToken");
-            free(truncated);
-            more = list_page(s, resp.body, fn, arg) && token != NULL;
-        }
-        free(query);
-        s3_http_resp_free(&resp);
-    }
-    free(token);
-    return err;
 }
 
 /* A presigned GET URL: the front server or the client fetches it, not us. */

@@ -128,6 +128,13 @@ struct storage_ops {
                                       void *arg);
     /* Calls fn for every object whose key starts with prefix (a folder, "manifests/"). */
     enum storage_err (*list)(struct storage *st, const char *prefix, storage_list_fn fn, void *arg);
+    /*
+     * Forgets the folder prefix ("uploads/<id>/") when nothing is left in
+     * it: a backend with directories removes the empty one, so folders of
+     * short-lived objects do not pile up. NULL for a backend whose folders
+     * are only key prefixes (S3).
+     */
+    void (*prune)(struct storage *st, const char *prefix);
     enum storage_err (*locate)(struct storage *st, const char *key, struct storage_location *loc);
     void (*destroy)(struct storage *st);
 };

@@ -7,6 +7,7 @@ Findings are printed as TAP comments.
   chart.py probes FILE        every probe of the Deployment that names a port
                               names one of its own container (Kubernetes
                               resolves it there)
+  chart.py metrics FILE       the pod's prometheus.io annotations name nginx's metrics port
   chart.py exec-probe FILE CONTAINER
                               the command of its exec liveness probe
   chart.py tmpdir FILE        the responder has TMPDIR on a writable emptyDir
@@ -71,6 +72,22 @@ def tmpdir(path):
     return 0 if ok else 1
 
 
+def metrics(path):
+    """The pod is annotated for Prometheus, at a port that nginx names "metrics"."""
+    docs = documents(path)
+    notes = deployment(docs)["spec"]["template"]["metadata"].get("annotations", {})
+    spec = pod_spec(docs)
+    ports = {p["containerPort"]: p.get("name") for c in spec["containers"] if c["name"] == "nginx"
+             for p in c.get("ports", [])}
+    print("# annotations: scrape=%s port=%s path=%s; nginx ports %s" % (
+        notes.get("prometheus.io/scrape"), notes.get("prometheus.io/port"),
+        notes.get("prometheus.io/path"), ports))
+    port = int(notes.get("prometheus.io/port", "0"))
+    ok = notes.get("prometheus.io/scrape") == "true" and notes.get("prometheus.io/path") == \
+        "/metrics" and ports.get(port) == "metrics"
+    return 0 if ok else 1
+
+
 def empty_dir(path):
     """An empty directory as Kubernetes makes one for an emptyDir."""
     os.mkdir(path)
@@ -132,7 +149,8 @@ def kubeplay(path, out):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "kubeplay": kubeplay}[cmd](*args)
+    return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "metrics": metrics,
+            "kubeplay": kubeplay}[cmd](*args)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,12 @@ check "nginx answers /v2/ through the responder" \
 	wait_until 30 curl -fsS -o /dev/null --max-time 2 "http://$MIRROR/v2/"
 check "compose: /readyz through nginx (the responder's storage is usable)" \
 	curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
+# scrapes HOST: nginx's metrics port answers /metrics with the responder's counters.
+scrapes() {
+	curl -fsS --max-time 5 -o "$T/scrape" "http://$1:9145/metrics" &&
+		grep -q '^oci_registry_requests_total' "$T/scrape"
+}
+check "compose: Prometheus's port 9145 serves /metrics" scrapes "${MIRROR%:*}"
 docker_miss_then_hit compose compose
 is "$(podman inspect --format '{{.State.Status}} {{.RestartCount}}' "$RESPONDER")" "running 0" \
 	"the responder runs, never restarted (UPSTREAM_CREDENTIALS unset)"
@@ -149,6 +155,8 @@ check "S3 values: every probe names a port of its own container" \
 	"$PYTHON" "$HERE/chart.py" probes "$T/render-s3/oci-registry/templates/deployment.yaml"
 check "S3 values: the responder's TMPDIR is a writable emptyDir" \
 	"$PYTHON" "$HERE/chart.py" tmpdir "$T/render-s3/oci-registry/templates/deployment.yaml"
+check "the pods are annotated for Prometheus at nginx's metrics port" \
+	"$PYTHON" "$HERE/chart.py" metrics "$DEPLOYMENT"
 
 # --- the chart's Deployment under podman kube play ---
 POD=t-oci-registry-pod-0
@@ -223,6 +231,7 @@ kube_pull() {
 	# storage takes a write: S3 may have been unreachable at the start.
 	check "$label: nginx's readiness probe: /readyz (the responder's storage)" \
 		wait_until 30 curl -fsS -o /dev/null --max-time 5 "http://$MIRROR/readyz"
+	check "$label: Prometheus's port 9145 serves /metrics" scrapes "${MIRROR%:*}"
 	mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$dir/rendered.yaml" oci-registry)
 	podman exec "$POD-oci-registry" "${PROBE[@]}" >"$dir/liveness.out" 2>&1
 	ok $? "$label: the responder's liveness probe passes in its container" || diag_file "$dir/liveness.out"

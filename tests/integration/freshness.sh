@@ -140,7 +140,7 @@ mark=$(lines "$STATIC_LOG")
 code=$(http_status /v2/static.test/test/s/manifests/v1 "${ACCEPT[@]}")
 is "$code" 200 "429 upstream, cached tag: served stale (200)"
 is "$(sha256_of "$T/body")" "$STATIC" "... the cached manifest"
-like "$(header Warning)" '^110 ' "... with a Warning: 110 header through nginx"
+like "$(header Warning)" '^299 - "stale: ' "... with a Warning: 299 header through nginx"
 check "the mirror did ask the upstream (a HEAD, answered 429)" \
 	grep -q '^HEAD /v2/test/s/manifests/v1 mode=429 status=429' <(new_lines "$STATIC_LOG" "$mark")
 check "429 upstream: skopeo pulls the cached image" pull_through static2 static.test/test/s:v1
@@ -151,7 +151,7 @@ is "$code" 502 "500 upstream, uncached manifest: 502"
 is "$(json_get "$T/body" errors 0 code 2>/dev/null)" UPSTREAM_FAILED "... code UPSTREAM_FAILED"
 code=$(http_status /v2/static.test/test/s/manifests/v1 -I "${ACCEPT[@]}")
 is "$code" 200 "500 upstream, cached tag: HEAD answered 200"
-like "$(header Warning)" '^110 ' "... with Warning: 110"
+like "$(header Warning)" '^299 - "stale: ' "... with Warning: 299"
 echo ok >"$STATIC_MODE"
 is "$(mirror_digest /v2/static.test/test/s/manifests/v2)" "$STATIC2" "upstream back: the uncached tag is fetched"
 check "the responder logged serving stale" grep -q 'serving stale static.test test/s:v1' "$RESPONDER_LOG"
@@ -173,7 +173,7 @@ check "upstream down: pull the retagged tag" pull_through fresh3 reg.test/test/f
 is "$(pulled_digest fresh3)" "$FRESH2" "upstream down: the retagged tag's last known digest"
 code=$(http_status /v2/reg.test/test/keep/manifests/v1 -I "${ACCEPT[@]}")
 is "$code" 200 "upstream down: curl -I of the stale tag: 200"
-like "$(header Warning)" '^110 ' "... with Warning: 110"
+like "$(header Warning)" '^299 - "stale: ' "... with Warning: 299"
 is "$(header Docker-Content-Digest)" "$KEEP" "... and its digest"
 start=$SECONDS
 code=$(http_status /v2/reg.test/test/never/manifests/v1 "${ACCEPT[@]}")

@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "1..0 # SKIP scripts/serve drops privileges only as root"
 	exit 0
 fi
-need_program nginx curl setpriv flock
+need_program nginx curl setpriv flock htpasswd
 need_responder
 
 SERVE=$top_srcdir/scripts/serve
@@ -121,6 +121,20 @@ is "$?" 0 "instance a exits 0 on SIGTERM"
 check "nothing of instance a is left running" wait_until 10 all_gone "${A_PIDS[@]}"
 like "$(cat "${PROC_LOG[a]}")" 'oci-registry stopped' "instance a says it stopped"
 
+# --htpasswd: writes need a user of the file; a hosted namespace takes pushes.
+htpasswd -B -b -c "$T/htpasswd" alice secret 2>/dev/null
+printf '%s\n' '- namespace: hosted.test' '  hosted: true' >"$T/hosted.yaml"
+serve p "${PORTS[0]}" --root "$A" --htpasswd "$T/htpasswd" --upstream-config-file "$T/hosted.yaml" \
+	--default-namespace hosted.test
+if check "--htpasswd starts" serving p; then
+	is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X POST \
+		"http://127.0.0.1:${PORTS[0]}/v2/org/app/blobs/uploads/")" 401 "--htpasswd: a push without a user gets 401"
+	is "$(curl -s -o /dev/null -w '%{http_code}' --max-time 20 -X POST -u alice:secret \
+		"http://127.0.0.1:${PORTS[0]}/v2/org/app/blobs/uploads/")" 202 "--htpasswd: alice starts an upload"
+fi
+stop p TERM 20
+is "$?" 0 "the --htpasswd instance exits 0 on SIGTERM"
+
 # SIGKILL to every process of b leaves its socket, lock and pid file behind;
 # the next instance on b's address starts anyway.
 mapfile -t B_PIDS < <(tree "${PROC_PID[b]}")
@@ -149,7 +163,7 @@ else
 	skip "--front lighttpd" "lighttpd is not installed"
 fi
 
-for name in a b2 l; do
+for name in a b2 l p; do
 	[ -n "${PROC_LOG[$name]:-}" ] || continue
 	check "$name: no sanitizer report" sanitizer_clean "${PROC_LOG[$name]}" || diag_file "${PROC_LOG[$name]}"
 done

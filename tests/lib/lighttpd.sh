@@ -21,6 +21,10 @@ template_lighttpd() {
 			-e "s|/usr/bin/oci-registry|$OCI_REGISTRY|g" \
 			"$top_srcdir/contrib/lighttpd/$f" >"$dir/$f" || return 1
 	done
+	# PUSH_AUTH=1: writes need a user of $T/htpasswd (contrib/lighttpd/push-auth.conf).
+	[ -z "${PUSH_AUTH:-}" ] ||
+		sed -e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
+			"$top_srcdir/contrib/lighttpd/push-auth.conf" >"$dir/push-auth.conf" || return 1
 	if [ "$mode" = connect ]; then
 		sed -i 's|^var\.oci_registry_bin_path = .*|var.oci_registry_bin_path = ""|' "$dir/lighttpd.conf"
 	fi
@@ -47,7 +51,7 @@ start_lighttpd() {
 	wait_ready lighttpd 20 lighttpd_answers
 }
 
-# lighttpd_answers: /v2/ through lighttpd answers 200 (the responder is up).
+# lighttpd_answers: /v2/ (or $LIGHTTPD_PING) through lighttpd answers 200 (the responder is up).
 lighttpd_answers() {
-	[ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$MIRROR/v2/" 2>/dev/null)" = 200 ]
+	[ "$(curl -s -o /dev/null --max-time 2 -w '%{http_code}' "http://$MIRROR${LIGHTTPD_PING:-/v2/}" 2>/dev/null)" = 200 ]
 }

@@ -93,10 +93,16 @@ template_nginx() {
 			-e "s|/run/oci-registry|$T/run|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
 			-e "s|/var/log/oci-registry|$T/log|g" \
+			-e "s|/etc/oci-registry/nginx/push-auth|$dir/push-auth|g" \
+			-e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
 			-e "s|/etc/ssl/certs/ca-certificates.crt|${NGINX_S3_CA:-/etc/ssl/certs/ca-certificates.crt}|g" \
 			-e "s|proxy_ssl_verify on;|&${NGINX_S3_SSL_NAME:+ proxy_ssl_name $NGINX_S3_SSL_NAME;}|" \
 			"$top_srcdir/contrib/nginx/$f" >"$dir/$f" || return 1
 	done
+	# PUSH_AUTH=1: writes need a user of $T/htpasswd (contrib/nginx/push-auth.conf).
+	[ -z "${PUSH_AUTH:-}" ] ||
+		sed -e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
+			"$top_srcdir/contrib/nginx/push-auth.conf" >"$dir/push-auth.conf"
 }
 
 # start_nginx: nginx in front of the responder on a free port; sets

@@ -35,7 +35,7 @@
 
 struct fixture {
     char root[PATH_MAX];
-    char usage_path[PATH_MAX];
+    char usage_path[PATH_MAX + 16];
     struct oci_config config;
     struct oci_evictor evict;
     struct oci_registry reg;
@@ -450,8 +450,8 @@ static void test_tag_of_evicted_manifest_is_a_miss(void **state)
     struct fixture *f = *state;
     const char manifest[] = "{\"schemaVersion\":2}";
     struct oci_manifest_record rec = {.size = sizeof(manifest) - 1, .media_type = "x/y"};
-    struct oci_request tag = {"GET", "/v2/reg.test/app/manifests/latest", NULL, NULL};
-    struct oci_request head = {"HEAD", "/v2/reg.test/app/manifests/latest", NULL, NULL};
+    struct oci_request tag = {.method = "GET", .path = "/v2/reg.test/app/manifests/latest"};
+    struct oci_request head = {.method = "HEAD", .path = "/v2/reg.test/app/manifests/latest"};
     struct oci_plan plan;
     struct oci_evict_stats stats;
     char path[256], ref[OCI_DIGEST_STRING_MAX];

@@ -903,7 +903,7 @@ static void test_fetch_unreachable_serves_stale(void **state)
     assert_memory_equal(c.body, MANIFEST, c.body_len);
     assert_string_equal(c.head.digest, digest_string(MANIFEST));
     assert_string_equal(c.content_type, OCI_MANIFEST);
-    assert_string_equal(c.warning, "110 - \"Response is Stale\"");
+    assert_string_equal(c.warning, "299 - \"stale: upstream unavailable, cached copy\"");
     assert_int_equal(c.head.fresh_for, 0); /* never kept by a cache in front */
 
     /* Unconfirmed, the record stays stale (and present) for the next try. */

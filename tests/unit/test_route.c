@@ -207,22 +207,78 @@ static void test_not_found(void **state)
         {"/v1/alpine/manifests/latest", NULL},
         {"/v2x/alpine/manifests/latest", NULL},
         {"/v", NULL},
-        {"/v2/_catalog", NULL},
         {"/v2/alpine", NULL},
         {"/v2/alpine/", NULL},
         {"/v2//", NULL},
-        {"/v2/alpine/tags/list", NULL},
-        {"/v2/alpine/blobs/uploads/", NULL},
-        {"/v2/alpine/blobs/uploads/1234", NULL},
         {"/v2/alpine/manifests/", NULL},
         {"/v2/alpine/manifests/latest/", NULL},
         {"/v2/manifests/latest", NULL},
         {"/v2/blobs/" DIGEST, NULL},
-        {"/v2/alpine/referrers/" DIGEST, NULL},
+        {"/v2/alpine/tags/lists", NULL},
+        {"/v2/alpine/tags/", NULL},
+        {"/v2/_catalog/", NULL},
     };
 
     (void)state;
     CHECK_ERRORS(cases, OCI_E_NOT_FOUND);
+}
+
+/* The push and discovery endpoints of hosted namespaces. */
+static void test_hosted_endpoints(void **state)
+{
+    static const char id[] = "0123456789abcdef0123456789abcdef";
+    char path[256];
+    struct oci_route r;
+
+    (void)state;
+    assert_int_equal(oci_route_parse("/v2/myorg/app/blobs/uploads/", NULL, "hosted.test", &r),
+                     OCI_OK);
+    assert_int_equal(r.kind, OCI_ROUTE_UPLOAD_START);
+    assert_string_equal(r.namespace_, "hosted.test");
+    assert_string_equal(r.name, "myorg/app");
+    assert_int_equal(r.name_path_len, strlen("/v2/myorg/app"));
+    snprintf(path, sizeof(path), "/v2/reg.test/app/blobs/uploads/%s", id);
+    assert_int_equal(oci_route_parse(path, NULL, "docker.io", &r), OCI_OK);
+    assert_int_equal(r.kind, OCI_ROUTE_UPLOAD);
+    assert_string_equal(r.namespace_, "reg.test");
+    assert_string_equal(r.reference, id);
+    assert_int_equal(r.name_path_len, strlen("/v2/reg.test/app"));
+    assert_false(r.ns_in_query);
+    assert_int_equal(oci_route_parse("/v2/app/tags/list", "ns=reg.test&n=2", "docker.io", &r),
+                     OCI_OK);
+    assert_int_equal(r.kind, OCI_ROUTE_TAGS);
+    assert_true(r.ns_in_query);
+    assert_string_equal(r.name, "app");
+    assert_int_equal(oci_route_parse("/v2/a/b/referrers/" DIGEST, NULL, "reg.test", &r), OCI_OK);
+    assert_int_equal(r.kind, OCI_ROUTE_REFERRERS);
+    assert_true(r.by_digest);
+    assert_int_equal(oci_route_parse("/v2/_catalog", "n=1", "reg.test", &r), OCI_OK);
+    assert_int_equal(r.kind, OCI_ROUTE_CATALOG);
+    assert_string_equal(r.namespace_, "reg.test");
+    /* An id is 32 lowercase hex digits, nothing else. */
+    snprintf(path, sizeof(path), "/v2/app/blobs/uploads/%.31sG", id);
+    assert_int_equal(oci_route_parse(path, NULL, "reg.test", &r), OCI_E_BLOB_UPLOAD_UNKNOWN);
+    snprintf(path, sizeof(path), "/v2/app/blobs/uploads/%sa", id);
+    assert_int_equal(oci_route_parse(path, NULL, "reg.test", &r), OCI_E_BLOB_UPLOAD_UNKNOWN);
+}
+
+static void test_query_param(void **state)
+{
+    char v[16];
+    bool found;
+
+    (void)state;
+    assert_true(oci_query_param("a=1&digest=sha256%3Aab&b", "digest", v, sizeof(v), &found));
+    assert_true(found);
+    assert_string_equal(v, "sha256:ab");
+    assert_true(oci_query_param("xdigest=1&digestx=2", "digest", v, sizeof(v), &found));
+    assert_false(found);
+    assert_true(oci_query_param(NULL, "digest", v, sizeof(v), &found));
+    assert_false(found);
+    assert_false(oci_query_param("n=1&n=2", "n", v, sizeof(v), &found));            /* twice */
+    assert_false(oci_query_param("n=%zz", "n", v, sizeof(v), &found));              /* bad escape */
+    assert_false(oci_query_param("n=%0a", "n", v, sizeof(v), &found));              /* control */
+    assert_false(oci_query_param("n=0123456789abcdef", "n", v, sizeof(v), &found)); /* long */
 }
 
 static void test_name_invalid(void **state)
@@ -333,7 +389,9 @@ static void test_read_errors(void **state)
         {"/v2/alpine/blobs/sha256:totallywrong", OCI_E_DIGEST_INVALID, OCI_E_DIGEST_INVALID},
         {"/v2/alpine/blobs/md5:abc", OCI_E_DIGEST_INVALID, OCI_E_DIGEST_INVALID},
         {"/v2/Alpine/manifests/.INVALID", OCI_E_NAME_INVALID, OCI_E_NAME_INVALID},
-        {"/v2/alpine/tags/list", OCI_E_NOT_FOUND, OCI_E_NOT_FOUND},
+        {"/v2/alpine/tags/lists", OCI_E_NOT_FOUND, OCI_E_NOT_FOUND},
+        {"/v2/alpine/blobs/uploads/1234", OCI_E_BLOB_UPLOAD_UNKNOWN, OCI_E_BLOB_UPLOAD_UNKNOWN},
+        {"/v2/alpine/referrers/sha256:x", OCI_E_DIGEST_INVALID, OCI_E_DIGEST_INVALID},
     };
 
     (void)state;
@@ -528,6 +586,8 @@ int main(void)
         cmocka_unit_test(test_endpoint_words_in_name),
         cmocka_unit_test(test_digest_fields),
         cmocka_unit_test(test_not_found),
+        cmocka_unit_test(test_hosted_endpoints),
+        cmocka_unit_test(test_query_param),
         cmocka_unit_test(test_name_invalid),
         cmocka_unit_test(test_tag_invalid),
         cmocka_unit_test(test_digest_invalid),

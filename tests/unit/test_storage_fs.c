@@ -26,6 +26,7 @@
 
 #include "core/cache.h"
 #include "core/digest.h"
+#include "core/route.h"
 #include "storage/fs.h"
 
 struct fixture {
@@ -577,6 +578,33 @@ static void test_cache_verify(void **state)
     assert_int_equal(oci_cache_verify(st, key, &other), STORAGE_NOT_FOUND); /* mismatch */
 }
 
+/*
+ * A manifest record stored reads back through oci_cache_manifest_lookup; a
+ * damaged one in its place is a miss (tests/unit/test_cache.c has the forms).
+ */
+static void test_cache_manifest_record(void **state)
+{
+    struct fixture *f = *state;
+    struct oci_route route;
+    struct oci_manifest_record rec = {.size = 2}, got;
+    char key[OCI_CACHE_KEY_MAX], damaged[512];
+
+    assert_int_equal(oci_route_parse("/v2/library/a/manifests/1", NULL, "docker.io", &route),
+                     OCI_OK);
+    assert_true(oci_digest_buffer(OCI_DIGEST_SHA256, "{}", 2, &rec.digest));
+    snprintf(rec.media_type, sizeof(rec.media_type), "application/vnd.oci.image.manifest.v1+json");
+    assert_int_equal(oci_cache_manifest_store(f->st, &route, &rec, "{}", 2), STORAGE_OK);
+    assert_int_equal(oci_cache_manifest_lookup(f->st, &route, &got), STORAGE_OK);
+    assert_true(oci_digest_equal(&got.digest, &rec.digest));
+    assert_int_equal(got.size, 2);
+    assert_string_equal(got.media_type, rec.media_type);
+    oci_cache_manifest_key(&route, key);
+    /* Blanks, then a word of 136 bytes without a colon: an over-read once. */
+    snprintf(damaged, sizeof(damaged), "%200s%0136d 2 application/json\n", "", 0);
+    put(f->st, key, damaged);
+    assert_int_equal(oci_cache_manifest_lookup(f->st, &route, &got), STORAGE_NOT_FOUND);
+}
+
 /* ---- single flight and stale removal ----------------------------------- */
 
 #define JOIN_KEY "blobs/sha256/ab/abcd"
@@ -740,6 +768,7 @@ int main(void)
         T(test_open_cleans_leftovers),
         T(test_open_invalid_root),
         T(test_cache_verify),
+        T(test_cache_manifest_record),
     };
 #undef T
 

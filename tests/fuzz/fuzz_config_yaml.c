@@ -1,0 +1,45 @@
+/*
+ * fuzz_config_yaml.c - fuzz target: the upstream configuration file, as
+ * core/config.c parses it. An accepted configuration has a valid namespace
+ * and host for every entry, no control character (but tab) in a string
+ * that goes into a request (User-Agent), and frees cleanly either way.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/reference.h"
+#include "tests/fuzz/fuzz.h"
+
+static bool clean(const char *s)
+{
+    for (; s != NULL && *s != '\0'; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+            return false;
+    return true;
+}
+
+static void check_upstream(const struct oci_upstream *up)
+{
+    if (up->namespace_ == NULL || up->host == NULL ||
+        !oci_namespace_valid(up->namespace_, strlen(up->namespace_)) ||
+        !oci_namespace_valid(up->host, strlen(up->host)) || !clean(up->user_agent))
+        abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct oci_config cfg;
+    char err[256];
+    size_t i;
+
+    err[0] = '\0';
+    if (oci_config_parse((const char *)data, size, "fuzz.yaml", &cfg, err, sizeof(err))) {
+        for (i = 0; i < cfg.count; i++)
+            check_upstream(&cfg.upstreams[i]);
+    } else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
+        abort();
+    }
+    oci_config_free(&cfg);
+    return 0;
+}
