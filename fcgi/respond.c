@@ -16,12 +16,12 @@
  * bytes never pass through our memory. A streamed answer first widens the
  * socket's send buffer (STREAM_SNDBUF): at the default 208 KiB a writer
  * that outruns nginx sleeps and is woken every ~100 KiB, and those wake-ups
- * were most of what 16 followers cost. Every piece is
- * written out as it comes, so a streamed blob reaches nginx (which does not
- * buffer it, see contrib/nginx) as it arrives. A write that fails means the
- * client or the front server went away; it is reported to core, which
- * decides whether to go on. An answer
- * nginx may keep (a cached manifest) says for how long in X-Accel-Expires.
+ * were most of what 16 followers cost. Every piece is written out as it
+ * comes, so a streamed blob reaches nginx (which does not buffer it, see
+ * contrib/nginx) as it arrives. A write that fails means the client or the
+ * front server went away; it is reported to core, which decides whether to
+ * go on. An answer nginx may keep (a cached manifest) says for how long in
+ * X-Accel-Expires.
  *
  * A stored blob is handed to the front server: X-Accel-Redirect for nginx,
  * X-Sendfile for lighttpd. A stored object that the storage can serve by URL (S3's presigned GET
@@ -278,10 +278,12 @@ static int write_records(struct response *r, const unsigned char *buf, size_t le
             iov[n++] = (struct iovec){&heads[k], sizeof(heads[k])};
             if (lead > 0)
                 iov[n++] = (struct iovec){r->pending, lead};
-            iov[n++] = (struct iovec){(void *)buf, take};
             r->pending_len = 0;
-            buf += take;
-            len -= take;
+            if (take > 0) {
+                iov[n++] = (struct iovec){(void *)buf, take};
+                buf += take;
+                len -= take;
+            }
         }
         if (write_iov(r->req->ipcFd, iov, n) < 0)
             return 1;
