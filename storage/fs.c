@@ -33,8 +33,9 @@
 #define FOLLOW_STALL_SECONDS 60
 /*
  * A follower woken by a write lets this long pass before it reads: the
- * writer writes a piece of 16 KiB at a time, and a wake-up (and a record
- * to nginx) per piece and follower was most of a burst's cost. 2 ms are a
+ * writer writes each piece as the upstream's TLS hands it over (16 KiB or
+ * so), and a wake-up (and a record to nginx) per piece and follower was a
+ * large part of a burst's cost. 2 ms are a
  * few hundred KiB of a fast download, and nothing next to a client's wait.
  */
 #define FOLLOW_GATHER_NS (2 * 1000 * 1000)
