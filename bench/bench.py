@@ -8,6 +8,10 @@
                                     JSON {bytes, blob_bytes, blob_gets, requests}
                                     (blob_*: GETs of the blob DIGEST)
   bench.py rss ROLE=MARKER...       resident memory now, JSON {role: {rss, pss}}
+  bench.py cpu ROLE=MARKER...       CPU seconds (user + system) used so far,
+                                    JSON {group or role: seconds}: a role's
+                                    processes and their threads, and their
+                                    sum per group
   bench.py sample OUT SECS ROLE=MARKER...
                                     sample every SECS until SIGTERM; keep in OUT
                                     the peak of each role and of each group
@@ -36,6 +40,7 @@ WORKLOADS = [
     "blob_hit_4",
     "cold_pull",
     "cold_concurrent",
+    "hit_concurrent",
     "memory",
 ]
 MIB = 1 << 20
@@ -132,6 +137,17 @@ def processes():
     return procs
 
 
+def members_of(procs, marker):
+    """The processes whose command line contains marker, and their descendants."""
+    members = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
+    grew = True
+    while grew:
+        more = {pid for pid, (ppid, _) in procs.items() if ppid in members} - members
+        members |= more
+        grew = bool(more)
+    return members
+
+
 def memory_of(pid):
     rss = pss = 0
     try:
@@ -152,12 +168,7 @@ def measure(roles):
     procs = processes()
     out = {}
     for role, marker in roles:
-        members = {pid for pid, (_, cmd) in procs.items() if marker in cmd}
-        grew = True
-        while grew:
-            more = {pid for pid, (ppid, _) in procs.items() if ppid in members} - members
-            members |= more
-            grew = bool(more)
+        members = members_of(procs, marker)
         rss = pss = 0
         for pid in members:
             r, p = memory_of(pid)
@@ -165,6 +176,26 @@ def measure(roles):
             pss += p
         out[role] = {"rss": rss, "pss": pss, "processes": len(members)}
     return out
+
+
+def cpu(args):
+    tick = os.sysconf("SC_CLK_TCK")
+    procs = processes()
+    out = {}
+    for role, marker in parse_roles(args):
+        members = members_of(procs, marker)
+        used = 0
+        for pid in members:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                used += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        group = role.split(":")[0]
+        out[role] = used / tick
+        out[group] = out.get(group, 0) + used / tick
+    print(json.dumps(out))
 
 
 def rss(args):
@@ -234,12 +265,21 @@ ROWS = [
     ("blob_hit_4", "mbps", "blob hit, 4 clients", "MB/s", 1, True),
     ("cold_pull", "seconds", "cold pull", "s", 1, False),
     ("cold_pull", "upstream_bytes", "", "upstream MiB", 1 / MIB, False),
+    ("cold_pull", "load", "", "load average", 1, False),
     ("cold_concurrent", "seconds", "cold concurrent", "wall s", 1, False),
+    ("cold_concurrent", "cpu_s", "", "CPU s (limit: the upstream)", 1, False),
+    ("cold_concurrent", "cpu_responder_s", "", "CPU s, the responder's", 1, False),
     ("cold_concurrent", "upstream_blob_bytes", "", "upstream MiB", 1 / MIB, False),
     ("cold_concurrent", "upstream_blob_gets", "", "upstream GETs", 1, False),
     ("cold_concurrent", "ttfb_first_ms", "", "first byte, first client ms", 1, False),
     ("cold_concurrent", "ttfb_median_ms", "", "first byte, median client ms", 1, False),
     ("cold_concurrent", "ttfb_last_ms", "", "first byte, last client ms", 1, False),
+    ("cold_concurrent", "load", "", "load average", 1, False),
+    ("hit_concurrent", "seconds", "hit concurrent", "wall s", 1, False),
+    ("hit_concurrent", "cpu_s", "", "CPU s", 1, False),
+    ("hit_concurrent", "cpu_responder_s", "", "CPU s, the responder's", 1, False),
+    ("hit_concurrent", "ttfb_last_ms", "", "first byte, last client ms", 1, False),
+    ("hit_concurrent", "load", "", "load average", 1, False),
     ("memory", "idle_rss", "memory, all processes", "idle RSS MiB", 1 / MIB, False),
     ("memory", "loaded_idle_rss", "", "idle after load MiB", 1 / MIB, False),
     ("memory", "peak_rss", "", "peak RSS MiB", 1 / MIB, False),
@@ -350,9 +390,24 @@ def report(results_path, peaks_path, config_path, out_path):
         r = paired(w, "mbps", "oci-registry", "limit")
         target("blob hit %s >= 0.9 x nginx static" % label, r, ">= 0.9", r is not None and r >= 0.9)
     r = paired("cold_pull", "seconds", "oci-registry", "limit")
-    target("cold pull <= 1.15 x direct", r, "<= 1.15", r is not None and r <= 1.15)
+    target("cold pull <= 1.05 x direct", r, "<= 1.05", r is not None and r <= 1.05)
     ub = get("cold_concurrent", "oci-registry", "upstream_blob_bytes")
     target("cold concurrent upstream bytes = one copy", ub, blob, ub == blob)
+    ug = get("cold_concurrent", "oci-registry", "upstream_blob_gets")
+    target("cold concurrent upstream GETs = 1", ug, 1, ug == 1)
+    # Against nginx serving the cached file to as many clients (hit_concurrent
+    # of the limit), each taken in the same repeat.
+    for k, label, want in (("seconds", "wall", 1.5), ("cpu_s", "CPU", 2.0)):
+        by_rep = {}
+        for r in workloads["cold_concurrent"]["oci-registry"]["runs"]:
+            by_rep.setdefault(r["rep"], {})["a"] = r.get(k)
+        for r in workloads["hit_concurrent"]["limit"]["runs"]:
+            # CPU is counted in clock ticks: less than one (a --quick run) counts as one.
+            b = r.get(k)
+            by_rep.setdefault(r["rep"], {})["b"] = max(b, 0.01) if k == "cpu_s" and b is not None else b
+        r = median([ratio(v.get("a"), v.get("b")) for v in by_rep.values()])
+        target("cold concurrent %s <= %.1f x nginx static hit" % (label, want), r, "<= %.1f" % want,
+               r is not None and r <= want)
     v = get("memory", "oci-registry", "idle_responder_rss")
     target("responder idle RSS < 10 MiB", v, 10 * MIB, v is not None and v < 10 * MIB)
     v = get("memory", "oci-registry", "peak_responder_rss")
@@ -382,6 +437,8 @@ def main():
         print(os.path.getsize(args[0]))
     elif cmd == "upstream":
         upstream(*args[:3])
+    elif cmd == "cpu":
+        cpu(args)
     elif cmd == "rss":
         rss(args)
     elif cmd == "sample":

@@ -10,7 +10,9 @@
  * Single flight: the first request for an uncached blob leads the download
  * (storage's writer_join); requests that come meanwhile, in this process or
  * another on the same cache, follow it, streaming the growing object and
- * releasing its last byte once the leader committed it.
+ * releasing its last byte once the leader committed it. Where the storage
+ * has the object in a file and the sink can send from one, a follower's
+ * bytes go from the file to the client without a copy in our memory.
  */
 #include "autoconfig.h"
 
@@ -208,6 +210,77 @@ static void lead_blob(const struct oci_registry *reg, struct oci_plan *plan,
 }
 
 #define FOLLOW_CHUNK (128 * 1024)
+/* At most this much of the file is sent between two looks at the client. */
+#define FOLLOW_FILE_MAX (4 * 1024 * 1024)
+
+/*
+ * The file's bytes from *from to end are in: all but the last are sent, it
+ * waits for the verdict (stream_forward's held byte, here still in the file).
+ */
+static void file_forward(struct blob_stream *s, int fd, int64_t *from, int64_t end)
+{
+    if (!s->client_gone && end - 1 > *from &&
+        s->sink->body_file(s->sink->ctx, fd, *from, (size_t)(end - 1 - *from)) != 0)
+        s->client_gone = true;
+    if (end - 1 > *from)
+        *from = end - 1;
+}
+
+/* The leader committed: the held last byte goes, from the file. */
+static void file_release(struct blob_stream *s, int fd, int64_t from, int64_t end)
+{
+    if (!s->client_gone && end > from &&
+        s->sink->body_file(s->sink->ctx, fd, from, (size_t)(end - from)) != 0)
+        s->client_gone = true;
+}
+
+/* follow_blob's loop with the bytes sent from the followed file. */
+static enum storage_err follow_file(struct oci_plan *plan, struct blob_stream *s,
+                                    struct storage *st, struct storage_reader *r)
+{
+    int64_t from = 0, at;
+    size_t n;
+    int fd;
+    enum storage_err err = STORAGE_OK;
+
+    while (err == STORAGE_OK && !s->client_gone) {
+        err = st->ops->reader_file(r, FOLLOW_FILE_MAX, &fd, &at, &n);
+        if (err != STORAGE_OK)
+            break;
+        if (!s->started)
+            stream_start(s, plan, -1);
+        if (n == 0) {
+            file_release(s, fd, from, at); /* the leader committed: every byte is verified */
+            break;
+        }
+        file_forward(s, fd, &from, at + (int64_t)n);
+    }
+    return err;
+}
+
+/* follow_blob's loop with the bytes read into our memory, then sent. */
+static enum storage_err follow_read(struct oci_plan *plan, struct blob_stream *s,
+                                    struct storage *st, struct storage_reader *r)
+{
+    char *buf = malloc(FOLLOW_CHUNK);
+    enum storage_err err = buf ? STORAGE_OK : STORAGE_NO_MEMORY;
+    size_t n;
+
+    while (err == STORAGE_OK && !s->client_gone) {
+        err = st->ops->reader_read(r, buf, FOLLOW_CHUNK, &n);
+        if (err != STORAGE_OK)
+            break;
+        if (!s->started)
+            stream_start(s, plan, -1);
+        if (n == 0) {
+            stream_release(s); /* the leader committed: every byte is verified */
+            break;
+        }
+        stream_forward(s, buf, n);
+    }
+    free(buf);
+    return err;
+}
 
 /*
  * Streams a download that another request leads, as it grows. False when
@@ -218,29 +291,18 @@ static bool follow_blob(struct oci_plan *plan, const struct oci_sink *sink, stru
                         struct storage_reader *r)
 {
     struct blob_stream s = {.sink = sink};
-    char *buf = malloc(FOLLOW_CHUNK);
-    enum storage_err err = buf ? STORAGE_OK : STORAGE_NO_MEMORY;
-    size_t n;
+    enum storage_err err;
 
     oci_log(OCI_LOG_INFO, "following the download of %s %s %s", plan->route.namespace_,
             plan->route.name, plan->route.reference);
     oci_metrics_singleflight_follower();
-    while (err == STORAGE_OK && !s.client_gone) {
-        err = st->ops->reader_read(r, buf, FOLLOW_CHUNK, &n);
-        if (err != STORAGE_OK)
-            break;
-        if (!s.started)
-            stream_start(&s, plan, -1);
-        if (n == 0) {
-            stream_release(&s); /* the leader committed: every byte is verified */
-            break;
-        }
-        stream_forward(&s, buf, n);
-    }
+    if (st->ops->reader_file != NULL && sink->body_file != NULL)
+        err = follow_file(plan, &s, st, r);
+    else
+        err = follow_read(plan, &s, st, r);
     if (err != STORAGE_OK && s.started)
         oci_log(OCI_LOG_WARN, "following %s %s: %s", plan->route.name, plan->route.reference,
                 storage_strerror(err));
-    free(buf);
     st->ops->reader_close(r);
     return s.started;
 }

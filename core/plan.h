@@ -121,6 +121,12 @@ struct oci_sink {
     int (*body)(void *ctx, const void *buf, size_t len);
     /* Pushes what was written to the client now (streams, after each piece). */
     int (*flush)(void *ctx);
+    /*
+     * Sends len bytes of the file fd from offset now, behind what was
+     * written before, without passing them through our memory (storage's
+     * reader_file). NULL when the front end cannot.
+     */
+    int (*body_file)(void *ctx, int fd, int64_t offset, size_t len);
     /* Has the front server send a stored blob. */
     int (*send_stored)(void *ctx, const struct oci_response_head *head, const char *key);
 };

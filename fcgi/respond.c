@@ -1,12 +1,27 @@
 /*
  * respond.c - the FastCGI side of an answer: CGI-style headers and body.
  *
- * The head goes out as "Status:" and header lines, the body through the
- * request's output stream, flushed after every piece so a streamed blob
- * reaches nginx (which does not buffer it, see contrib/nginx) as it
- * arrives. A write that fails means the client or the front server went
- * away; it is reported to core, which decides whether to go on. An answer
- * nginx may keep (a cached manifest) says for how long in X-Accel-Expires.
+ * The head goes out as "Status:" and header lines through libfcgi's output
+ * stream. The body does not: libfcgi cuts it into records of its 8 KiB
+ * buffer, a write(2) each, which for a streamed blob times 16 clients was
+ * most of the responder's and nginx's system time. Body bytes leave in
+ * FCGI_STDOUT records of up to 64 KiB written straight to the request's
+ * socket, one writev(2) for a piece - after libfcgi's stream is flushed, so
+ * the order holds; libfcgi still writes the end of the stream and of the
+ * request. Pieces a few bytes long (a blob's held back last byte) wait in
+ * `pending` and go out with the next piece, or at a flush. A small answer
+ * (an error's JSON) stays in libfcgi's buffer and leaves in one write with
+ * the end of the request, as before. A download followed from its file
+ * (core/blob.c) is sent with sendfile(2) behind each record's header: its
+ * bytes never pass through our memory. A streamed answer first widens the
+ * socket's send buffer (STREAM_SNDBUF): at the default 208 KiB a writer
+ * that outruns nginx sleeps and is woken every ~100 KiB, and those wake-ups
+ * were most of what 16 followers cost. Every piece is written out as it
+ * comes, so a streamed blob reaches nginx (which does not buffer it, see
+ * contrib/nginx) as it arrives. A write that fails means the client or the
+ * front server went away; it is reported to core, which decides whether to
+ * go on. An answer nginx may keep (a cached manifest) says for how long in
+ * X-Accel-Expires.
  *
  * A stored blob is handed to the front server: X-Accel-Redirect for nginx,
  * X-Sendfile for lighttpd. A stored object that the storage can serve by URL (S3's presigned GET
@@ -21,15 +36,29 @@
  */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <fastcgi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "core/metrics.h"
 #include "fcgi/respond.h"
 #include "util/log.h"
 
 #define STREAM_CHUNK (128 * 1024)
+/* A record's content: the most FastCGI allows, kept a multiple of 8. */
+#define RECORD_MAX (FCGI_MAX_LENGTH & ~7)
+/* Records per writev(2): 1 MiB of body at most. */
+#define RECORDS_PER_WRITE 16
+#define PENDING_MAX       64
+/* A piece this small is copied into libfcgi's 8 KiB buffer instead. */
+#define BUFFERED_MAX 4096
+/* A streamed answer's socket send buffer; the kernel caps it at net.core.wmem_max. */
+#define STREAM_SNDBUF (1024 * 1024)
 
 /* Set once at start, before the workers run. */
 static bool s3_redirect;
@@ -43,6 +72,10 @@ struct response {
     FCGX_Request *req;
     enum fcgi_front front;
     const struct oci_registry *reg;
+    /* Body bytes too few for a record of their own: they lead the next. */
+    unsigned char pending[PENDING_MAX];
+    size_t pending_len;
+    bool widened; /* the socket's send buffer is STREAM_SNDBUF */
 };
 
 static const char *reason_phrase(int status)
@@ -183,18 +216,136 @@ static int sink_head(void *ctx, const struct oci_response_head *head)
     return put_head(ctx, head, NULL, 0);
 }
 
+/* Writes all of iov (modified on the way); -1 when the socket fails. */
+static int write_iov(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+static void record_header(FCGI_Header *h, int request_id, size_t len)
+{
+    *h = (FCGI_Header){.version = FCGI_VERSION_1,
+                       .type = FCGI_STDOUT,
+                       .requestIdB1 = (unsigned char)(request_id >> 8),
+                       .requestIdB0 = (unsigned char)request_id,
+                       .contentLengthB1 = (unsigned char)(len >> 8),
+                       .contentLengthB0 = (unsigned char)len};
+}
+
+/*
+ * Writes the pending bytes and then buf as FCGI_STDOUT records straight to
+ * the socket, after what libfcgi's stream holds (the head). The pending
+ * bytes lead the first record, never more than PENDING_MAX of them.
+ */
+static int write_records(struct response *r, const unsigned char *buf, size_t len)
+{
+    FCGI_Header heads[RECORDS_PER_WRITE];
+    struct iovec iov[RECORDS_PER_WRITE * 2 + 1];
+
+    if (FCGX_FFlush(r->req->out) < 0)
+        return 1;
+    if (!r->widened) {
+        int size = STREAM_SNDBUF;
+
+        /* Advice: a smaller buffer costs wake-ups, not bytes. */
+        setsockopt(r->req->ipcFd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        r->widened = true;
+    }
+    while (len > 0 || r->pending_len > 0) {
+        int n = 0, k;
+
+        for (k = 0; k < RECORDS_PER_WRITE && (len > 0 || r->pending_len > 0); k++) {
+            size_t lead = r->pending_len, take = len < RECORD_MAX - lead ? len : RECORD_MAX - lead;
+
+            record_header(&heads[k], r->req->requestId, lead + take);
+            iov[n++] = (struct iovec){&heads[k], sizeof(heads[k])};
+            if (lead > 0)
+                iov[n++] = (struct iovec){r->pending, lead};
+            r->pending_len = 0;
+            if (take > 0) {
+                iov[n++] = (struct iovec){(void *)buf, take};
+                buf += take;
+                len -= take;
+            }
+        }
+        if (write_iov(r->req->ipcFd, iov, n) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Moves the pending bytes into libfcgi's buffer, behind what it holds. */
+static int buffer_pending(struct response *r)
+{
+    size_t n = r->pending_len;
+
+    r->pending_len = 0;
+    return n > 0 && FCGX_PutStr((const char *)r->pending, (int)n, r->req->out) < 0;
+}
+
 static int sink_body(void *ctx, const void *buf, size_t len)
 {
     struct response *r = ctx;
 
-    return FCGX_PutStr(buf, (int)len, r->req->out) < 0;
+    if (len <= PENDING_MAX - r->pending_len) {
+        memcpy(r->pending + r->pending_len, buf, len);
+        r->pending_len += len;
+        return 0;
+    }
+    if (len <= BUFFERED_MAX)
+        return buffer_pending(r) || FCGX_PutStr(buf, (int)len, r->req->out) < 0;
+    return write_records(r, buf, len);
 }
 
 static int sink_flush(void *ctx)
 {
-    struct response *r = ctx;
+    return write_records(ctx, NULL, 0);
+}
 
-    return FCGX_FFlush(r->req->out) < 0;
+/* Sends len bytes of the file fd from offset as records, each header then sendfile(2). */
+static int sink_body_file(void *ctx, int fd, int64_t offset, size_t len)
+{
+    struct response *r = ctx;
+    off_t at = (off_t)offset;
+
+    if (write_records(r, NULL, 0) != 0)
+        return 1;
+    while (len > 0) {
+        size_t take = len < RECORD_MAX ? len : RECORD_MAX;
+        FCGI_Header h;
+
+        record_header(&h, r->req->requestId, take);
+        if (write_iov(r->req->ipcFd, &(struct iovec){&h, sizeof(h)}, 1) < 0)
+            return 1;
+        len -= take;
+        while (take > 0) {
+            ssize_t n = sendfile(r->req->ipcFd, fd, &at, take);
+
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) /* 0: the file is shorter than promised, the record cannot be ended */
+                return 1;
+            take -= (size_t)n;
+        }
+    }
+    return 0;
 }
 
 static bool is_head_request(const struct response *r)
@@ -276,11 +427,12 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
 void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
                   struct oci_plan *plan)
 {
-    struct response r = {req, front, reg};
-    struct oci_sink sink = {&r, sink_head, sink_body, sink_flush, sink_send_stored};
+    struct response r = {.req = req, .front = front, .reg = reg};
+    struct oci_sink sink = {&r, sink_head, sink_body, sink_flush, sink_body_file, sink_send_stored};
 
     if (plan->kind == OCI_PLAN_FETCH)
         oci_registry_fetch(reg, plan, &sink);
     else
         oci_plan_send(plan, &sink);
+    buffer_pending(&r); /* libfcgi writes it with the end of the request */
 }

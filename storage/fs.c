@@ -31,6 +31,14 @@
 #define FS_TMP_DIR "tmp"
 /* A followed download that does not grow for this long is given up. */
 #define FOLLOW_STALL_SECONDS 60
+/*
+ * A follower woken by a write lets this long pass before it reads: the
+ * writer writes each piece as the upstream's TLS hands it over (16 KiB or
+ * so), and a wake-up (and a record to nginx) per piece and follower was a
+ * large part of a burst's cost. 2 ms are a
+ * few hundred KiB of a fast download, and nothing next to a client's wait.
+ */
+#define FOLLOW_GATHER_NS (2 * 1000 * 1000)
 
 struct fs_storage {
     struct storage base;
@@ -39,6 +47,7 @@ struct fs_storage {
 
 struct storage_reader {
     int fd;
+    off_t pos; /* the next byte to read or hand over (reader_file) */
     /* Following a download in progress (writer_join): */
     bool following;
     int notify_fd; /* inotify on the file, or -1: then poll by time */
@@ -237,9 +246,13 @@ static enum storage_err follow_wait(struct storage_reader *r)
     if (r->notify_fd >= 0) {
         /* A missed event costs at most the timeout, never a hang. */
         struct pollfd pfd = {.fd = r->notify_fd, .events = POLLIN};
-        if (poll(&pfd, 1, 1000) > 0)
+        struct timespec gather = {0, FOLLOW_GATHER_NS};
+
+        if (poll(&pfd, 1, 1000) > 0) {
+            nanosleep(&gather, NULL);
             while (read(r->notify_fd, events, sizeof(events)) > 0)
                 ;
+        }
     } else {
         struct timespec pause = {0, 20 * 1000 * 1000};
         nanosleep(&pause, NULL);
@@ -250,7 +263,7 @@ static enum storage_err follow_wait(struct storage_reader *r)
 static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
 {
     for (;;) {
-        ssize_t n = read(r->fd, buf, len);
+        ssize_t n = pread(r->fd, buf, len, r->pos);
         enum storage_err err;
 
         if (n < 0 && errno == EINTR)
@@ -259,7 +272,34 @@ static enum storage_err fs_reader_read(struct storage_reader *r, void *buf, size
             return fs_errno("read", "cached object");
         if (n > 0 || !r->following) {
             r->last_growth = time(NULL);
+            r->pos += n;
             *got = (size_t)n;
+            return STORAGE_OK;
+        }
+        err = follow_wait(r);
+        if (err != STORAGE_OK)
+            return err;
+    }
+}
+
+/* Hands over what the file holds past pos; a follower waits for it like fs_reader_read. */
+static enum storage_err fs_reader_file(struct storage_reader *r, size_t max, int *fd,
+                                       int64_t *offset, size_t *len)
+{
+    for (;;) {
+        struct stat sb;
+        enum storage_err err;
+
+        if (fstat(r->fd, &sb) < 0)
+            return fs_errno("fstat", "cached object");
+        if (sb.st_size > r->pos || !r->following) {
+            off_t have = sb.st_size > r->pos ? sb.st_size - r->pos : 0;
+
+            r->last_growth = time(NULL);
+            *fd = r->fd;
+            *offset = r->pos;
+            *len = (uint64_t)have < max ? (size_t)have : max;
+            r->pos += (off_t)*len;
             return STORAGE_OK;
         }
         err = follow_wait(r);
@@ -645,6 +685,7 @@ static const struct storage_ops fs_ops = {
     .read_small = fs_read_small,
     .reader_open = fs_reader_open,
     .reader_read = fs_reader_read,
+    .reader_file = fs_reader_file,
     .reader_close = fs_reader_close,
     .put_small = fs_put_small,
     .writer_open = fs_writer_open,

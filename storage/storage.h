@@ -75,6 +75,15 @@ struct storage_ops {
                                     struct storage_reader **out);
     /* Reads up to len bytes into buf; *got is 0 at the end of the object. */
     enum storage_err (*reader_read)(struct storage_reader *r, void *buf, size_t len, size_t *got);
+    /*
+     * For a backend whose objects are files (NULL otherwise): like
+     * reader_read, waiting alike, but reads nothing: the next *len bytes
+     * (at most max; 0 at the end) are in the file *fd from *offset, for the
+     * caller to send from there (sendfile(2)); the reader moves past them.
+     * The descriptor stays the reader's, open until reader_close.
+     */
+    enum storage_err (*reader_file)(struct storage_reader *r, size_t max, int *fd, int64_t *offset,
+                                    size_t *len);
     void (*reader_close)(struct storage_reader *r);
     /* Writes a small object whole and atomically (write + commit). */
     enum storage_err (*put_small)(struct storage *st, const char *key, const void *buf, size_t len);

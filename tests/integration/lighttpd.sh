@@ -5,8 +5,10 @@
 #   spawn:   lighttpd starts the responder itself (bin-path)
 #   connect: the responder runs under spawn-fcgi; lighttpd connects to it
 # Each way: Docker default-namespace, cri-o path prefix and containerd ?ns=
-# pulls, the second pull served from the cache, and blob hits handed to
-# lighttpd with X-Sendfile.
+# pulls, the second pull served from the cache, blob hits handed to
+# lighttpd with X-Sendfile, and clients at once on a miss following one
+# download (the followers' bytes are sent from the file, behind our own
+# FastCGI records).
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -26,8 +28,28 @@ start_upstream || bail "docker-registry upstream did not start"
 SMALL=$(make_image small v1 --layers 3 --size 1048576) || bail "cannot push test/small:v1"
 MULTI=$(make_image multi v1 --layers 2 --size 65536 --index) || bail "cannot push test/multi:v1"
 CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ctrd:v1"
+make_image follow v1 --layers 1 --size $((32 << 20)) >/dev/null || bail "cannot push test/follow:v1"
+upstream_curl /v2/test/follow/manifests/v1 -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+	-o "$T/follow-manifest.json" || bail "cannot read test/follow's manifest"
+FOLLOW=$(json_get "$T/follow-manifest.json" layers 0 digest) || bail "no layer in test/follow"
 write_upstream_config "$T/upstream.yaml"
 diag "upstream $UPSTREAM, test dir $T"
+
+# followers MODE LOG: 8 clients at once on the uncached 32 MiB blob: one
+# leads the download, the others follow it; each gets the whole blob, the
+# upstream is asked once.
+followers() {
+	local m=$1 log=$2 i before pids=()
+	before=$(upstream_blob_gets)
+	for ((i = 1; i <= 8; i++)); do
+		mirror_curl "/v2/test/follow/blobs/$FOLLOW" --max-time 60 | sha256sum | cut -d' ' -f1 >"$T/$m-follow.$i" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	is "$(sort -u "$T/$m-follow".*)" "${FOLLOW#sha256:}" "$m: 8 clients at once on a miss all get the blob"
+	is "$(($(upstream_blob_gets) - before))" 1 "$m: 8 clients at once: the upstream is asked once"
+	check "$m: 8 clients at once: some followed the download" grep -q "following the download" "$log"
+}
 
 # client_pulls MODE: every client style through $MIRROR, into a cache that
 # starts empty, and the answers of cache hits.
@@ -86,6 +108,7 @@ if start_lighttpd spawn DEFAULT_NAMESPACE=reg.test UPSTREAM_CONFIG_FILE="$T/upst
 	ok 0 "spawn: lighttpd starts the responder (bin-path) and answers /v2/"
 	FCGI_SOCK=$T/run/spawn/fcgi.sock-0
 	client_pulls spawn
+	followers spawn "$LIGHTTPD_LOG"
 	stop lighttpd TERM 20
 	is "$?" 0 "spawn: lighttpd exits 0 on SIGTERM"
 	# lighttpd SIGTERMs its backend on the way out but does not wait for it.
@@ -110,6 +133,7 @@ spawn responder "$RESPONDER_LOG" spawn-fcgi -n -s "$FCGI_SOCK" -- "$OCI_REGISTRY
 wait_ready responder 20 unix_open "$FCGI_SOCK" || bail "the responder did not start under spawn-fcgi"
 check "connect: lighttpd connects to the spawn-fcgi responder" start_lighttpd connect
 client_pulls connect
+followers connect "$RESPONDER_LOG"
 # The responder was not told its front: auto tells them apart per request.
 fcgi_request GET "/v2/test/small/blobs/$LAYER" >"$T/connect-fcgi-nginx" 2>>"$T/fcgi.err"
 like "$(head_of "$T/connect-fcgi-nginx")" "X-Accel-Redirect: /_oci_cache/" \

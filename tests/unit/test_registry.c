@@ -844,7 +844,7 @@ static int sink_send_stored(void *ctx, const struct oci_response_head *head, con
 /* Plans and fetches method path from down.test into c. */
 static void fetch(struct fixture *f, const char *method, const char *path, struct capture *c)
 {
-    struct oci_sink sink = {c, sink_head, sink_body, sink_flush, sink_send_stored};
+    struct oci_sink sink = {c, sink_head, sink_body, sink_flush, NULL, sink_send_stored};
     struct oci_plan *p = plan(f, method, path, "ns=down.test");
 
     assert_int_equal(p->kind, OCI_PLAN_FETCH);

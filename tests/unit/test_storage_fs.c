@@ -663,6 +663,39 @@ static void test_join_leader_and_follower(void **state)
     assert_int_equal(tmp_entries(f), 0);
 }
 
+/* The follower's next piece by file: where it is, and its bytes. */
+static void assert_follow_file(struct storage *st, struct storage_reader *r, size_t max, int64_t at,
+                               const char *want)
+{
+    char buf[8] = {0};
+    int64_t offset = -1;
+    size_t len = 0;
+    int fd = -1;
+
+    assert_int_equal(st->ops->reader_file(r, max, &fd, &offset, &len), STORAGE_OK);
+    assert_int_equal(offset, at);
+    assert_int_equal(len, strlen(want));
+    assert_int_equal(pread(fd, buf, len, offset), (ssize_t)len);
+    assert_string_equal(buf, want);
+}
+
+static void test_join_follower_by_file(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w;
+    struct storage_reader *r;
+
+    join_pair(st, &w, &r); /* the follower read "abc" */
+    assert_int_equal(st->ops->writer_write(w, "def", 3), STORAGE_OK);
+    assert_follow_file(st, r, 2, 3, "de"); /* no more than asked for */
+    assert_follow_file(st, r, 8, 5, "f");
+    assert_int_equal(st->ops->writer_commit(w, JOIN_KEY), STORAGE_OK);
+    assert_follow_file(st, r, 8, 6, ""); /* committed: the end, not a wait */
+    st->ops->reader_close(r);
+    assert_content(st, JOIN_KEY, "abcdef");
+}
+
 static void test_join_abort_fails_followers(void **state)
 {
     struct fixture *f = *state;
@@ -718,6 +751,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_put_read_small),
         T(test_join_leader_and_follower),
+        T(test_join_follower_by_file),
         T(test_join_abort_fails_followers),
         T(test_join_replaces_dead_writers_file),
         T(test_remove_stale),
