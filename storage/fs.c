@@ -52,8 +52,14 @@ struct storage_reader {
     bool following;
     int notify_fd; /* inotify on the file, or -1: then poll by time */
     time_t last_growth;
+    /* The file was readable by all when we began following it: made by an
+     * older version, whose writers did not mark a commit by the mode. */
+    bool legacy_mode;
     char final_path[PATH_MAX];
 };
+
+/* The mode of a committed object; downloads in progress are 0600. */
+#define FS_COMMITTED_MODE 0644
 
 /* Written data is handed to the disk every this many bytes, see fs_writer_write. */
 #define WRITEBACK_STEP (1024 * 1024)
@@ -230,10 +236,19 @@ static enum storage_err follow_wait(struct storage_reader *r)
     char events[4096];
 
     if (flock(r->fd, LOCK_SH | LOCK_NB) == 0) {
-        /* The writer is gone: committed (our file is now the object) or not. */
+        /*
+         * The writer is gone: committed or not. A commit makes the file
+         * readable by all, which a writer does only once its bytes were
+         * verified (fs_writer_commit); an abort or a crash leaves it 0600.
+         * The mode, not only the name, tells: a committed file may be gone
+         * from its name already (S3's spool removes it once uploaded).
+         */
         flock(r->fd, LOCK_UN);
-        if (fstat(r->fd, &mine) == 0 && stat(r->final_path, &final) == 0 &&
-            mine.st_ino == final.st_ino && mine.st_dev == final.st_dev) {
+        if (fstat(r->fd, &mine) != 0)
+            return STORAGE_ABORTED;
+        if ((!r->legacy_mode && (mine.st_mode & 0777) == FS_COMMITTED_MODE) ||
+            (stat(r->final_path, &final) == 0 && mine.st_ino == final.st_ino &&
+             mine.st_dev == final.st_dev)) {
             r->following = false;
             return STORAGE_OK;
         }
@@ -368,12 +383,14 @@ static bool still_at(int fd, const char *path)
 static struct storage_reader *follower_new(int fd, const char *tmp, const char *final)
 {
     struct storage_reader *r = calloc(1, sizeof(*r));
+    struct stat sb;
 
     if (r == NULL)
         return NULL;
     r->fd = fd;
     r->following = true;
     r->last_growth = time(NULL);
+    r->legacy_mode = fstat(fd, &sb) == 0 && (sb.st_mode & 0777) == FS_COMMITTED_MODE;
     snprintf(r->final_path, sizeof(r->final_path), "%s", final);
     r->notify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (r->notify_fd >= 0 && inotify_add_watch(r->notify_fd, tmp,
@@ -409,7 +426,8 @@ static enum storage_err fs_writer_join(struct storage *st, const char *key,
 
         if (stat(final, &sb) == 0)
             return STORAGE_EXISTS;
-        fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        /* 0600 until the commit makes it FS_COMMITTED_MODE: see follow_wait. */
+        fd = open(tmp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
             return fs_errno("create", tmp);
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -497,7 +515,9 @@ static enum storage_err fs_writer_commit(struct storage_writer *w, const char *k
         err = fs_errno("fsync", w->tmp_path);
         goto fail;
     }
-    if (fchmod(w->fd, 0644) < 0) {
+    /* Readable by all (nginx sends it), and the mark of a verified,
+     * committed download for its followers (follow_wait). */
+    if (fchmod(w->fd, FS_COMMITTED_MODE) < 0) {
         err = fs_errno("chmod", w->tmp_path);
         goto fail;
     }

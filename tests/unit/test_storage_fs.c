@@ -696,6 +696,26 @@ static void test_join_follower_by_file(void **state)
     assert_content(st, JOIN_KEY, "abcdef");
 }
 
+/*
+ * A follower that is still reading when the committed object is removed
+ * (S3's spool removes it once uploaded) ends as committed: the commit, not
+ * the name, says the bytes were verified.
+ */
+static void test_join_commit_then_removed(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w;
+    struct storage_reader *r;
+
+    join_pair(st, &w, &r); /* the follower read "abc" */
+    assert_int_equal(st->ops->writer_write(w, "de", 2), STORAGE_OK);
+    assert_int_equal(st->ops->writer_commit(w, JOIN_KEY), STORAGE_OK);
+    assert_int_equal(st->ops->remove(st, JOIN_KEY), STORAGE_OK);
+    assert_follow_reads(st, r, "de");
+    assert_int_equal(follow_to_end(st, r), STORAGE_OK);
+}
+
 static void test_join_abort_fails_followers(void **state)
 {
     struct fixture *f = *state;
@@ -752,6 +772,7 @@ int main(void)
         T(test_put_read_small),
         T(test_join_leader_and_follower),
         T(test_join_follower_by_file),
+        T(test_join_commit_then_removed),
         T(test_join_abort_fails_followers),
         T(test_join_replaces_dead_writers_file),
         T(test_remove_stale),
