@@ -44,33 +44,12 @@ stored() { s3_cli "$BUCKET" ls "$KEY" | grep -q .; }
 forget_blob() { s3_cli "$BUCKET" rm "$KEY"; }
 spool_empty() { [ -z "$(find "$TMPDIR" -type f 2>/dev/null | head -n 1)" ]; }
 
-# responder_cmd CONFIG [OPTION]: the shell command of a responder on the bucket.
-responder_cmd() {
-	printf '%s' "exec env S3_SECRET_KEY='$S3_TEST_SECRET_KEY' S3_MULTIPART_THRESHOLD=$((8 * 1024 * 1024)) \
-		'$OCI_REGISTRY' --workers 24 --default-namespace reg.test ${2:-} \
-		--upstream-config-file '$1' s3 --host '$S3_ENDPOINT' --bucket $BUCKET \
-		--access-key '$S3_TEST_ACCESS_KEY' --path-style"
-}
-
 # --- 16 clients, two processes (spawn-fcgi -F 2) ---
 FCGI_SOCK=$T/run/fcgi.sock
-spawn-fcgi -s "$FCGI_SOCK" -M 0666 -F 2 -P "$T/run/spawn.pid" -- /bin/sh -c \
-	"$(responder_cmd "$T/upstream.yaml") 2>>'$T/log/spawned.log'" >"$T/log/spawn-fcgi.log" 2>&1 ||
-	bail "spawn-fcgi failed"
-all_exited() {
-	local pid
-	for pid in "$@"; do proc_alive "$pid" && return 1; done
-	return 0
-}
-stop_spawned() {
-	local pids=()
-	[ -f "$T/run/spawn.pid" ] || return 0
-	mapfile -t pids <"$T/run/spawn.pid"
-	rm -f "$T/run/spawn.pid"
-	kill "${pids[@]}" 2>/dev/null
-	wait_until 15 all_exited "${pids[@]}"
-}
-at_exit stop_spawned
+RESPONDER_LOG=$T/log/spawned.log
+export S3_SECRET_KEY=$S3_TEST_SECRET_KEY S3_MULTIPART_THRESHOLD=$((8 * 1024 * 1024))
+SPAWN_STORAGE=(s3 --host "$S3_ENDPOINT" --bucket "$BUCKET" --access-key "$S3_TEST_ACCESS_KEY" --path-style)
+spawn_fcgi 2 --workers 24 --default-namespace reg.test || bail "spawn-fcgi failed"
 wait_until 30 unix_open "$FCGI_SOCK" || bail "the responders did not start"
 start_nginx || bail "nginx did not start"
 diag "upstream $UPSTREAM, mirror $MIRROR, S3 $S3_ENDPOINT, test dir $T"
@@ -99,11 +78,9 @@ gets=$(layer_gets)
 code=$(http_status "$BLOB_PATH")
 is "$code" 200 "the next request is a hit"
 is "$(layer_gets)" "$gets" "the hit asks the upstream nothing"
-SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
-check "both spawn-fcgi children stop on SIGTERM" stop_spawned
-# shellcheck disable=SC2086 # the pids, one word each
-check "no spawn-fcgi child is left running" all_exited $SPAWNED
-check "the spawned responders' log has no sanitizer report" sanitizer_clean "$T/log/spawned.log"
+stop_spawned
+is "$(grep -Ec 'info (\[[0-9]+\] )?stopped$' "$RESPONDER_LOG")" 2 "both spawn-fcgi children stopped on SIGTERM"
+check "the spawned responders' log has no sanitizer report" sanitizer_clean "$RESPONDER_LOG"
 stop nginx
 
 # --- a leader killed halfway: A leads through a slow link, B follows it ---
@@ -116,7 +93,8 @@ sed "s|host: $UPSTREAM|host: 127.0.0.1:$THROTTLE_PORT|" "$T/upstream.yaml" >"$T/
 for r in a b; do
 	config=$T/upstream.yaml
 	[ "$r" = a ] && config=$T/slow.yaml
-	spawn "responder_$r" "$T/log/responder_$r.log" /bin/sh -c "$(responder_cmd "$config" "--listen unix:$T/run/$r.sock")"
+	spawn "responder_$r" "$T/log/responder_$r.log" "$OCI_REGISTRY" --workers 24 --default-namespace reg.test \
+		--listen "unix:$T/run/$r.sock" --upstream-config-file "$config" "${SPAWN_STORAGE[@]}"
 	wait_ready "responder_$r" 30 unix_open "$T/run/$r.sock" || bail "responder $r did not start"
 done
 FCGI_SOCK=$T/run/a.sock fcgi_request GET "$BLOB_PATH" >"$T/a.out" 2>/dev/null &

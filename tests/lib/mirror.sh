@@ -51,12 +51,14 @@ start_responder() {
 }
 
 # spawn_fcgi N [RESPONDER OPTIONS...]: N responders forked by spawn-fcgi (which
-# exits) on $FCGI_SOCK, with cache $CACHE, the upstream config $T/upstream.yaml
-# and OPTIONS; their stderr is appended to $RESPONDER_LOG. Sets PIDFILE; they
-# are stopped at exit (stop_spawned). Returns spawn-fcgi's status.
+# exits) on $FCGI_SOCK, with cache $CACHE (or the storage subcommand in the
+# array SPAWN_STORAGE, when set), the upstream config $T/upstream.yaml and
+# OPTIONS; their stderr is appended to $RESPONDER_LOG. Sets PIDFILE; they are
+# stopped at exit (stop_spawned). Returns spawn-fcgi's status.
 spawn_fcgi() {
-	local n=$1
+	local n=$1 storage=(filesystem --root "$CACHE")
 	shift
+	[ -z "${SPAWN_STORAGE+set}" ] || storage=("${SPAWN_STORAGE[@]}")
 	PIDFILE=$T/run/spawn-fcgi.pid
 	mkdir -p "$CACHE" "$T/run"
 	[ -f "$T/upstream.yaml" ] || write_upstream_config "$T/upstream.yaml"
@@ -66,7 +68,7 @@ spawn_fcgi() {
 	# shellcheck disable=SC2016 # expanded by that shell
 	spawn-fcgi -s "$FCGI_SOCK" -F "$n" -P "$PIDFILE" -- /bin/sh -c 'exec "$@" 2>>"$0"' "$RESPONDER_LOG" \
 		"$OCI_REGISTRY" --upstream-config-file "$T/upstream.yaml" "$@" \
-		filesystem --root "$CACHE" >"$T/log/spawn-fcgi.log" 2>&1
+		"${storage[@]}" >"$T/log/spawn-fcgi.log" 2>&1
 }
 
 # spawned_pids: the pids spawn-fcgi wrote, one a line. The children are not
