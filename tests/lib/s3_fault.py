@@ -19,6 +19,8 @@ import socket
 import sys
 import threading
 
+from throttle import pump  # the relay of tests/lib/throttle.py, unthrottled
+
 
 def mode(path):
     try:
@@ -38,23 +40,6 @@ def read_head(sock):
         data += chunk
     head, rest = data.split(b"\r\n\r\n", 1)
     return head + b"\r\n\r\n", rest
-
-
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def fail(client, how, line):
@@ -80,14 +65,14 @@ def serve(client, target, mode_file):
             return
         upstream = socket.create_connection(("127.0.0.1", target), timeout=120)
         upstream.sendall(head + rest)
-        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        back = threading.Thread(target=pump, args=(upstream, client, 0), daemon=True)
         back.start()
-        pump(client, upstream)
+        pump(client, upstream, 0)  # shuts both sockets down and closes them
         back.join()
     except OSError:
         pass
     finally:
-        client.close()
+        client.close()  # again is harmless: a closed socket's close does nothing
         if upstream is not None:
             upstream.close()
 
