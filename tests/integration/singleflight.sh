@@ -107,11 +107,7 @@ check "no spawn-fcgi child is left running" all_exited $SPAWNED
 
 # --- a leader killed halfway: two responders, A leads through a slow link ---
 forget_blob
-THROTTLE_PORT=$(free_ports 1)
-spawn throttle "$T/log/throttle.log" "$PYTHON" "$TESTLIB/throttle.py" "$THROTTLE_PORT" \
-	"$UPSTREAM_PORT" $((8 * 1024 * 1024))
-wait_ready throttle 10 tcp_open "$THROTTLE_PORT" || bail "throttle did not start"
-sed "s|host: $UPSTREAM|host: 127.0.0.1:$THROTTLE_PORT|" "$T/upstream.yaml" >"$T/slow.yaml"
+slow_upstream_config $((8 * 1024 * 1024)) || bail "the throttled upstream did not start"
 for r in a b; do
 	config=$T/upstream.yaml
 	[ "$r" = a ] && config=$T/slow.yaml

@@ -21,6 +21,17 @@ write_upstream_config() {
 	[ -z "${EXTRA_UPSTREAMS:-}" ] || printf '%s\n' "$EXTRA_UPSTREAMS" >>"$1"
 }
 
+# slow_upstream_config BYTES_PER_SECOND: $T/slow.yaml, the upstream config of
+# write_upstream_config with the upstream reached through tests/lib/throttle.py
+# at that pace (for acting on a download halfway).
+slow_upstream_config() {
+	local port
+	port=$(free_ports 1)
+	spawn throttle "$T/log/throttle.log" "$PYTHON" "$TESTLIB/throttle.py" "$port" "$UPSTREAM_PORT" "$1"
+	wait_ready throttle 10 tcp_open "$port" || return 1
+	sed "s|host: $UPSTREAM|host: 127.0.0.1:$port|" "$T/upstream.yaml" >"$T/slow.yaml"
+}
+
 # upstream_entry NAMESPACE HOST [KEY: VALUE]...: one YAML entry for EXTRA_UPSTREAMS
 # (TLS with the test CA unless one of KEY is tls, ca_file or accept_invalid_certs).
 upstream_entry() {
