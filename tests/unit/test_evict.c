@@ -4,10 +4,10 @@
  * blobs on a real fs cache (the young and the just-used are spared), and a
  * tag whose manifest content was evicted being a miss, not an error.
  *
- * Every test gets a fresh fs cache in its own mkdtemp directory.
+ * Every test gets a fresh fs cache in its own scratch directory (tests/unit/scratch.h).
  */
-#define _GNU_SOURCE /* nftw */
 
+#define _GNU_SOURCE /* nftw, in scratch.h */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/scratch.h"
 #include "core/admin.h"
 #include "core/cleanup.h"
 #include "core/evict.h"
@@ -42,12 +42,6 @@ struct fixture {
     time_t now;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb, (void)type, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -55,8 +49,7 @@ static int setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/test_evict.XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (!scratch_make("test_evict", f->root, sizeof(f->root)))
         return -1;
     snprintf(f->usage_path, sizeof(f->usage_path), "%s/.usage", f->root);
     f->reg.storage = storage_fs_open(f->root, err, sizeof(err));
@@ -83,7 +76,7 @@ static int teardown(void **state)
 
     oci_usage_close(f->evict.usage);
     f->reg.storage->ops->destroy(f->reg.storage);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(f->root);
     free(f);
     return 0;
 }

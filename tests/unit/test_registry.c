@@ -3,10 +3,10 @@
  * request gets from what the cache holds, and what a fetch answers when the
  * upstream cannot be reached (127.0.0.1:1, refused at once).
  *
- * Every test gets a fresh fs cache in its own mkdtemp directory.
+ * Every test gets a fresh fs cache in its own scratch directory (tests/unit/scratch.h).
  */
-#define _GNU_SOURCE /* nftw */
 
+#define _GNU_SOURCE /* nftw, in scratch.h */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +15,6 @@
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/scratch.h"
 #include "core/cleanup.h"
 #include "core/fetch.h"
 #include "core/registry.h"
@@ -53,12 +53,6 @@ struct fixture {
     struct oci_plan plan;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb, (void)type, (void)ftw;
-    return remove(path);
-}
-
 static int group_setup(void **state)
 {
     struct oci_upstream_timeouts timeouts = {.connect = 5, .low_speed = 5};
@@ -84,8 +78,7 @@ static int setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/test_registry.XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (!scratch_make("test_registry", f->root, sizeof(f->root)))
         return -1;
     if (!oci_config_parse(config_yaml, strlen(config_yaml), "test.yaml", &f->config, err,
                           sizeof(err))) {
@@ -111,7 +104,7 @@ static int teardown(void **state)
     oci_plan_release(&f->plan);
     f->reg.storage->ops->destroy(f->reg.storage);
     oci_config_free(&f->config);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(f->root);
     free(f);
     return 0;
 }
@@ -360,7 +353,8 @@ static void test_readyz_storage_broken(void **state)
     struct fixture *f = *state;
     struct oci_plan *p;
 
-    assert_int_equal(nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    scratch_remove(f->root);
+    assert_int_equal(access(f->root, F_OK), -1);
     p = plan(f, "GET", "/readyz", NULL);
     assert_text_answer(p, 503, "not ready: storage write failed");
     assert_text_answer(plan(f, "GET", "/healthz", NULL), 200, "ok\n");

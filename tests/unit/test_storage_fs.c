@@ -2,10 +2,10 @@
  * test_storage_fs.c - the filesystem backend: atomic writes, key checks,
  * listing, the clean-up of leftovers at open, and oci_cache_verify.
  *
- * Every test gets a fresh cache in its own mkdtemp directory.
+ * Every test gets a fresh cache in its own scratch directory (tests/unit/scratch.h).
  */
-#define _GNU_SOURCE /* nftw */
 
+#define _GNU_SOURCE /* nftw, in scratch.h */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +14,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/scratch.h"
 #include "core/cache.h"
 #include "core/digest.h"
 #include "core/route.h"
@@ -34,12 +34,6 @@ struct fixture {
     struct storage *st;
 };
 
-static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb, (void)type, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
@@ -47,8 +41,7 @@ static int setup(void **state)
 
     if (f == NULL)
         return -1;
-    snprintf(f->root, sizeof(f->root), "/tmp/test_storage_fs.XXXXXX");
-    if (mkdtemp(f->root) == NULL)
+    if (!scratch_make("test_storage_fs", f->root, sizeof(f->root)))
         return -1;
     f->st = storage_fs_open(f->root, err, sizeof(err));
     if (f->st == NULL) {
@@ -66,7 +59,7 @@ static int teardown(void **state)
     f->st->ops->destroy(f->st);
     /* Restore permissions a test may have taken away, so the tree can go. */
     chmod(f->root, 0700);
-    nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    scratch_remove(f->root);
     free(f);
     return 0;
 }
