@@ -67,8 +67,11 @@ bad_size "--min-cache-age soon" "min-cache-age.*soon" \
 start_mirror --default-namespace reg.test --max-cache-size 64MiB --min-cache-age 0 ||
 	bail "mirror did not start"
 max_seen=0
+# Each pull as if a minute after the one before (age_image), the last one now.
+aged=$(($(date +%s) - 600))
 for i in 1 2 3 4 5; do
 	check "img$i: pulled whole through the bounded cache" pull_image "" "img$i"
+	age_image "img$i" $((aged + 60 * i))
 	size=$(cached_bytes)
 	[ "$size" -le "$max_seen" ] || max_seen=$size
 done
@@ -116,8 +119,10 @@ spawned_gone() {
 SPAWNED=$(tr '\n' ' ' <"$T/run/spawn.pid")
 at_exit "kill $SPAWNED 2>/dev/null"
 is "$(wc -w <<<"$SPAWNED")" 2 "spawn-fcgi -F 2 started two responders"
+aged=$(($(date +%s) - 600))
 for i in 1 2 3 4 5; do
 	check "two processes: img$i pulled whole" pull_image "" "img$i"
+	age_image "img$i" $((aged + 60 * i))
 done
 check "two processes: the cache is kept under the bound" wait_until 20 under "$BOUND"
 like "$(cat "$T/log/spawned.log")" "eviction objects=[0-9]+ bytes=" "two processes: one of them evicted"

@@ -22,6 +22,18 @@ pull_image() {
 	done
 }
 
+# age_image NAME EPOCH: the cached manifest, config and layer of test/NAME (as
+# pulled by pull_image) last used at EPOCH. Pulls here come within a second of
+# each other, and storage times have one-second resolution: without this, the
+# least recently used of them is a tie, broken by key.
+age_image() {
+	local d
+	for d in "$(sha256_of "$T/$1.json")" "$(json_get "$T/$1.json" config digest)" \
+		"$(json_get "$T/$1.json" layers 0 digest)"; do
+		[ ! -e "$(blob_file "$d")" ] || touch -m -d "@$2" "$(blob_file "$d")"
+	done
+}
+
 # blob_file DIGEST: where the filesystem cache keeps a blob.
 blob_file() {
 	echo "$CACHE/blobs/sha256/${1:7:2}/${1:7}"
