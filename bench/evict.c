@@ -10,7 +10,7 @@
  * image popularity Zipf-distributed with exponent S, one pull every
  * INTERVAL simulated seconds. The cache is the real one - the filesystem
  * backend in a temporary directory (or DIR), the usage record, eviction as
- * the cleanup thread runs it (core/evict.h) - bounded at a quarter of the
+ * the cleanup thread runs it (core/cache/evict.h) - bounded at a quarter of the
  * catalog's bytes with the default low-water mark; only the clock is
  * simulated, and eviction runs as soon as a commit passes the bound, where
  * the responder's thread would be woken. Objects are written with their
@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cache.h"
-#include "core/evict.h"
+#include "core/cache/cache.h"
+#include "core/cache/evict.h"
 #include "storage/fs.h"
 
 #define MAX_LAYERS 4

@@ -3,8 +3,8 @@
  *
  * Planning reads only the cache, never the network: it validates and
  * routes the request, picks the upstream, and decides from what the cache
- * holds (core/plan.c makes the answers). Fetches are carried out by
- * core/manifest.c and core/blob.c.
+ * holds (core/plan/plan.c makes the answers). Fetches are carried out by
+ * core/plan/manifest.c and core/plan/blob.c.
  */
 #include "autoconfig.h"
 
@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/admin.h"
-#include "core/fetch.h"
-#include "core/health.h"
-#include "core/hosted.h"
-#include "core/metrics.h"
+#include "core/ops/admin.h"
+#include "core/plan/fetch.h"
+#include "core/ops/health.h"
+#include "core/hosted/hosted.h"
+#include "core/metrics/metrics.h"
 #include "core/registry.h"
 #include "util/log.h"
 

@@ -20,7 +20,7 @@
 #ifndef OCI_REGISTRY_H
 #define OCI_REGISTRY_H
 
-#include "core/plan.h"
+#include "core/plan/plan.h"
 
 /* Decides what to do with req. Never fails: errors become RESPOND plans. */
 void oci_registry_plan(const struct oci_registry *reg, const struct oci_request *req,

@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/inventory.h"
+#include "core/cache/inventory.h"
 #include "fcgi/cachecmd.h"
 #include "fcgi/options.h"
 

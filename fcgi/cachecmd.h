@@ -8,14 +8,14 @@
  *                                       cache evict --to SIZE [--json]
  *                                       cache rm REF [--json]
  *
- * The work is core/inventory.h's and core/evict.h's; this prints it. Exit
+ * The work is core/cache/inventory.h's and core/cache/evict.h's; this prints it. Exit
  * status: 0 done, 1 something was wrong with the cache (corrupt blobs,
  * nothing under REF, a storage failure), 2 a bad command line.
  */
 #ifndef FCGI_CACHECMD_H
 #define FCGI_CACHECMD_H
 
-#include "core/evict.h"
+#include "core/cache/evict.h"
 #include "storage/storage.h"
 
 /* Runs the command of argv[0..argc) (the words after "cache"); returns the exit status. */

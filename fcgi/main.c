@@ -16,15 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cleanup.h"
-#include "core/config.h"
-#include "core/evict.h"
-#include "core/metrics.h"
+#include "core/ops/cleanup.h"
+#include "core/upstream/config.h"
+#include "core/cache/evict.h"
+#include "core/metrics/metrics.h"
 #include "util/log.h"
-#include "core/reference.h"
+#include "core/request/reference.h"
 #include "core/registry.h"
-#include "core/slots.h"
-#include "core/upstream.h"
+#include "core/upstream/slots.h"
+#include "core/upstream/upstream.h"
 #include "fcgi/cachecmd.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
@@ -174,15 +174,23 @@ static bool open_evictor(const struct fcgi_options *o, struct oci_evictor *e)
 }
 
 /*
- * Where the host's responders keep their shared counters (core/metrics.h):
+ * Where the host's responders keep their shared counters (core/metrics/metrics.h):
  * beside the cache they share, or for S3, in the service's runtime directory
  * (systemd's RuntimeDirectory=), named after the bucket and prefix.
  */
 static void open_metrics(const struct fcgi_options *o, const struct oci_config *cfg)
 {
     const char *dir = getenv("RUNTIME_DIRECTORY"), *p;
+    const char **names = calloc(cfg->count + 1, sizeof(*names));
     char path[4096], err[600];
     unsigned long hash = 5381;
+    size_t count = 0, i;
+
+    /* The namespaces that get a label of their own: the configured ones and the default. */
+    for (i = 0; names != NULL && i < cfg->count; i++)
+        names[count++] = cfg->upstreams[i].namespace_;
+    if (names != NULL && o->default_namespace != NULL)
+        names[count++] = o->default_namespace;
 
     if (o->storage == FCGI_STORAGE_FILESYSTEM) {
         snprintf(path, sizeof(path), "%s/_metrics", o->root);
@@ -199,9 +207,10 @@ static void open_metrics(const struct fcgi_options *o, const struct oci_config *
         snprintf(path, sizeof(path), "%.*s/oci-registry-metrics-%08lx", (int)strcspn(dir, ":"), dir,
                  hash & 0xffffffffUL);
     }
-    if (!oci_metrics_open(path, o->storage == FCGI_STORAGE_S3 ? "s3" : "filesystem", cfg,
-                          o->default_namespace, err, sizeof(err)))
+    if (!oci_metrics_open(path, o->storage == FCGI_STORAGE_S3 ? "s3" : "filesystem", names, count,
+                          err, sizeof(err)))
         oci_log(OCI_LOG_WARN, "%s: /metrics shows this process only", err);
+    free(names);
 }
 
 /* Blocks the stop signals in every thread; main takes them with sigwait. */

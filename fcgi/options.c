@@ -15,8 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/config.h"
-#include "core/evict.h"
+#include "core/upstream/config.h"
+#include "core/cache/evict.h"
 #include "fcgi/options.h"
 
 #define DEFAULT_WORKERS 32

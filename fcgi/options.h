@@ -61,14 +61,14 @@ struct fcgi_s3_options {
     long multipart_threshold; /* bytes; 0: the backend's default */
 };
 
-/* The size bound (core/evict.h). */
+/* The size bound (core/cache/evict.h). */
 struct fcgi_cache_options {
     uint64_t max_bytes;     /* 0: no bound */
     unsigned max_percent;   /* the bound as a percentage of the filesystem; 0: max_bytes */
     long min_age;           /* seconds */
     unsigned low_water;     /* percent of the bound */
     const char *usage_file; /* NULL: the storage's default */
-    bool admin;             /* the /_admin/ API (core/admin.h) */
+    bool admin;             /* the /_admin/ API (core/ops/admin.h) */
 };
 
 struct fcgi_options {
@@ -84,7 +84,7 @@ struct fcgi_options {
     long low_speed_limit;  /* bytes/s a blob download keeps up */
     long upstream_timeout; /* seconds for any other upstream answer */
     /* Requests sent to upstreams at once, in all (below workers, so that
-     * some are always free for hits) and per upstream: see core/slots.h. */
+     * some are always free for hits) and per upstream: see core/upstream/slots.h. */
     int max_fetches;
     int max_fetches_per_upstream;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */

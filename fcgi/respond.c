@@ -12,7 +12,7 @@
  * `pending` and go out with the next piece, or at a flush. A small answer
  * (an error's JSON) stays in libfcgi's buffer and leaves in one write with
  * the end of the request, as before. A download followed from its file
- * (core/blob.c) is sent with sendfile(2) behind each record's header: its
+ * (core/plan/blob.c) is sent with sendfile(2) behind each record's header: its
  * bytes never pass through our memory. A streamed answer first widens the
  * socket's send buffer (STREAM_SNDBUF): at the default 208 KiB a writer
  * that outruns nginx sleeps and is woken every ~100 KiB, and those wake-ups
@@ -45,7 +45,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 #include "fcgi/respond.h"
 #include "util/log.h"
 

@@ -27,10 +27,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/metrics.h"
+#include "core/metrics/metrics.h"
 #include "util/log.h"
 #include "fcgi/respond.h"
-#include "core/admin.h"
+#include "core/ops/admin.h"
 #include "fcgi/server.h"
 
 #define LISTEN_BACKLOG   1024

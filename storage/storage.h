@@ -5,7 +5,7 @@
  * paths such as "blobs/sha256/ab/ab12...". A backend (the filesystem in
  * storage/fs.c, S3 in storage/s3.c) stores bytes under keys and knows
  * nothing of HTTP or of the registry: the layout of keys belongs to
- * core/cache.c.
+ * core/cache/cache.c.
  *
  * Writes are never visible half-done: a writer collects the bytes under a
  * private name and commit makes them appear under the final key at once

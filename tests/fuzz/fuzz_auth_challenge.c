@@ -1,11 +1,11 @@
 /*
  * fuzz_auth_challenge.c - fuzz target: WWW-Authenticate values of an upstream, as
- * core/auth.c parses them. Fields come out NUL-terminated within bounds.
+ * core/upstream/auth.c parses them. Fields come out NUL-terminated within bounds.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/auth.h"
+#include "core/upstream/auth.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,12 +1,12 @@
 /*
- * fuzz_auth_token.c - fuzz target: a token realm's JSON answer, as core/auth.c
+ * fuzz_auth_token.c - fuzz target: a token realm's JSON answer, as core/upstream/auth.c
  * reads it. A token comes out non-empty, fit for an Authorization header
  * (visible ASCII only), with a lifetime of at least 60 s.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/auth.h"
+#include "core/upstream/auth.h"
 #include "tests/fuzz/fuzz.h"
 
 static bool visible(const char *s)

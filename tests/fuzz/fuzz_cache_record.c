@@ -1,13 +1,13 @@
 /*
- * fuzz_cache_record.c - fuzz target: manifest records as core/cache.c reads them
+ * fuzz_cache_record.c - fuzz target: manifest records as core/cache/cache.c reads them
  * back from storage (a tampered cache, a shared bucket). An accepted record
  * has a media type fit for a Content-Type header.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cache.h"
-#include "core/reference.h"
+#include "core/cache/cache.h"
+#include "core/request/reference.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,12 +1,12 @@
 /*
  * fuzz_config_credentials.c - fuzz target: UPSTREAM_CREDENTIALS, the JSON that
- * core/config.c applies over a configuration. A rejected value leaves a
+ * core/upstream/config.c applies over a configuration. A rejected value leaves a
  * message that never repeats the input (it may hold a password).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
+#include "core/upstream/config.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char base[] = "- namespace: example.com\n"

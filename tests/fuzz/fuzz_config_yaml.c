@@ -1,14 +1,14 @@
 /*
  * fuzz_config_yaml.c - fuzz target: the upstream configuration file, as
- * core/config.c parses it. An accepted configuration has a valid namespace
+ * core/upstream/config.c parses it. An accepted configuration has a valid namespace
  * and host for every entry, no control character (but tab) in a string
  * that goes into a request (User-Agent), and frees cleanly either way.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config.h"
-#include "core/reference.h"
+#include "core/upstream/config.h"
+#include "core/request/reference.h"
 #include "tests/fuzz/fuzz.h"
 
 static bool clean(const char *s)

@@ -1,12 +1,12 @@
 /*
- * fuzz_digest.c - fuzz target: digest strings, as core/digest.c parses them from
+ * fuzz_digest.c - fuzz target: digest strings, as core/request/digest.c parses them from
  * paths, headers and manifests. A digest that parses formats back to the
  * same bytes.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/digest.h"
+#include "core/request/digest.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,10 +1,10 @@
 /*
- * fuzz_duration.c - fuzz target: durations ("30m", "14d") as core/config.c reads
+ * fuzz_duration.c - fuzz target: durations ("30m", "14d") as core/upstream/config.c reads
  * them. An accepted duration is never negative.
  */
 #include <stdlib.h>
 
-#include "core/config.h"
+#include "core/upstream/config.h"
 #include "tests/fuzz/fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

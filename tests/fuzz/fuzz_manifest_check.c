@@ -1,6 +1,6 @@
 /*
  * fuzz_manifest_check.c - fuzz target: manifests as clients push them to a
- * hosted namespace (core/manifest_check.c), the first byte choosing the
+ * hosted namespace (core/hosted/manifest_check.c), the first byte choosing the
  * Content-Type sent with them. An accepted manifest has a media type fit
  * for a Content-Type header, an artifact type that is empty or one, and as
  * many digests as it says.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/manifest_check.h"
+#include "core/hosted/manifest_check.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char *const content_types[] = {

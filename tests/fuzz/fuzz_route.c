@@ -1,6 +1,6 @@
 /*
- * fuzz_route.c - fuzz target: request paths, as core/route.c routes them, and
- * the name, tag, namespace and host grammars of core/reference.c.
+ * fuzz_route.c - fuzz target: request paths, as core/request/route.c routes them, and
+ * the name, tag, namespace and host grammars of core/request/reference.c.
  *
  * Input: "<path>[?<query>]", as the FastCGI front splits REQUEST_URI. A
  * manifest or blob route that parses holds only what the grammars accept.
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/reference.h"
-#include "core/route.h"
+#include "core/request/reference.h"
+#include "core/request/route.h"
 #include "tests/fuzz/fuzz.h"
 
 /* A manifest or blob route names only what the grammars accept. */

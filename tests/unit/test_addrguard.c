@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "core/addrguard.h"
+#include "core/upstream/addrguard.h"
 
 struct addr_case {
     const char *addr;

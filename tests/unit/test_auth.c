@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "core/auth.h"
+#include "core/upstream/auth.h"
 
 static void test_bearer_challenge(void **state)
 {

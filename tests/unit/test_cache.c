@@ -1,5 +1,5 @@
 /*
- * test_cache.c - the manifest records of core/cache.c as read back from
+ * test_cache.c - the manifest records of core/cache/cache.c as read back from
  * storage: exactly what the cache writes parses, and every damaged form
  * (a tampered cache, a shared S3 bucket) is refused, never over-read.
  *
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cache.h"
+#include "core/cache/cache.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define MEDIA "application/vnd.oci.image.manifest.v1+json"

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "core/upstream/config.h"
 
 #define SECRET "hunter2"
 

@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "core/errors.h"
+#include "core/request/errors.h"
 
 static void test_status(void **state)
 {

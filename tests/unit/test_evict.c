@@ -24,10 +24,10 @@
 #include <unistd.h>
 
 #include "tests/unit/scratch.h"
-#include "core/admin.h"
-#include "core/cleanup.h"
-#include "core/evict.h"
-#include "core/inventory.h"
+#include "core/ops/admin.h"
+#include "core/ops/cleanup.h"
+#include "core/cache/evict.h"
+#include "core/cache/inventory.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 

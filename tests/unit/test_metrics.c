@@ -22,16 +22,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/metrics.h"
-#include "core/plan.h"
+#include "core/metrics/metrics.h"
+#include "core/plan/plan.h"
 #include "util/observe.h"
 
 struct fixture {
     char dir[256];
     char path[300];
-    struct oci_config config;
-    struct oci_upstream upstreams[1];
 };
+
+/* The namespaces with a label of their own: one configured, and the default. */
+static const char *const namespaces[] = {"reg.test", "docker.io"};
 
 static int setup(void **state)
 {
@@ -42,10 +43,7 @@ static int setup(void **state)
     snprintf(f->dir, sizeof(f->dir), "%s/oci-metrics-XXXXXX", getenv("TMPDIR") ?: "/tmp");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof(f->path), "%s/_metrics", f->dir);
-    f->upstreams[0].namespace_ = "reg.test";
-    f->config.upstreams = f->upstreams;
-    f->config.count = 1;
-    assert_true(oci_metrics_open(f->path, "filesystem", &f->config, "docker.io", err, sizeof(err)));
+    assert_true(oci_metrics_open(f->path, "filesystem", namespaces, 2, err, sizeof(err)));
     *state = f;
     return 0;
 }
@@ -225,7 +223,7 @@ static pid_t count_in_child(const struct fixture *f)
     if (pid != 0)
         return pid;
     oci_metrics_close();
-    if (!oci_metrics_open(f->path, "filesystem", &f->config, "docker.io", err, sizeof(err)))
+    if (!oci_metrics_open(f->path, "filesystem", namespaces, 2, err, sizeof(err)))
         _exit(2);
     for (i = 0; i < ADDS; i++)
         oci_metrics_token_fetch(true);
@@ -266,7 +264,7 @@ static void test_other_layout_replaced(void **state)
         fputc(0xff, fp);
     fclose(fp);
     assert_int_equal(stat(f->path, &before), 0);
-    assert_true(oci_metrics_open(f->path, "filesystem", &f->config, "docker.io", err, sizeof(err)));
+    assert_true(oci_metrics_open(f->path, "filesystem", namespaces, 2, err, sizeof(err)));
     assert_int_equal(stat(f->path, &after), 0);
     assert_true(before.st_ino != after.st_ino);
     assert_int_equal(sample("oci_registry_evicted_bytes_total"), 0);
@@ -274,7 +272,7 @@ static void test_other_layout_replaced(void **state)
     /* And the new one is kept by the next process. */
     oci_metrics_evicted(1, 10);
     oci_metrics_close();
-    assert_true(oci_metrics_open(f->path, "filesystem", &f->config, "docker.io", err, sizeof(err)));
+    assert_true(oci_metrics_open(f->path, "filesystem", namespaces, 2, err, sizeof(err)));
     assert_int_equal(stat(f->path, &before), 0);
     assert_true(before.st_ino == after.st_ino);
     assert_int_equal(sample("oci_registry_evicted_bytes_total"), 10);
@@ -287,7 +285,7 @@ static void test_unusable_path_counts_alone(void **state)
 
     oci_metrics_close();
     snprintf(path, sizeof(path), "%s/missing/_metrics", f->dir);
-    assert_false(oci_metrics_open(path, "s3", &f->config, "docker.io", err, sizeof(err)));
+    assert_false(oci_metrics_open(path, "s3", namespaces, 2, err, sizeof(err)));
     assert_non_null(strstr(err, "missing/_metrics"));
     oci_metrics_cache_size(123, 4);
     oci_metrics_cache_bound(1000);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/reference.h"
+#include "core/request/reference.h"
 
 typedef bool (*checker)(const char *s, size_t len);
 

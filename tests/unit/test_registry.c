@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "tests/unit/scratch.h"
-#include "core/cleanup.h"
-#include "core/fetch.h"
+#include "core/ops/cleanup.h"
+#include "core/plan/fetch.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 

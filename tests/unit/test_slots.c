@@ -10,7 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "core/slots.h"
+#include "core/upstream/slots.h"
 
 #define GIVE_BACK (-1) /* a step that gives a slot back instead of taking one */
 

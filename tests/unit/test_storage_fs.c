@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "tests/unit/scratch.h"
-#include "core/cache.h"
-#include "core/digest.h"
-#include "core/route.h"
+#include "core/cache/cache.h"
+#include "core/request/digest.h"
+#include "core/request/route.h"
 #include "storage/fs.h"
 
 struct fixture {

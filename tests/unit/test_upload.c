@@ -24,8 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cleanup.h"
-#include "core/evict.h"
+#include "core/ops/cleanup.h"
+#include "core/cache/evict.h"
 #include "core/registry.h"
 #include "storage/fs.h"
 #include "tests/unit/scratch.h"

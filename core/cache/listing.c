@@ -1,0 +1,62 @@
+/*
+ * listing.c - storage listings collected into memory (see listing.h).
+ */
+#include "autoconfig.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cache/listing.h"
+
+static bool collect(void *arg, const char *key, const struct storage_info *info)
+{
+    struct oci_listing *l = arg;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        struct oci_listing_item *grown = realloc(l->v, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return !(l->failed = true);
+        l->v = grown;
+        l->cap = cap;
+    }
+    if ((l->v[l->n].key = strdup(key)) == NULL)
+        return !(l->failed = true);
+    l->v[l->n++].info = *info;
+    l->bytes += info->size;
+    return true;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(((const struct oci_listing_item *)a)->key,
+                  ((const struct oci_listing_item *)b)->key);
+}
+
+enum storage_err oci_listing_collect(struct storage *st, const char *prefix, struct oci_listing *l)
+{
+    enum storage_err err = st->ops->list(st, prefix, collect, l);
+
+    if (err == STORAGE_OK && l->failed)
+        err = STORAGE_NO_MEMORY;
+    if (err == STORAGE_OK && l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), by_key);
+    return err;
+}
+
+const struct oci_listing_item *oci_listing_find(const struct oci_listing *l, const char *key)
+{
+    struct oci_listing_item probe = {.key = (char *)key};
+
+    return l->n ? bsearch(&probe, l->v, l->n, sizeof(*l->v), by_key) : NULL;
+}
+
+void oci_listing_free(struct oci_listing *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        free(l->v[i].key);
+    free(l->v);
+}
