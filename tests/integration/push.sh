@@ -24,7 +24,8 @@ need_responder
 
 # No upstream is ever asked: reg.test (a dynamic, mirrored namespace) only refuses writes.
 htpasswd -B -b -c "$T/htpasswd" alice secret 2>/dev/null || bail "htpasswd failed"
-EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true')
+EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true' \
+	'- namespace: nodelete.test' '  hosted: true')
 PUSH_AUTH=1
 
 # start_push_responder: the responder on filesystem storage, or on S3 with PUSH_STORAGE=s3.
@@ -172,6 +173,8 @@ expect "$(st DELETE "$SESSION")" 204 "" "DELETE cancels a session"
 expect "$(st PATCH "$SESSION" --data-binary x)" 404 BLOB_UPLOAD_UNKNOWN "a cancelled session is gone"
 expect "$(st PATCH /v2/myorg/app/blobs/uploads/0123456789abcdef0123456789abcdef --data-binary x)" \
 	404 BLOB_UPLOAD_UNKNOWN "an unknown session"
+expect "$(st PUT "/v2/myorg/app/blobs/uploads/0123456789abcdef0123456789abcdef?digest=$BIG")" \
+	404 BLOB_UPLOAD_UNKNOWN "PUT to an unknown session"
 expect "$(st POST "/v2/myorg/app/blobs/uploads/?digest=$BIG" --data-binary 'not it')" 400 \
 	DIGEST_INVALID "a monolithic POST that does not match"
 # A session closed by one PUT that carries the whole blob.
@@ -303,6 +306,7 @@ is "$(http_status "/v2/myorg/app/referrers/$M1?artifactType=application/x.none")
 	"referrers with an artifactType filter"
 is "$(header OCI-Filters-Applied)" artifactType "OCI-Filters-Applied"
 is "$(json_get "$T/body" manifests)" "[]" "the filter leaves nothing"
+expect "$(http_status /v2/myorg/app/referrers/sha256:bad)" 400 DIGEST_INVALID "referrers of a malformed digest"
 is "$(http_status "/v2/myorg/app/referrers/sha256:$(printf 'f%.0s' {1..64})")" 200 \
 	"referrers of a digest nothing refers to"
 is "$(header Content-Type)" application/vnd.oci.image.index.v1+json "an empty list is an index"
@@ -352,6 +356,10 @@ is "$(json_get "$T/body" tags)" '["a", "b"]' "the first two tags, sorted"
 is "$(header Link)" '</v2/myorg/app/tags/list?n=2&last=b>; rel="next"' "a Link to the next page"
 is "$(http_status '/v2/myorg/app/tags/list?n=10&last=b')" 200 "tags list after b"
 is "$(json_get "$T/body" tags)" '["c", "race", "sig", "v1"]' "the rest of the tags"
+expect "$(http_status /v2/myorg/nothing/tags/list)" 404 NAME_UNKNOWN \
+	"tags list of a repository nothing was pushed to"
+is "$(http_status /v2/myorg/third/tags/list)" 200 "tags list of a repository with a blob and no tag"
+is "$(json_get "$T/body" tags)" "[]" "no tags"
 is "$(http_status '/v2/_catalog')" 200 "the catalog"
 like "$(json_get "$T/body" repositories)" '"myorg/app".*"myorg/copy"' "the catalog lists the repositories"
 
@@ -370,6 +378,15 @@ expect "$(st DELETE "/v2/myorg/copy/blobs/$BIG")" 202 "" "DELETE of a blob"
 expect "$(http_status "/v2/myorg/copy/blobs/$BIG")" 404 BLOB_UNKNOWN "the deleted blob is gone"
 expect "$(st DELETE "/v2/myorg/copy/blobs/$BIG")" 404 BLOB_UNKNOWN "DELETE of a blob that is gone"
 is "$(http_status "/v2/myorg/app/blobs/$BIG")" 200 "the other repository keeps its blob"
+# A hosted namespace without delete: true refuses deletes (405, as distribution does).
+st POST "/v2/nodelete.test/x/blobs/uploads/?digest=$CFG" --data-binary "@$T/config" >/dev/null
+st PUT /v2/nodelete.test/x/manifests/v1 --data-binary "@$T/m-nolayers" -H "Content-Type: $OCI_MANIFEST" >/dev/null
+expect "$(st DELETE "/v2/nodelete.test/x/blobs/$CFG")" 405 UNSUPPORTED "DELETE of a blob, deletes disabled"
+is "$(header Allow)" "GET, HEAD" "its Allow"
+expect "$(st DELETE /v2/nodelete.test/x/manifests/v1)" 405 UNSUPPORTED "DELETE of a tag, deletes disabled"
+expect "$(st DELETE "/v2/nodelete.test/x/manifests/$(sha256_of "$T/m-nolayers")")" 405 UNSUPPORTED \
+	"DELETE of a manifest, deletes disabled"
+is "$(http_status /v2/nodelete.test/x/manifests/v1)" 200 "the manifest stays"
 
 # --- real clients: skopeo, an image and a multi-arch index, there and back ---
 SKOPEO_TLS=(--dest-tls-verify=false --dest-creds alice:secret)
