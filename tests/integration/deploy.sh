@@ -38,6 +38,8 @@ check "chart files/oci-registry.conf is contrib/nginx/oci-registry.conf" \
 	cmp -s "$CHART/files/oci-registry.conf" "$SRC/contrib/nginx/oci-registry.conf"
 check "chart files/nginx.conf is contrib/docker-compose/nginx.conf" \
 	cmp -s "$CHART/files/nginx.conf" "$SRC/contrib/docker-compose/nginx.conf"
+check "chart files/push-auth.conf is contrib/nginx/push-auth.conf" \
+	cmp -s "$CHART/files/push-auth.conf" "$SRC/contrib/nginx/push-auth.conf"
 missing=
 while read -r p; do [ -e "$p" ] || missing="$missing $p"; done < <(deploy compose-paths "$COMPOSE")
 is "$missing" "" "every path compose.yaml names exists (build context, Dockerfile, mounts)"
@@ -80,6 +82,12 @@ cp "$CHART/files/oci-registry.conf" "$T/nginx/oci-registry.conf"
 sed -i "s|/var/cache/oci-registry|$T/cache|g" "$T/nginx/oci-registry.conf"
 out=$(nginx -t -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'user root;' 2>&1)
 ok $? "nginx -t: the compose/chart nginx.conf with contrib/nginx/oci-registry.conf" || diag "$out"
+# With push on, as the chart mounts it: push-auth.conf beside oci-registry.conf.
+sed "s|/etc/oci-registry/htpasswd|$T/nginx/htpasswd|" "$CHART/files/push-auth.conf" >"$T/nginx/push-auth.conf"
+: >"$T/nginx/htpasswd"
+out=$(nginx -t -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'user root;' 2>&1)
+ok $? "nginx -t: the same with the chart's push-auth.conf included" || diag "$out"
+rm "$T/nginx/push-auth.conf"
 for mode in spawn connect; do
 	d=$T/lighttpd-$mode
 	mkdir -p "$d"
