@@ -196,7 +196,7 @@ struct gc {
 };
 
 struct gc_manifest {
-    struct oci_digest digest;
+    struct oci_digest digest; /* first: by_digest compares manifests and digests alike */
     const struct oci_listing_item *record;
     struct oci_manifest_info info;
     bool parsed, tagged, marked;
@@ -220,14 +220,17 @@ static bool gc_ok(struct gc *g, enum storage_err err)
     return g->err == STORAGE_OK;
 }
 
+/* Orders a repository's manifests by digest (the first member of both structs). */
+static int by_digest(const void *a, const void *b)
+{
+    const struct oci_digest *da = a, *db = b;
+
+    return da->alg != db->alg ? (int)da->alg - (int)db->alg : strcmp(da->hex, db->hex);
+}
+
 static struct gc_manifest *repo_manifest(struct gc_repo *r, const struct oci_digest *d)
 {
-    size_t i;
-
-    for (i = 0; i < r->nm; i++)
-        if (oci_digest_equal(&r->m[i].digest, d))
-            return &r->m[i];
-    return NULL;
+    return r->nm > 0 ? bsearch(d, r->m, r->nm, sizeof(*r->m), by_digest) : NULL;
 }
 
 /* Reads a record and its manifest into m; a manifest that cannot be read leaves the repository
@@ -266,6 +269,8 @@ static bool load_repo(struct gc *g, struct gc_repo *r)
         if (k.part == PART_RECORD && leaf_digest(k.leaf, &r->m[r->nm].digest))
             load_manifest(g, r, r->items[i], &r->m[r->nm++]);
     }
+    if (r->nm > 1)
+        qsort(r->m, r->nm, sizeof(*r->m), by_digest);
     for (i = 0; i < r->n && g->err == STORAGE_OK; i++) {
         struct gc_key k = key_split(r->items[i]->key);
 
