@@ -173,7 +173,7 @@ for f in nginx/nginx.conf nginx/oci-registry.conf lighttpd/lighttpd.conf lighttp
 	systemd/oci-registry-nginx.service systemd/oci-registry.sysusers systemd/oci-registry.default \
 	docker-compose/compose.yaml docker-compose/nginx.conf \
 	helm/oci-registry/Chart.yaml helm/oci-registry/values.yaml helm/oci-registry/templates/deployment.yaml \
-	helm/oci-registry/files/nginx.conf; do
+	helm/oci-registry/files/nginx.conf helm/oci-registry/files/push-auth.conf systemd/oci-registry-gc.timer; do
 	check "installed: /usr/share/doc/oci-registry/contrib/$f" cmp -s "$DOC/contrib/$f" "$SRC/contrib/$f"
 done
 check "the README names the install locations" \
@@ -197,10 +197,10 @@ is "$missing" "" "oci-registry(8) has the usual sections"
 # (systemd is installed for it by tests/lib/packages.sh, not run as init.)
 u=$T/units
 mkdir -p "$u"
-for f in "$DOC"/contrib/systemd/*.service "$DOC"/contrib/systemd/*.socket; do
+for f in "$DOC"/contrib/systemd/*.service "$DOC"/contrib/systemd/*.socket "$DOC"/contrib/systemd/*.timer; do
 	sed "s|/usr/bin/oci-registry|$DEST/usr/bin/oci-registry|g" "$f" >"$u/${f##*/}"
 done
-out=$(cd "$u" && timeout 120 systemd-analyze verify --man=no ./*.socket ./*.service 2>&1)
+out=$(cd "$u" && timeout 120 systemd-analyze verify --man=no ./*.socket ./*.service ./*.timer 2>&1)
 ok $? "systemd-analyze verify: the units" || diag "$out"
 exposure=$(cd "$u" && timeout 120 systemd-analyze security --offline=yes ./oci-registry.service 2>/dev/null |
 	sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
