@@ -204,7 +204,9 @@ is "$(header Location)" "/v2/myorg/copy/blobs/$BIG" "the mount's Location"
 is "$(http_status "/v2/myorg/copy/blobs/$BIG" -I)" 200 "the mounted blob is there"
 expect "$(st POST "/v2/myorg/copy/blobs/uploads/?mount=$BIG&from=myorg/none")" 202 "" \
 	"a mount from a repository without it starts a session"
-expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=$CHUNKED")" 201 "" "a mount without from"
+expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=$CHUNKED")" 202 "" \
+	"a mount without from of a blob the storage holds starts a session (no automatic discovery)"
+is "$(http_status "/v2/myorg/third/blobs/$CHUNKED" -I)" 404 "and links nothing into the repository"
 expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=sha256:$(printf '0%.0s' {1..64})")" 202 "" \
 	"a mount without from of a blob nowhere starts a session"
 like "$(header Location)" '^/v2/myorg/third/blobs/uploads/[0-9a-f]{32}$' "that session's Location"
@@ -358,7 +360,7 @@ is "$(http_status '/v2/myorg/app/tags/list?n=10&last=b')" 200 "tags list after b
 is "$(json_get "$T/body" tags)" '["c", "race", "sig", "v1"]' "the rest of the tags"
 expect "$(http_status /v2/myorg/nothing/tags/list)" 404 NAME_UNKNOWN \
 	"tags list of a repository nothing was pushed to"
-is "$(http_status /v2/myorg/third/tags/list)" 200 "tags list of a repository with a blob and no tag"
+is "$(http_status /v2/myorg/copy/tags/list)" 200 "tags list of a repository with a blob and no tag"
 is "$(json_get "$T/body" tags)" "[]" "no tags"
 is "$(http_status '/v2/_catalog')" 200 "the catalog"
 like "$(json_get "$T/body" repositories)" '"myorg/app".*"myorg/copy"' "the catalog lists the repositories"
