@@ -42,14 +42,16 @@ has_date() {
 	grep -qi '^date: .* GMT' "$T/hdr"
 }
 
-# race N CURLARGS...: N identical requests at once; prints their statuses, sorted.
+# race N CURLARGS...: N identical requests at once; prints their statuses,
+# keeps their headers in $T/race-I.hdr.
 race() {
-	local n=$1 i
+	local n=$1 i pids=()
 	shift
 	for ((i = 0; i < n; i++)); do
-		rgw_curl -o /dev/null -w '%{http_code}\n' "$@" &
+		rgw_curl -o /dev/null -D "$T/race-$i.hdr" -w '%{http_code}\n' "$@" &
+		pids+=($!)
 	done
-	wait
+	wait "${pids[@]}" # these alone: the cluster's daemons are children too
 }
 
 # --- If-None-Match: * on PUT: create only ---
@@ -96,6 +98,7 @@ for round in 1 2 3; do
 	is "$(grep -c '^200$' <<<"$statuses")" 1 "8 racing If-Match renewals, round $round: one 200"
 	like "$(grep -v '^200$' <<<"$statuses" | sort -u | paste -sd,)" '^(412|500)(,(412|500))?$' \
 		"the losers get 412, or 500 UnknownError when they lost inside the OSD"
+	is "$(grep -Li '^date: .* GMT' "$T"/race-*.hdr)" "" "every answer of the race has a Date header"
 done
 
 # --- CompleteMultipartUpload: the conditions are ignored ---
