@@ -132,6 +132,10 @@ is "$(rgw_curl --connect-to "$S3_TEST_BUCKET.localhost:$RGW_PORT:127.0.0.1:$RGW_
 	"http://$S3_TEST_BUCKET.localhost:$RGW_PORT/lease")" "$(rgw_curl "$B/lease")" \
 	"virtual-hosted addressing (BUCKET.localhost) reads what path-style wrote"
 
+is "$(S3_REGION=eu-west-1 rgw_curl "$B/lease")" "$(rgw_curl "$B/lease")" \
+	"a request signed for another region is accepted too"
+is "$(req -X PUT "$B")" 200 "creating the user's own bucket again: 200"
+
 for i in 1 2 3 4 5; do rgw_curl -o /dev/null -X PUT --data-binary "$i" "$B/page/$i"; done
 keys='' token='' pages=0
 while :; do

@@ -145,13 +145,12 @@ rgw_stop_gateway() {
 	return 0
 }
 
-# stop_rgw: stop radosgw, the OSD and the monitor. The cluster is thrown
-# away, so the daemons are killed rather than shut down (the OSD takes
-# seconds to stop on TERM).
+# stop_rgw: stop radosgw, the OSD and the monitor, in that order (each
+# takes a few tenths of a second on TERM; stop kills one that hangs).
 stop_rgw() {
-	rgw_stop_gateway KILL
-	stop ceph-osd KILL 10
-	stop ceph-mon KILL 10
+	rgw_stop_gateway TERM
+	stop ceph-osd TERM 10
+	stop ceph-mon TERM 10
 	return 0
 }
 
