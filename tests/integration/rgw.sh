@@ -168,6 +168,20 @@ is "$(rgw_curl "$B/race1" | head -c 1)" r "objects written before the outage are
 # --- nothing left running ---
 mapfile -t pids < <(rgw_pids)
 is "${#pids[@]}" 3 "radosgw, the OSD and the monitor were running"
+# listening_addrs: the local addresses the cluster's processes listen on.
+listening_addrs() {
+	local pid
+	for pid in "${pids[@]}"; do
+		ss -ltnpH | awk -v p="pid=$pid," 'index($0, p) { print $4 }'
+	done
+}
+if command -v ss >/dev/null; then
+	addrs=$(listening_addrs)
+	like "$addrs" '127\.0\.0\.1:' "the cluster listens ($(wc -l <<<"$addrs") sockets)"
+	is "$(grep -v '^127\.0\.0\.1:' <<<"$addrs")" "" "... on 127.0.0.1 only"
+else
+	skip "the cluster listens on 127.0.0.1 only" "ss (iproute2) is not installed"
+fi
 stop_rgw
 gone() {
 	local pid

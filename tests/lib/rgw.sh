@@ -34,6 +34,7 @@ fsid = $(cat /proc/sys/kernel/random/uuid)
 mon host = v2:127.0.0.1:$mon_port
 mon initial members = a
 public addr = 127.0.0.1
+cluster addr = 127.0.0.1
 ms bind msgr1 = false
 ms bind ipv6 = false
 auth cluster required = none
