@@ -96,14 +96,14 @@ start_rgw() {
 	monmaptool --create --addv a "[v2:127.0.0.1:$mon_port]" \
 		--fsid "$(sed -n 's/^fsid = //p' "$RGW_CONF")" "$RGW_DIR/monmap" >/dev/null &&
 		ceph-mon -c "$RGW_CONF" -i a --mkfs --monmap "$RGW_DIR/monmap" || return 1
-	spawn ceph-mon "$RGW_DIR/log/mon.out" ceph-mon -c "$RGW_CONF" -i a -f
+	spawn ceph-mon "$RGW_DIR/log/mon.out" ceph-mon -c "$RGW_CONF" -i a -d
 	wait_ready ceph-mon 30 tcp_open "$mon_port" || return 1
 	# The OSD must exist in the map before it boots.
 	osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 	rgw_ceph osd new "$osd_uuid" 0 >/dev/null &&
 		ceph-osd -c "$RGW_CONF" -i 0 --mkfs --osd-uuid "$osd_uuid" \
 			>"$RGW_DIR/log/osd-mkfs.out" 2>&1 || return 1
-	spawn ceph-osd "$RGW_DIR/log/osd.out" ceph-osd -c "$RGW_CONF" -i 0 -f
+	spawn ceph-osd "$RGW_DIR/log/osd.out" ceph-osd -c "$RGW_CONF" -i 0 -d
 	wait_ready ceph-osd 60 rgw_osd_up || return 1
 	rgw_start_gateway || return 1
 	rgw_admin user create --uid=tester --display-name=tester \
@@ -131,10 +131,12 @@ rgw_answers() {
 
 # rgw_start_gateway: (re)start radosgw alone on the same port, the cluster
 # untouched; waits until it answers. The first start creates radosgw's
-# pools. Each run logs to $T/rgw/log/rgw-N.out (stderr) and client.rgw.log.
+# pools. The daemons log to stderr (-d): run N of radosgw to
+# $T/rgw/log/rgw-N.out, the others to mon.out and osd.out, shown when one
+# fails to start.
 rgw_start_gateway() {
 	RGW_RUNS=$((RGW_RUNS + 1))
-	spawn radosgw "$RGW_DIR/log/rgw-$RGW_RUNS.out" radosgw -c "$RGW_CONF" -n client.rgw -f
+	spawn radosgw "$RGW_DIR/log/rgw-$RGW_RUNS.out" radosgw -c "$RGW_CONF" -n client.rgw -d
 	wait_ready radosgw 90 rgw_answers
 }
 
@@ -165,7 +167,7 @@ rgw_curl() {
 # rgw_log: radosgw's access lines of every run so far, as
 # `... "METHOD /bucket/key?query HTTP/1.1" STATUS ...`.
 rgw_log() {
-	grep -h ' beast: ' "$RGW_DIR"/log/client.rgw.log
+	grep -h ' beast: ' "$RGW_DIR"/log/rgw-*.out
 }
 
 # rgw_pids: the pids of the cluster's processes still running, one a line.
