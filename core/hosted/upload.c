@@ -456,18 +456,24 @@ static bool try_mount(const struct oci_registry *reg, const struct oci_request *
     struct oci_route from = plan->route;
     struct oci_digest digest;
     struct storage_info info;
-    char key[OCI_CACHE_KEY_MAX];
+    char key[OCI_CACHE_KEY_MAX], from_name[OCI_NAMESPACE_MAX + 1 + OCI_NAME_MAX + 1];
     bool found, from_found, have;
 
     if (!query_digest(req, plan, "mount", &digest, &found))
         return true;
     if (!found)
         return false;
-    if (!oci_query_param(req->query, "from", from.name, sizeof(from.name), &from_found) ||
-        (from_found && !oci_name_valid(from.name, strlen(from.name)))) {
+    /* "from" names a repository as a path does ("hosted.test/myorg/app" or,
+     * in the default namespace, "myorg/app"). */
+    if (!oci_query_param(req->query, "from", from_name, sizeof(from_name), &from_found) ||
+        (from_found && oci_route_repository(from_name, req->query, reg->options.default_namespace,
+                                            &from) != OCI_OK)) {
         oci_plan_error(plan, OCI_E_NAME_INVALID, "from is not a repository name");
         return true;
     }
+    /* Namespaces share no repositories: a mount from another one is an upload (202). */
+    if (from_found && strcmp(from.namespace_, plan->route.namespace_) != 0)
+        return false;
     /* Without "from", any content the storage holds under that digest is
      * mounted: knowing a digest is what it takes to pull it here anyway. */
     oci_cache_blob_key(&digest, key);
