@@ -43,6 +43,7 @@
 #include "core/cache/repo.h"
 #include "core/hosted/manifest_check.h"
 #include "core/ops/gc.h"
+#include "util/grow.h"
 #include "util/log.h"
 
 /* ---- sets of digests ----------------------------------------------------- */
@@ -55,17 +56,13 @@ struct gc_set {
 
 static void set_add(struct gc_set *s, const struct oci_digest *d)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        void *grown = realloc(s->v, cap * sizeof(*s->v));
+    void *grown = util_grow(s->v, &s->cap, s->n, sizeof(*s->v), 64);
 
-        if (grown == NULL) {
-            s->failed = true;
-            return;
-        }
-        s->v = grown;
-        s->cap = cap;
+    if (grown == NULL) {
+        s->failed = true;
+        return;
     }
+    s->v = grown;
     oci_digest_format(d, s->v[s->n++]);
 }
 
