@@ -13,6 +13,7 @@
 #include "core/cache/evict.h"
 #include "core/cache/repo.h"
 #include "core/hosted/upload.h"
+#include "core/request/hashpipe.h"
 #include "util/log.h"
 
 #define POUR_CHUNK    (128 * 1024)
@@ -164,7 +165,7 @@ static long stored_read(void *ctx, void *buf, size_t len)
  * storage does (s->fault says how).
  */
 static enum oci_error pour(struct storage *st, const struct oci_source *src,
-                           struct storage_writer *w, struct oci_hasher *h, uint64_t *n,
+                           struct storage_writer *w, struct oci_hashpipe *h, uint64_t *n,
                            struct session *s)
 {
     char *buf = malloc(POUR_CHUNK);
@@ -174,7 +175,7 @@ static enum oci_error pour(struct storage *st, const struct oci_source *src,
     if (buf == NULL)
         return OCI_E_INTERNAL;
     while ((got = src->read(src->ctx, buf, POUR_CHUNK)) > 0) {
-        if (h != NULL && !oci_hasher_update(h, buf, (size_t)got)) {
+        if (h != NULL && !oci_hashpipe_write(h, buf, (size_t)got)) {
             err = OCI_E_INTERNAL;
             break;
         }
@@ -192,7 +193,7 @@ static enum oci_error pour(struct storage *st, const struct oci_source *src,
 
 /* Pours the stored object key into w and h. */
 static enum oci_error pour_object(struct storage *st, const char *key, struct storage_writer *w,
-                                  struct oci_hasher *h, uint64_t *n, struct session *s)
+                                  struct oci_hashpipe *h, uint64_t *n, struct session *s)
 {
     struct stored_source src = {st, NULL};
     struct oci_source source = {&src, stored_read};
@@ -225,7 +226,8 @@ static bool parse_content_range(const char *s, uint64_t *start, uint64_t *end)
  * body's. s->size grows by what was poured.
  */
 static enum oci_error append_body(struct storage *st, const struct oci_request *req,
-                                  struct session *s, struct storage_writer *w, struct oci_hasher *h)
+                                  struct session *s, struct storage_writer *w,
+                                  struct oci_hashpipe *h)
 {
     uint64_t start = 0, end = 0, n = 0;
     bool have_range = req->content_range != NULL && req->content_range[0] != '\0';
@@ -345,7 +347,7 @@ static int chunk_cmp(const void *a, const void *b)
 
 /* Pours the session's chunk objects, in order and without a gap, into w and h. */
 static enum oci_error pour_session(struct storage *st, struct session *s, struct storage_writer *w,
-                                   struct oci_hasher *h)
+                                   struct oci_hashpipe *h)
 {
     char key[OCI_CACHE_KEY_MAX];
     struct chunk_list list = {0};
@@ -399,7 +401,7 @@ static enum oci_error commit_blob(const struct oci_registry *reg, const struct o
 {
     struct storage *st = reg->storage;
     struct storage_writer *w = NULL;
-    struct oci_hasher *h = oci_hasher_new(digest->alg);
+    struct oci_hashpipe *h = oci_hashpipe_new(digest->alg);
     struct oci_digest got;
     char key[OCI_CACHE_KEY_MAX];
     enum oci_error err = OCI_E_UNAVAILABLE;
@@ -411,7 +413,7 @@ static enum oci_error commit_blob(const struct oci_registry *reg, const struct o
     err = s->size > 0 ? pour_session(st, s, w, h) : OCI_OK;
     if (err == OCI_OK)
         err = append_body(st, req, s, w, h);
-    if (err == OCI_OK && (!oci_hasher_final(h, &got) || !oci_digest_equal(&got, digest)))
+    if (err == OCI_OK && (!oci_hashpipe_finish(h, &got) || !oci_digest_equal(&got, digest)))
         err = OCI_E_DIGEST_INVALID;
     if (err != OCI_OK) {
         st->ops->writer_abort(w);
@@ -422,7 +424,7 @@ static enum oci_error commit_blob(const struct oci_registry *reg, const struct o
         goto done;
     err = blob_committed(reg, route, digest, s->size);
 done:
-    oci_hasher_free(h);
+    oci_hashpipe_free(h);
     return err;
 }
 
@@ -438,7 +440,7 @@ static enum oci_error commit_in_place(const struct oci_registry *reg, const stru
 {
     struct storage *st = reg->storage;
     struct storage_writer *w;
-    struct oci_hasher *h = oci_hasher_new(digest->alg);
+    struct oci_hashpipe *h = oci_hashpipe_new(digest->alg);
     struct oci_digest got;
     char data[OCI_CACHE_KEY_MAX], key[OCI_CACHE_KEY_MAX];
     uint64_t n = 0;
@@ -457,7 +459,7 @@ static enum oci_error commit_in_place(const struct oci_registry *reg, const stru
         st->ops->writer_abort(w); /* the body goes; the session stays */
         goto done;
     }
-    if (!oci_hasher_final(h, &got) || !oci_digest_equal(&got, digest)) {
+    if (!oci_hashpipe_finish(h, &got) || !oci_digest_equal(&got, digest)) {
         err = OCI_E_DIGEST_INVALID;
     } else {
         oci_cache_blob_key(digest, key);
@@ -468,7 +470,7 @@ static enum oci_error commit_in_place(const struct oci_registry *reg, const stru
     if (err == OCI_OK)
         err = blob_committed(reg, route, digest, s->size);
 done:
-    oci_hasher_free(h);
+    oci_hashpipe_free(h);
     return err;
 }
 
