@@ -560,6 +560,7 @@ static void fs_writer_abort(struct storage_writer *w)
 static enum storage_err fs_writer_resume(struct storage *st, const char *key, uint64_t *size,
                                          struct storage_writer **out)
 {
+    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
     struct storage_writer *w = calloc(1, sizeof(*w));
     struct stat sb;
     enum storage_err err =
@@ -571,11 +572,9 @@ static enum storage_err fs_writer_resume(struct storage *st, const char *key, ui
     }
     w->fs = fs_of(st);
     w->resumed = true;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                 FS_COMMITTED_MODE);
+    w->fd = open(w->tmp_path, flags, FS_COMMITTED_MODE);
     if (w->fd < 0 && errno == ENOENT && make_parents(w->fs, w->tmp_path))
-        w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                     FS_COMMITTED_MODE);
+        w->fd = open(w->tmp_path, flags, FS_COMMITTED_MODE);
     if (w->fd < 0) {
         err = fs_errno("create", w->tmp_path);
         free(w);

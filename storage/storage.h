@@ -121,7 +121,8 @@ struct storage_ops {
     /*
      * For a backend with writer_resume: makes the bytes of from durable,
      * then makes them appear under to at once (a rename), replacing what
-     * was there; from is gone. A writer holding from may still be freed.
+     * was there; from is gone. A writer holding from is then freed with
+     * writer_commit (an abort would cut back what was moved).
      */
     enum storage_err (*move)(struct storage *st, const char *from, const char *to);
     /* Marks an object as used now (for invalidation by last use). */

@@ -295,9 +295,8 @@ static enum oci_error append_object(struct storage *st, const struct oci_route *
     if ((s->fault = st->ops->writer_open(st, &w)) != STORAGE_OK)
         return OCI_E_UNAVAILABLE;
     err = append_body(st, req, s, w, NULL);
-    if (err != OCI_OK || s->size == start) {
+    if (err != OCI_OK || s->size == start) { /* a failure, or no body */
         st->ops->writer_abort(w);
-        s->size = start;
         return err;
     }
     chunk_key(s->id, start, key);
