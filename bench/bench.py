@@ -42,6 +42,10 @@ WORKLOADS = [
     "cold_concurrent",
     "hit_concurrent",
     "memory",
+    "push_image",
+    "push_mono",
+    "push_chunked",
+    "pull_pushed",
 ]
 MIB = 1 << 20
 
@@ -291,6 +295,18 @@ ROWS = [
     ("memory", "idle_responder_rss", "memory, responder", "idle RSS MiB", 1 / MIB, False),
     ("memory", "loaded_idle_responder_rss", "", "idle after load MiB", 1 / MIB, False),
     ("memory", "peak_responder_rss", "", "peak RSS MiB", 1 / MIB, False),
+    ("push_image", "seconds", "push, image (skopeo)", "s", 1, False),
+    ("push_image", "load", "", "load average", 1, False),
+]
+for w, label in (("push_mono", "push, blob in one PUT"), ("push_chunked", "push, blob in PATCHes")):
+    ROWS += [
+        (w, "mbps", label, "MB/s", 1, True),
+        (w, "responder_hwm", "", "responder peak RSS MiB", 1 / MIB, False),
+        (w, "load", "", "load average", 1, False),
+    ]
+ROWS += [
+    ("pull_pushed", "mbps", "pull of the pushed blob", "MB/s", 1, True),
+    ("pull_pushed", "load", "", "load average", 1, False),
 ]
 
 
@@ -415,6 +431,17 @@ def report(results_path, peaks_path, config_path, out_path):
     for k, label in (("idle_rss", "idle RSS"), ("peak_rss", "peak RSS"), ("idle_pss", "idle PSS"), ("peak_pss", "peak PSS")):
         a, b = get("memory", "oci-registry", k), get("memory", "docker-registry", k)
         target("all processes %s < docker-registry's" % label, a, b, a is not None and b is not None and a < b)
+
+    r = paired("push_image", "seconds", "oci-registry", "docker-registry")
+    target("push of an image <= 1.0 x docker-registry", r, "<= 1.0", r is not None and r <= 1.0)
+    for w, label in (("push_mono", "in one PUT"), ("push_chunked", "in PATCHes")):
+        r = paired(w, "mbps", "oci-registry", "docker-registry")
+        target("push of a blob %s >= 1.0 x docker-registry" % label, r, ">= 1.0", r is not None and r >= 1.0)
+        hwm = [r["responder_hwm"] for r in workloads[w]["oci-registry"]["runs"] if r.get("responder_hwm")]
+        v = max(hwm) if hwm else None
+        target("responder peak RSS pushing %s < 32 MiB" % label, v, 32 * MIB, v is not None and v < 32 * MIB)
+    r = paired("pull_pushed", "mbps", "oci-registry", "limit")
+    target("pull of a pushed blob >= 0.9 x nginx static", r, ">= 0.9", r is not None and r >= 0.9)
 
     table.append("")
     table.append("targets:")

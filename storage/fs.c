@@ -8,6 +8,9 @@
  * sees either no file or the whole file, never a partial one. Temporary
  * files are flock(2)ed by their writer for their whole life; whatever in
  * tmp/ is unlocked is left over from a crash and is removed at open.
+ * Upload sessions grow one file in place instead (fs_writer_resume), locked
+ * the same way by the one request writing to it, and fs_move renames it
+ * into place once its bytes were verified.
  */
 #include "autoconfig.h"
 
@@ -68,7 +71,10 @@ struct storage_writer {
     struct fs_storage *fs;
     int fd;
     off_t written, handed; /* bytes written; bytes whose writeback was started */
-    char tmp_path[PATH_MAX];
+    /* Resumed (fs_writer_resume): the file grows in place from start on. */
+    bool resumed;
+    off_t start;
+    char tmp_path[PATH_MAX]; /* the file written: temporary unless resumed */
 };
 
 static struct fs_storage *fs_of(struct storage *st)
@@ -508,6 +514,10 @@ static enum storage_err fs_writer_commit(struct storage_writer *w, const char *k
     char path[PATH_MAX];
     enum storage_err err = fs_path(w->fs, key, path, sizeof(path));
 
+    if (w->resumed) { /* in place already; fs_move makes it durable */
+        writer_free(w, false);
+        return err;
+    }
     if (err != STORAGE_OK)
         goto fail;
     /* Data first, name second: after a crash the name never points at a hole. */
@@ -537,7 +547,75 @@ fail:
 
 static void fs_writer_abort(struct storage_writer *w)
 {
-    writer_free(w, true);
+    if (w->resumed && ftruncate(w->fd, w->start) < 0)
+        oci_log(OCI_LOG_ERROR, "storage: cut %s back: %s", w->tmp_path, strerror(errno));
+    writer_free(w, !w->resumed);
+}
+
+/*
+ * The flock of a resumed file is its writer's for its whole life; the file
+ * is locked, then checked to be still at its name, since a move may have
+ * taken the file away between the open and the lock.
+ */
+static enum storage_err fs_writer_resume(struct storage *st, const char *key, uint64_t *size,
+                                         struct storage_writer **out)
+{
+    const int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
+    struct storage_writer *w = calloc(1, sizeof(*w));
+    struct stat sb;
+    enum storage_err err =
+        w == NULL ? STORAGE_NO_MEMORY : fs_path(fs_of(st), key, w->tmp_path, sizeof(w->tmp_path));
+
+    if (err != STORAGE_OK) {
+        free(w);
+        return err;
+    }
+    w->fs = fs_of(st);
+    w->resumed = true;
+    w->fd = open(w->tmp_path, flags, FS_COMMITTED_MODE);
+    if (w->fd < 0 && errno == ENOENT && make_parents(w->fs, w->tmp_path))
+        w->fd = open(w->tmp_path, flags, FS_COMMITTED_MODE);
+    if (w->fd < 0) {
+        err = fs_errno("create", w->tmp_path);
+        free(w);
+        return err == STORAGE_NOT_FOUND ? STORAGE_IO : err;
+    }
+    if (flock(w->fd, LOCK_EX | LOCK_NB) < 0 || !still_at(w->fd, w->tmp_path) ||
+        fstat(w->fd, &sb) < 0) {
+        close(w->fd);
+        free(w);
+        return STORAGE_IN_PROGRESS;
+    }
+    w->start = w->written = w->handed = sb.st_size;
+    *size = (uint64_t)sb.st_size;
+    *out = w;
+    return STORAGE_OK;
+}
+
+static enum storage_err fs_move(struct storage *st, const char *from, const char *to)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    enum storage_err err = fs_path(fs_of(st), from, src, sizeof(src));
+    int fd;
+
+    if (err == STORAGE_OK)
+        err = fs_path(fs_of(st), to, dst, sizeof(dst));
+    if (err != STORAGE_OK)
+        return err;
+    /* Data first, name second, as in fs_writer_commit. */
+    fd = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return fs_errno("open", src);
+    if (fdatasync(fd) < 0) {
+        err = fs_errno("fsync", src);
+        close(fd);
+        return err;
+    }
+    close(fd);
+    if (rename(src, dst) < 0 &&
+        (errno != ENOENT || !make_parents(fs_of(st), dst) || rename(src, dst) < 0))
+        return fs_errno("rename", dst);
+    return STORAGE_OK;
 }
 
 static enum storage_err fs_put_small(struct storage *st, const char *key, const void *buf,
@@ -713,6 +791,8 @@ static const struct storage_ops fs_ops = {
     .writer_write = fs_writer_write,
     .writer_commit = fs_writer_commit,
     .writer_abort = fs_writer_abort,
+    .writer_resume = fs_writer_resume,
+    .move = fs_move,
     .touch = fs_touch,
     .remove = fs_remove,
     .remove_stale = fs_remove_stale,

@@ -106,6 +106,25 @@ struct storage_ops {
     enum storage_err (*writer_commit)(struct storage_writer *w, const char *key);
     /* Discards the bytes and frees the writer. */
     void (*writer_abort)(struct storage_writer *w);
+    /*
+     * For a backend that can grow an object in place (NULL otherwise), for
+     * objects that are no content yet (upload sessions): opens key to write
+     * at its end, creating it empty when missing; *size says how long it
+     * is. The writer holds the object alone, in any process sharing the
+     * storage: STORAGE_IN_PROGRESS when another writer has it. Its bytes are
+     * visible under key as they are written. writer_commit(w, key) keeps
+     * them (durable only once moved), writer_abort cuts the object back to
+     * *size; both free the writer.
+     */
+    enum storage_err (*writer_resume)(struct storage *st, const char *key, uint64_t *size,
+                                      struct storage_writer **out);
+    /*
+     * For a backend with writer_resume: makes the bytes of from durable,
+     * then makes them appear under to at once (a rename), replacing what
+     * was there; from is gone. A writer holding from is then freed with
+     * writer_commit (an abort would cut back what was moved).
+     */
+    enum storage_err (*move)(struct storage *st, const char *from, const char *to);
     /* Marks an object as used now (for invalidation by last use). */
     enum storage_err (*touch)(struct storage *st, const char *key);
     enum storage_err (*remove)(struct storage *st, const char *key);

@@ -13,6 +13,7 @@
 #include "core/cache/evict.h"
 #include "core/cache/repo.h"
 #include "core/hosted/upload.h"
+#include "core/request/hashpipe.h"
 #include "util/log.h"
 
 #define POUR_CHUNK    (128 * 1024)
@@ -22,8 +23,16 @@
 
 struct session {
     char id[OCI_UPLOAD_ID_LEN + 1];
-    uint64_t size; /* bytes received so far */
+    uint64_t size;          /* bytes received so far */
+    bool busy;              /* another request is writing to it (writer_resume) */
+    enum storage_err fault; /* how storage failed, when it did */
 };
+
+/* True when the storage grows a session in one object, in place (storage.h). */
+static bool in_place(const struct storage *st)
+{
+    return st->ops->writer_resume != NULL && st->ops->move != NULL;
+}
 
 /* ---- keys and state ------------------------------------------------------ */
 
@@ -38,6 +47,19 @@ static void chunk_key(const char *id, uint64_t offset, char key[OCI_CACHE_KEY_MA
 
     snprintf(leaf, sizeof(leaf), "%0*" PRIu64, OFFSET_DIGITS, offset);
     session_key(id, leaf, key);
+}
+
+/* In place, the data object's size is what the session holds (none yet: 0). */
+static bool data_size(struct storage *st, struct session *s)
+{
+    char key[OCI_CACHE_KEY_MAX];
+    struct storage_info info;
+    enum storage_err err;
+
+    session_key(s->id, "data", key);
+    err = st->ops->stat(st, key, &info);
+    s->size = err == STORAGE_OK ? info.size : 0;
+    return err == STORAGE_OK || err == STORAGE_NOT_FOUND;
 }
 
 static enum storage_err state_write(struct storage *st, const struct oci_route *route,
@@ -67,7 +89,8 @@ static bool state_read(struct storage *st, const struct oci_route *route, struct
     ok = sscanf(line, "%255s %255s %" SCNu64, ns, name, &s->size) == 3 &&
          strcmp(ns, route->namespace_) == 0 && strcmp(name, route->name) == 0;
     free(line);
-    return ok;
+    s->busy = false;
+    return ok && (!in_place(st) || data_size(st, s));
 }
 
 /* ---- answers --------------------------------------------------------------- */
@@ -124,7 +147,7 @@ struct stored_source {
     struct storage_reader *reader;
 };
 
-/* A stored chunk as a source, to pour it into the blob. */
+/* A stored object as a source, to hash it or pour it into the blob. */
 static long stored_read(void *ctx, void *buf, size_t len)
 {
     struct stored_source *src = ctx;
@@ -136,12 +159,14 @@ static long stored_read(void *ctx, void *buf, size_t len)
 }
 
 /*
- * Pours src into w (and h, when not NULL) to its end; *n counts the bytes.
- * OCI_E_BLOB_UPLOAD_INVALID when the source fails (the client went away, a
- * chunk could not be read), OCI_E_UNAVAILABLE when storage does.
+ * Pours src into w (when not NULL) and h (when not NULL) to its end; *n
+ * counts the bytes. OCI_E_BLOB_UPLOAD_INVALID when the source fails (the
+ * client went away, an object could not be read), OCI_E_UNAVAILABLE when
+ * storage does (s->fault says how).
  */
 static enum oci_error pour(struct storage *st, const struct oci_source *src,
-                           struct storage_writer *w, struct oci_hasher *h, uint64_t *n)
+                           struct storage_writer *w, struct oci_hashpipe *h, uint64_t *n,
+                           struct session *s)
 {
     char *buf = malloc(POUR_CHUNK);
     enum oci_error err = OCI_OK;
@@ -150,11 +175,11 @@ static enum oci_error pour(struct storage *st, const struct oci_source *src,
     if (buf == NULL)
         return OCI_E_INTERNAL;
     while ((got = src->read(src->ctx, buf, POUR_CHUNK)) > 0) {
-        if (h != NULL && !oci_hasher_update(h, buf, (size_t)got)) {
+        if (h != NULL && !oci_hashpipe_write(h, buf, (size_t)got)) {
             err = OCI_E_INTERNAL;
             break;
         }
-        if (st->ops->writer_write(w, buf, (size_t)got) != STORAGE_OK) {
+        if (w != NULL && (s->fault = st->ops->writer_write(w, buf, (size_t)got)) != STORAGE_OK) {
             err = OCI_E_UNAVAILABLE;
             break;
         }
@@ -163,6 +188,21 @@ static enum oci_error pour(struct storage *st, const struct oci_source *src,
     if (got < 0)
         err = OCI_E_BLOB_UPLOAD_INVALID;
     free(buf);
+    return err;
+}
+
+/* Pours the stored object key into w and h. */
+static enum oci_error pour_object(struct storage *st, const char *key, struct storage_writer *w,
+                                  struct oci_hashpipe *h, uint64_t *n, struct session *s)
+{
+    struct stored_source src = {st, NULL};
+    struct oci_source source = {&src, stored_read};
+    enum oci_error err;
+
+    if ((s->fault = st->ops->reader_open(st, key, &src.reader)) != STORAGE_OK)
+        return OCI_E_UNAVAILABLE;
+    err = pour(st, &source, w, h, n, s);
+    st->ops->reader_close(src.reader);
     return err;
 }
 
@@ -180,46 +220,90 @@ static bool parse_content_range(const char *s, uint64_t *start, uint64_t *end)
     return s[used] == '\0' || s[used] == '/';
 }
 
-/* The range a chunk claims must start where the session ends. */
-static enum oci_error check_range(const struct oci_request *req, const struct session *s,
-                                  bool *have, uint64_t *start, uint64_t *end)
+/*
+ * Pours the request's body, if any, into w (and h) after the s->size bytes
+ * the session holds; the range a chunk claims must start there and be the
+ * body's. s->size grows by what was poured.
+ */
+static enum oci_error append_body(struct storage *st, const struct oci_request *req,
+                                  struct session *s, struct storage_writer *w,
+                                  struct oci_hashpipe *h)
 {
-    *have = req->content_range != NULL && req->content_range[0] != '\0';
-    if (!*have)
-        return OCI_OK;
-    if (!parse_content_range(req->content_range, start, end))
-        return OCI_E_RANGE_INVALID;
-    return *start == s->size ? OCI_OK : OCI_E_RANGE_INVALID;
-}
-
-/* Appends the request's body, if any, to the session as one chunk. */
-static enum oci_error append_chunk(struct storage *st, const struct oci_route *route,
-                                   const struct oci_request *req, struct session *s)
-{
-    struct storage_writer *w;
-    char key[OCI_CACHE_KEY_MAX];
     uint64_t start = 0, end = 0, n = 0;
-    bool have_range;
-    enum oci_error err = check_range(req, s, &have_range, &start, &end);
+    bool have_range = req->content_range != NULL && req->content_range[0] != '\0';
+    enum oci_error err;
 
-    if (err != OCI_OK || req->body == NULL || req->content_length == 0)
-        return have_range && req->content_length == 0 ? OCI_E_RANGE_INVALID : err;
-    if (st->ops->writer_open(st, &w) != STORAGE_OK)
-        return OCI_E_UNAVAILABLE;
-    err = pour(st, req->body, w, NULL, &n);
+    if (have_range && (!parse_content_range(req->content_range, &start, &end) || start != s->size))
+        return OCI_E_RANGE_INVALID;
+    if (req->body == NULL || req->content_length == 0)
+        return have_range ? OCI_E_RANGE_INVALID : OCI_OK;
+    err = pour(st, req->body, w, h, &n, s);
     if (err == OCI_OK && have_range && end - start + 1 != n)
         err = OCI_E_RANGE_INVALID;
     else if (err == OCI_OK && req->content_length >= 0 && n != (uint64_t)req->content_length)
         err = OCI_E_SIZE_INVALID;
-    if (err != OCI_OK || n == 0) {
+    if (err == OCI_OK)
+        s->size += n;
+    return err;
+}
+
+/*
+ * In place: takes the session's data object for this request alone, and
+ * learns what it holds. Another request writing to it is a chunk that
+ * does not continue the upload (yet).
+ */
+static enum oci_error data_resume(struct storage *st, struct session *s, struct storage_writer **w)
+{
+    char key[OCI_CACHE_KEY_MAX];
+
+    session_key(s->id, "data", key);
+    s->fault = st->ops->writer_resume(st, key, &s->size, w);
+    s->busy = s->fault == STORAGE_IN_PROGRESS;
+    return s->busy ? OCI_E_RANGE_INVALID : s->fault != STORAGE_OK ? OCI_E_UNAVAILABLE : OCI_OK;
+}
+
+/* Appends the request's body to the session's data object (in place). */
+static enum oci_error append_in_place(struct storage *st, const struct oci_request *req,
+                                      struct session *s)
+{
+    struct storage_writer *w;
+    char key[OCI_CACHE_KEY_MAX];
+    enum oci_error err = data_resume(st, s, &w);
+
+    if (err != OCI_OK)
+        return err;
+    err = append_body(st, req, s, w, NULL);
+    if (err != OCI_OK) {
+        st->ops->writer_abort(w); /* what this request wrote goes */
+        return err;
+    }
+    session_key(s->id, "data", key);
+    st->ops->writer_commit(w, key);
+    session_key(s->id, "state", key);
+    return st->ops->touch(st, key) == STORAGE_OK ? OCI_OK : OCI_E_UNAVAILABLE; /* active */
+}
+
+/* Appends the request's body, if any, to the session as one more chunk object. */
+static enum oci_error append_object(struct storage *st, const struct oci_route *route,
+                                    const struct oci_request *req, struct session *s)
+{
+    struct storage_writer *w;
+    char key[OCI_CACHE_KEY_MAX];
+    uint64_t start = s->size;
+    enum oci_error err;
+
+    if ((s->fault = st->ops->writer_open(st, &w)) != STORAGE_OK)
+        return OCI_E_UNAVAILABLE;
+    err = append_body(st, req, s, w, NULL);
+    if (err != OCI_OK || s->size == start) { /* a failure, or no body */
         st->ops->writer_abort(w);
         return err;
     }
-    chunk_key(s->id, s->size, key);
-    if (st->ops->writer_commit(w, key) != STORAGE_OK)
+    chunk_key(s->id, start, key);
+    if ((s->fault = st->ops->writer_commit(w, key)) != STORAGE_OK ||
+        (s->fault = state_write(st, route, s)) != STORAGE_OK)
         return OCI_E_UNAVAILABLE;
-    s->size += n;
-    return state_write(st, route, s) == STORAGE_OK ? OCI_OK : OCI_E_UNAVAILABLE;
+    return OCI_OK;
 }
 
 struct chunk {
@@ -260,34 +344,17 @@ static int chunk_cmp(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-/* Pours one stored chunk into w and h. */
-static enum oci_error pour_chunk(struct storage *st, const struct session *s, uint64_t offset,
-                                 struct storage_writer *w, struct oci_hasher *h, uint64_t *n)
+/* Pours the session's chunk objects, in order and without a gap, into w and h. */
+static enum oci_error pour_session(struct storage *st, struct session *s, struct storage_writer *w,
+                                   struct oci_hashpipe *h)
 {
     char key[OCI_CACHE_KEY_MAX];
-    struct stored_source src = {st, NULL};
-    struct oci_source source = {&src, stored_read};
-    enum oci_error err;
-
-    chunk_key(s->id, offset, key);
-    if (st->ops->reader_open(st, key, &src.reader) != STORAGE_OK)
-        return OCI_E_UNAVAILABLE;
-    err = pour(st, &source, w, h, n);
-    st->ops->reader_close(src.reader);
-    return err;
-}
-
-/* Pours the session's chunks, in order and without a gap, into w and h. */
-static enum oci_error pour_session(struct storage *st, const struct session *s,
-                                   struct storage_writer *w, struct oci_hasher *h)
-{
-    char prefix[OCI_CACHE_KEY_MAX];
     struct chunk_list list = {0};
     uint64_t pos = 0;
     enum oci_error err = OCI_OK;
 
-    session_key(s->id, "", prefix);
-    if (st->ops->list(st, prefix, collect_chunk, &list) != STORAGE_OK || list.failed) {
+    session_key(s->id, "", key);
+    if (st->ops->list(st, key, collect_chunk, &list) != STORAGE_OK || list.failed) {
         free(list.items);
         return OCI_E_UNAVAILABLE;
     }
@@ -295,10 +362,11 @@ static enum oci_error pour_session(struct storage *st, const struct session *s,
         qsort(list.items, list.count, sizeof(*list.items), chunk_cmp);
     /* A chunk at the end is one whose state was never written: not part of it. */
     for (size_t i = 0; err == OCI_OK && i < list.count && pos < s->size; i++) {
+        chunk_key(s->id, pos, key);
         if (list.items[i].offset != pos)
             err = OCI_E_BLOB_UPLOAD_INVALID;
         else
-            err = pour_chunk(st, s, pos, w, h, &pos);
+            err = pour_object(st, key, w, h, &pos, s);
     }
     free(list.items);
     if (err == OCI_OK && pos != s->size)
@@ -311,69 +379,98 @@ static enum oci_error pour_session(struct storage *st, const struct session *s,
 
 /* ---- blobs ----------------------------------------------------------------- */
 
-/*
- * Pours what fill gives into a new object and commits it as the blob of
- * digest when it matches (and links it into route's repository); nothing
- * is visible otherwise.
- */
-typedef enum oci_error (*fill_fn)(struct storage *st, const void *arg, struct storage_writer *w,
-                                  struct oci_hasher *h, uint64_t *n);
+/* The blob of digest, n bytes, was committed: count it and link it into route's repository. */
+static enum oci_error blob_committed(const struct oci_registry *reg, const struct oci_route *route,
+                                     const struct oci_digest *digest, uint64_t n)
+{
+    oci_evict_committed(reg->evict, digest, n); /* counts toward the size bound */
+    return oci_repo_link_blob(reg->storage, route, digest) == STORAGE_OK ? OCI_OK
+                                                                         : OCI_E_UNAVAILABLE;
+}
 
+/*
+ * Pours into a new object what the session has (chunk objects) and then
+ * the request's body, and commits it as the blob of digest when it
+ * matches (and links it into route's repository); nothing is visible
+ * otherwise.
+ */
 static enum oci_error commit_blob(const struct oci_registry *reg, const struct oci_route *route,
-                                  const struct oci_digest *digest, fill_fn fill, const void *arg)
+                                  const struct oci_request *req, const struct oci_digest *digest,
+                                  struct session *s)
 {
     struct storage *st = reg->storage;
     struct storage_writer *w = NULL;
-    struct oci_hasher *h = oci_hasher_new(digest->alg);
+    struct oci_hashpipe *h = oci_hashpipe_new(digest->alg);
     struct oci_digest got;
     char key[OCI_CACHE_KEY_MAX];
-    uint64_t n = 0;
     enum oci_error err = OCI_E_UNAVAILABLE;
 
     if (h == NULL)
         return OCI_E_INTERNAL;
-    if (st->ops->writer_open(st, &w) != STORAGE_OK)
+    if ((s->fault = st->ops->writer_open(st, &w)) != STORAGE_OK)
         goto done;
-    err = fill(st, arg, w, h, &n);
-    if (err == OCI_OK && (!oci_hasher_final(h, &got) || !oci_digest_equal(&got, digest)))
+    err = s->size > 0 ? pour_session(st, s, w, h) : OCI_OK;
+    if (err == OCI_OK)
+        err = append_body(st, req, s, w, h);
+    if (err == OCI_OK && (!oci_hashpipe_finish(h, &got) || !oci_digest_equal(&got, digest)))
         err = OCI_E_DIGEST_INVALID;
     if (err != OCI_OK) {
         st->ops->writer_abort(w);
         goto done;
     }
     oci_cache_blob_key(digest, key);
-    if (st->ops->writer_commit(w, key) != STORAGE_OK) {
-        err = OCI_E_UNAVAILABLE;
+    if ((s->fault = st->ops->writer_commit(w, key)) != STORAGE_OK)
+        goto done;
+    err = blob_committed(reg, route, digest, s->size);
+done:
+    oci_hashpipe_free(h);
+    return err;
+}
+
+/*
+ * In place: hashes what the session's data object holds, appends the
+ * body hashing it too, and moves the object to the blob's key when it
+ * matches digest - all while holding the object, so no other request
+ * adds to it between the check and the move.
+ */
+static enum oci_error commit_in_place(const struct oci_registry *reg, const struct oci_route *route,
+                                      const struct oci_request *req,
+                                      const struct oci_digest *digest, struct session *s)
+{
+    struct storage *st = reg->storage;
+    struct storage_writer *w;
+    struct oci_hashpipe *h = oci_hashpipe_new(digest->alg);
+    struct oci_digest got;
+    char data[OCI_CACHE_KEY_MAX], key[OCI_CACHE_KEY_MAX];
+    uint64_t n = 0;
+    enum oci_error err = h == NULL ? OCI_E_INTERNAL : data_resume(st, s, &w);
+
+    if (err != OCI_OK)
+        goto done;
+    session_key(s->id, "data", data);
+    if (s->size > 0)
+        err = pour_object(st, data, NULL, h, &n, s);
+    if (err == OCI_OK && n != s->size)
+        err = OCI_E_BLOB_UPLOAD_INVALID;
+    if (err == OCI_OK)
+        err = append_body(st, req, s, w, h);
+    if (err != OCI_OK) {
+        st->ops->writer_abort(w); /* the body goes; the session stays */
         goto done;
     }
-    oci_evict_committed(reg->evict, digest, n); /* counts toward the size bound */
-    err = oci_repo_link_blob(st, route, digest) == STORAGE_OK ? OCI_OK : OCI_E_UNAVAILABLE;
+    if (!oci_hashpipe_finish(h, &got) || !oci_digest_equal(&got, digest)) {
+        err = OCI_E_DIGEST_INVALID;
+    } else {
+        oci_cache_blob_key(digest, key);
+        if ((s->fault = st->ops->move(st, data, key)) != STORAGE_OK)
+            err = OCI_E_UNAVAILABLE;
+    }
+    st->ops->writer_commit(w, data);
+    if (err == OCI_OK)
+        err = blob_committed(reg, route, digest, s->size);
 done:
-    oci_hasher_free(h);
+    oci_hashpipe_free(h);
     return err;
-}
-
-static enum oci_error fill_from_body(struct storage *st, const void *arg, struct storage_writer *w,
-                                     struct oci_hasher *h, uint64_t *n)
-{
-    const struct oci_request *req = arg;
-    enum oci_error err;
-
-    if (req->body == NULL)
-        return OCI_OK;
-    err = pour(st, req->body, w, h, n);
-    if (err == OCI_OK && req->content_length >= 0 && *n != (uint64_t)req->content_length)
-        err = OCI_E_SIZE_INVALID;
-    return err;
-}
-
-static enum oci_error fill_from_session(struct storage *st, const void *arg,
-                                        struct storage_writer *w, struct oci_hasher *h, uint64_t *n)
-{
-    const struct session *s = arg;
-
-    *n = s->size;
-    return pour_session(st, s, w, h);
 }
 
 /* The "digest" query parameter; false with plan answered when it is missing or bad. */
@@ -487,9 +584,32 @@ static bool try_mount(const struct oci_registry *reg, const struct oci_request *
     return true;
 }
 
+/*
+ * Answers a failed upload step: a 416 says what the session holds; a full
+ * storage is a fault of ours, which says so.
+ */
+static void upload_error(struct oci_plan *plan, enum oci_error err, const struct session *s)
+{
+    if (err == OCI_E_UNAVAILABLE && s->fault == STORAGE_FULL) {
+        oci_plan_error(plan, OCI_E_INTERNAL, "the storage is full");
+        return;
+    }
+    oci_plan_error(plan, err,
+                   err == OCI_E_RANGE_INVALID && s->busy
+                       ? "another request is writing to the upload"
+                   : err == OCI_E_RANGE_INVALID  ? "Content-Range does not continue the upload"
+                   : err == OCI_E_SIZE_INVALID   ? "the body is not Content-Length long"
+                   : err == OCI_E_DIGEST_INVALID ? "the upload does not match the digest"
+                   : err == OCI_E_UNAVAILABLE    ? "storage failed"
+                                                 : NULL);
+    if (err == OCI_E_RANGE_INVALID)
+        add_range(plan, s->size);
+}
+
 void oci_upload_start(const struct oci_registry *reg, const struct oci_request *req,
                       struct oci_plan *plan)
 {
+    struct session whole = {.size = 0}; /* the body, as a session of one request */
     struct oci_digest digest;
     enum oci_error err;
     bool found;
@@ -500,25 +620,18 @@ void oci_upload_start(const struct oci_registry *reg, const struct oci_request *
         session_new(reg, req, plan);
         return;
     }
-    err = commit_blob(reg, &plan->route, &digest, fill_from_body, req);
+    err = commit_blob(reg, &plan->route, req, &digest, &whole);
     if (err != OCI_OK)
-        oci_plan_error(plan, err,
-                       err == OCI_E_DIGEST_INVALID ? "the body does not match the digest" : NULL);
+        upload_error(plan, err, &whole);
     else
         answer_blob(plan, req->path, &digest);
 }
 
-/* Answers a failed chunk: a 416 says what the session holds. */
-static void chunk_error(struct oci_plan *plan, enum oci_error err, const struct session *s)
-{
-    oci_plan_error(plan, err,
-                   err == OCI_E_RANGE_INVALID  ? "Content-Range does not continue the upload"
-                   : err == OCI_E_SIZE_INVALID ? "the body is not Content-Length long"
-                                               : NULL);
-    if (err == OCI_E_RANGE_INVALID)
-        add_range(plan, s->size);
-}
-
+/*
+ * PUT: the body, if any, is the last chunk; the whole is committed when it
+ * matches the digest. The session stays when the body or storage failed
+ * (the client may try again), and goes when the digest did not match.
+ */
 static void session_close(const struct oci_registry *reg, const struct oci_request *req,
                           struct oci_plan *plan, struct session *s)
 {
@@ -532,20 +645,12 @@ static void session_close(const struct oci_registry *reg, const struct oci_reque
         oci_plan_error(plan, OCI_E_DIGEST_INVALID, "closing an upload needs ?digest=");
         return;
     }
-    err = append_chunk(reg->storage, &plan->route, req, s);
-    if (err != OCI_OK) {
-        chunk_error(plan, err, s);
-        return;
-    }
-    err = commit_blob(reg, &plan->route, &digest, fill_from_session, s);
-    if (err == OCI_E_UNAVAILABLE || err == OCI_E_INTERNAL) {
-        oci_plan_error(plan, err, NULL); /* the session stays: the client may try again */
-        return;
-    }
-    session_remove(reg->storage, s);
+    err = in_place(reg->storage) ? commit_in_place(reg, &plan->route, req, &digest, s)
+                                 : commit_blob(reg, &plan->route, req, &digest, s);
+    if (err == OCI_OK || err == OCI_E_DIGEST_INVALID)
+        session_remove(reg->storage, s);
     if (err != OCI_OK)
-        oci_plan_error(plan, err,
-                       err == OCI_E_DIGEST_INVALID ? "the upload does not match the digest" : NULL);
+        upload_error(plan, err, s);
     else
         answer_blob(plan, req->path, &digest);
 }
@@ -553,25 +658,27 @@ static void session_close(const struct oci_registry *reg, const struct oci_reque
 void oci_upload_session(const struct oci_registry *reg, const struct oci_request *req,
                         struct oci_plan *plan)
 {
+    struct storage *st = reg->storage;
     struct session s;
     enum oci_error err;
 
-    if (!state_read(reg->storage, &plan->route, &s)) {
+    if (!state_read(st, &plan->route, &s)) {
         oci_plan_error(plan, OCI_E_BLOB_UPLOAD_UNKNOWN, NULL);
         return;
     }
     if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) {
         answer_session(plan, req->path, 204, &s);
     } else if (strcmp(req->method, "PATCH") == 0) {
-        err = append_chunk(reg->storage, &plan->route, req, &s);
+        err =
+            in_place(st) ? append_in_place(st, req, &s) : append_object(st, &plan->route, req, &s);
         if (err != OCI_OK)
-            chunk_error(plan, err, &s);
+            upload_error(plan, err, &s);
         else
             answer_session(plan, req->path, 202, &s);
     } else if (strcmp(req->method, "PUT") == 0) {
         session_close(reg, req, plan, &s);
     } else if (strcmp(req->method, "DELETE") == 0) {
-        session_remove(reg->storage, &s);
+        session_remove(st, &s);
         oci_plan_respond(plan, 204, NULL, "");
     } else {
         oci_plan_error(plan, OCI_E_UNSUPPORTED, NULL);

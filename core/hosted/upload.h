@@ -12,15 +12,24 @@
  *
  * A session lives in storage, so any worker of any process sharing it can
  * carry it on:
- *   uploads/<id>/state           "<namespace> <name> <size>\n"; written at
- *                                every step, its time is the last activity
+ *   uploads/<id>/state           "<namespace> <name> <size>\n"; its time
+ *                                is the last activity
+ * and, on a backend that grows objects in place (the filesystem, see
+ * storage.h writer_resume):
+ *   uploads/<id>/data            the bytes so far, appended to by one request
+ *                                at a time; its size is what the session holds
+ * or else (S3):
  *   uploads/<id>/<offset>        one object per chunk, the bytes from that
- *                                offset (20 decimal digits) on
+ *                                offset (20 decimal digits) on; state's size
+ *                                says which of them count
  * Bodies stream from the client into storage piece by piece, never whole
- * in memory. Closing hashes the chunks in order into a new object that is
- * committed under its digest's key (core/cache/cache.h) only when it matches the
- * digest given; then the blob is linked into the repository (core/cache/repo.h)
- * and the session removed.
+ * in memory, each written once. Closing hashes the session's bytes and the
+ * last chunk; in place, the data object is then moved to its digest's key
+ * (core/cache/cache.h), else the chunks are poured in order into a new
+ * object committed there - in both cases only when it matches the digest
+ * given. Then the blob is linked into the repository (core/cache/repo.h) and
+ * the session removed. A session with nothing yet closed with the whole
+ * body streams it straight into the blob.
  */
 #ifndef OCI_UPLOAD_H
 #define OCI_UPLOAD_H

@@ -46,6 +46,15 @@ for spec in manifest_tag:rps manifest_tag:p50_ms manifest_tag:p99_ms \
 done
 json_check "($num)(d['workloads']['memory']['oci-registry']['median'].get('peak_responder_rss'))" \
 	"memory: the responder's peak RSS"
+# The push workloads: oci-registry and docker-registry as hosted registries; the pull back also from the limit.
+for spec in push_image:seconds push_mono:mbps push_chunked:mbps pull_pushed:mbps; do
+	w=${spec%%:*} k=${spec#*:} on='("oci-registry", "docker-registry")'
+	[ "$w" != pull_pushed ] || on=$systems
+	json_check "all(($num)(d['workloads']['$w'][s]['median'].get('$k')) and d['workloads']['$w'][s]['median']['$k'] > 0 and all(r.get('errors', 0) == 0 for r in d['workloads']['$w'][s]['runs']) for s in $on)" \
+		"$w: a positive median $k and no error"
+done
+json_check "all(($num)(d['workloads'][w]['oci-registry']['median'].get('responder_hwm')) for w in ('push_mono', 'push_chunked'))" \
+	"push: the responder's peak RSS"
 json_check "all(r.get('errors', 0) == 0 for w in d['workloads'] if w != 'memory' for s in ('oci-registry', 'limit') for r in d['workloads'][w][s]['runs'])" \
 	"oci-registry and the limit answered every request of every run"
 json_check "len(d['targets']) >= 10 and all(t['met'] in (True, False) for t in d['targets'].values())" \

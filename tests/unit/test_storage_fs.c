@@ -236,6 +236,41 @@ static void test_writer_abort(void **state)
     assert_missing(st, "partial");
 }
 
+/* A resumed object grows in place, by one writer at a time; an abort cuts it back. */
+static void test_writer_resume(void **state)
+{
+    struct fixture *f = *state;
+    struct storage *st = f->st;
+    struct storage_writer *w, *other;
+    uint64_t size = 99;
+    const char *key = "uploads/s1/data";
+
+    assert_int_equal(st->ops->writer_resume(st, key, &size, &w), STORAGE_OK);
+    assert_int_equal(size, 0);
+    assert_int_equal(st->ops->writer_write(w, "hello", 5), STORAGE_OK);
+    assert_content(st, key, "hello"); /* in place: visible as written */
+    /* Held: another writer (of any process: flock) is refused. */
+    assert_int_equal(st->ops->writer_resume(st, key, &size, &other), STORAGE_IN_PROGRESS);
+    assert_int_equal(st->ops->writer_commit(w, key), STORAGE_OK);
+    assert_int_equal(tmp_entries(f), 0);
+
+    assert_int_equal(st->ops->writer_resume(st, key, &size, &w), STORAGE_OK);
+    assert_int_equal(size, 5);
+    assert_int_equal(st->ops->writer_write(w, ", partial", 9), STORAGE_OK);
+    st->ops->writer_abort(w);
+    assert_content(st, key, "hello");
+
+    assert_int_equal(st->ops->writer_resume(st, key, &size, &w), STORAGE_OK);
+    assert_int_equal(st->ops->writer_write(w, ", world", 7), STORAGE_OK);
+    /* Moved while held: the name is free, the writer only lets go. */
+    assert_int_equal(st->ops->move(st, key, "blobs/sha256/cd/cdef"), STORAGE_OK);
+    assert_missing(st, key);
+    assert_content(st, "blobs/sha256/cd/cdef", "hello, world");
+    assert_int_equal(st->ops->writer_commit(w, key), STORAGE_OK);
+    assert_content(st, "blobs/sha256/cd/cdef", "hello, world");
+    assert_int_equal(st->ops->move(st, key, "elsewhere"), STORAGE_NOT_FOUND);
+}
+
 /* ---- key checks -------------------------------------------------------- */
 
 /* Every operation that takes a key, run on one key; returns its result. */
@@ -774,6 +809,7 @@ int main(void)
         T(test_directory_is_not_an_object),
         T(test_writer_commit),
         T(test_writer_abort),
+        T(test_writer_resume),
         T(test_bad_keys),
         T(test_reader_streams),
         T(test_touch),
