@@ -4,7 +4,8 @@
 # blob in 64 MiB chunks that streams (the responder's peak RSS stays under
 # 32 MiB, nginx spools nothing), `ctr images push --user`, two PATCHes racing
 # on one session, a client dropping mid-PATCH, and a disk filling up during
-# an upload. push.sh has the protocol itself, skopeo, podman, and a session
+# an upload, and the responder killed (-9) mid-PATCH (no partial blob, the
+# session resumes from its Range). push.sh has the protocol itself, skopeo, podman, and a session
 # resumed after a restart of the responder.
 
 # shellcheck source=tests/lib/common.sh
@@ -131,6 +132,33 @@ cat "$T/a" "$T/b" >"$T/ab"
 expect "$(st PUT "$SESSION?digest=$(sha256_of "$T/ab")")" 201 "" "the resumed upload closes"
 is "$(http_status "/v2/myorg/drop/blobs/$(sha256_of "$T/ab")")" 200 "GET of the resumed blob"
 check "it is both chunks, whole" cmp -s "$T/body" "$T/ab"
+
+# --- the responder killed (-9) mid-PATCH ---
+SESSION=$(session killed) || bail "no session"
+# 16 MiB at 2 MiB/s: the responder is killed once part of it is stored.
+curl -sS --max-time 60 -o /dev/null -w '%{http_code}' "${CREDS[@]}" -X PATCH -T "$T/ab" \
+	--limit-rate 2M -H "Content-Range: 0-$(((16 << 20) - 1))" "http://$MIRROR$SESSION" \
+	>"$T/killed.status" 2>/dev/null &
+CLIENT=$!
+stored() { [ "$(stat -c %s "$CACHE/uploads/${SESSION##*/}/data" 2>/dev/null || echo 0)" -ge $((2 << 20)) ]; }
+check "part of the chunk is stored" wait_until 30 stored
+stop responder KILL 5
+wait "$CLIENT"
+isnt "$(cat "$T/killed.status")" 202 "the client of the killed responder is not told the chunk is stored"
+is "$(http_status "/v2/myorg/killed/blobs/$(sha256_of "$T/ab")" -I)" 502 \
+	"with the responder gone, nginx answers 502"
+start_push_responder || bail "the responder did not restart"
+is "$(http_status "/v2/myorg/killed/blobs/$(sha256_of "$T/ab")" -I)" 404 "no partial blob is visible"
+expect "$(http_status "$SESSION")" 204 "" "the session is still there after the kill"
+held=$(header Range)
+held=$((${held#0-} + 1))
+ok "$([ "$held" -gt 0 ] && [ "$held" -lt $((16 << 20)) ]; echo $?)" \
+	"it holds part of the chunk ($held bytes)"
+tail -c +$((held + 1)) "$T/ab" >"$T/rest"
+expect "$(patch "$SESSION" "$T/rest" "$held")" 202 "" "the rest of the chunk, from the session's Range"
+expect "$(st PUT "$SESSION?digest=$(sha256_of "$T/ab")")" 201 "" "the upload closes after the kill"
+is "$(http_status "/v2/myorg/killed/blobs/$(sha256_of "$T/ab")")" 200 "GET of the blob"
+check "it is the bytes pushed, whole" cmp -s "$T/body" "$T/ab"
 
 # --- a disk that fills during an upload ---
 # The responder again, its storage on a 24 MiB tmpfs; nginx sends from the same path.
