@@ -3,10 +3,10 @@
 # through nginx with HTTP Basic on writes (tests/lib/hosted.sh): a 1 GiB
 # blob in 64 MiB chunks that streams (the responder's peak RSS stays under
 # 32 MiB, nginx spools nothing), `ctr images push --user`, two PATCHes racing
-# on one session, a client dropping mid-PATCH, and a disk filling up during
-# an upload, and the responder killed (-9) mid-PATCH (no partial blob, the
-# session resumes from its Range). push.sh has the protocol itself, skopeo, podman, and a session
-# resumed after a restart of the responder.
+# on one session, a client dropping mid-PATCH, the responder killed (-9)
+# mid-PATCH (no partial blob; the session resumes from its Range), and a disk
+# filling up during an upload. push.sh has the protocol itself, skopeo,
+# podman, and a session resumed after a restart of the responder.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
