@@ -42,8 +42,9 @@ struct storage_lease {
     char key[LEASE_KEY_MAX];
     char body[LEASE_BODY_MAX];
     long ttl;
-    char etag[130]; /* of our last write: the keeper's while it runs */
-    bool lost;      /* another holder took it: not ours to remove */
+    char etag[130];         /* of our last write: the keeper's while it runs */
+    long long last_written; /* when (s3_http_monotonic) it was last written */
+    bool lost;              /* another holder took it: not ours to remove */
     pthread_t keeper;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -186,6 +187,7 @@ static void lease_renew(struct storage_lease *l)
         err = lease_put(s, l->key, l->body, if_match ? "if-match" : NULL, l->etag, &resp);
     if (err == STORAGE_OK && resp.status >= 200 && resp.status < 300) {
         snprintf(l->etag, sizeof(l->etag), "%s", resp.etag);
+        l->last_written = s3_http_monotonic();
     } else if (err == STORAGE_OK && resp.status == 412) {
         err = lease_look(s, l->key, l->body, &look);
         if (err == STORAGE_OK && look.ours)
@@ -341,6 +343,7 @@ enum storage_err s3_lease_acquire(struct s3 *s, const char *name, long ttl,
         err = acquire_round(l);
     if (err == STORAGE_NOT_FOUND)
         err = STORAGE_IN_PROGRESS; /* others kept winning: one of them holds it */
+    l->last_written = s3_http_monotonic();
     if (err == STORAGE_OK && !keeper_start(l)) {
         lease_delete(s, l->key);
         err = STORAGE_NO_MEMORY;
@@ -364,7 +367,13 @@ void s3_lease_release(struct storage_lease *l)
     pthread_join(l->keeper, NULL);
     pthread_cond_destroy(&l->wake);
     pthread_mutex_destroy(&l->lock);
-    /* Renewed less than ttl/3 ago: nobody can have taken it over since. */
+    /* Written less than a ttl ago: nobody can have taken it over since.
+     * Else (renewals failed, S3 was away) it is removed only if still ours. */
+    if (!l->lost && s3_http_monotonic() - l->last_written >= l->ttl - 1) {
+        struct lease_look look;
+
+        l->lost = lease_look(l->s3, l->key, l->body, &look) != STORAGE_OK || !look.ours;
+    }
     if (!l->lost)
         lease_delete(l->s3, l->key);
     free(l);
@@ -380,8 +389,10 @@ static long probe_put(struct s3 *s, const char *key, const char *header, const c
     struct s3_resp resp = {0};
     long status = 0;
 
+    /* 501 NotImplemented is an answer (Swift's s3api refuses conditional
+     * PUTs so); other 5xx say the server is in trouble. */
     if (lease_put(s, key, "oci-registry probe\n", header, value, &resp) == STORAGE_OK &&
-        resp.status < 500)
+        (resp.status < 500 || resp.status == 501))
         status = resp.status;
     if (etag != NULL)
         snprintf(etag, 130, "%s", resp.etag);

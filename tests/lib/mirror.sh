@@ -94,7 +94,8 @@ stop_spawned() {
 }
 
 # template_nginx DIR PORT: the contrib configuration with our port and paths
-# (NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
+# (NGINX_RUN, NGINX_LOG: its run and log directories, default $T/run and
+# $T/log, so that several fronts can run side by side; NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
 # NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
 # matches no IP address in a certificate).
 template_nginx() {
@@ -103,9 +104,9 @@ template_nginx() {
 	for f in nginx.conf oci-registry.conf; do
 		sed -e "s|/etc/oci-registry/nginx/oci-registry.conf|$dir/oci-registry.conf|g" \
 			-e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
-			-e "s|/run/oci-registry|$T/run|g" \
+			-e "s|/run/oci-registry|${NGINX_RUN:-$T/run}|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
-			-e "s|/var/log/oci-registry|$T/log|g" \
+			-e "s|/var/log/oci-registry|${NGINX_LOG:-$T/log}|g" \
 			-e "s|/etc/oci-registry/nginx/push-auth|$dir/push-auth|g" \
 			-e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
 			-e "s|/etc/ssl/certs/ca-certificates.crt|${NGINX_S3_CA:-/etc/ssl/certs/ca-certificates.crt}|g" \
@@ -119,7 +120,8 @@ template_nginx() {
 }
 
 # start_nginx: nginx in front of the responder on a free port; sets
-# NGINX_PORT and MIRROR (host:port). The master runs in the foreground
+# NGINX_PORT and MIRROR (host:port). NGINX_NAME (default nginx) names the
+# process and its directory $T/NAME, for a test that runs several. The master runs in the foreground
 # (daemon off) so it is an ordinary child that stop_all can stop.
 # `user root` lets the workers, which would otherwise run as nobody, read
 # the cache and the socket that this root-run test creates in its private
@@ -127,10 +129,11 @@ template_nginx() {
 start_nginx() {
 	NGINX_PORT=$(free_ports 1)
 	MIRROR=127.0.0.1:$NGINX_PORT
-	template_nginx "$T/nginx" "$NGINX_PORT" || return 1
-	spawn nginx "$T/log/nginx.out" nginx -e "$T/log/nginx-startup.log" -p "$T/nginx" \
-		-c "$T/nginx/nginx.conf" -g 'daemon off; user root;'
-	wait_ready nginx 20 tcp_open "$NGINX_PORT"
+	local name=${NGINX_NAME:-nginx} log=${NGINX_LOG:-$T/log}
+	template_nginx "$T/$name" "$NGINX_PORT" || return 1
+	spawn "$name" "$log/nginx.out" nginx -e "$log/nginx-startup.log" -p "$T/$name" \
+		-c "$T/$name/nginx.conf" -g 'daemon off; user root;'
+	wait_ready "$name" 20 tcp_open "$NGINX_PORT"
 }
 
 # start_mirror [RESPONDER OPTIONS...]: upstream config, responder, nginx.

@@ -17,6 +17,7 @@ TEST_PACKAGES=(
 	python3-swift
 	clang libclang-rt-14-dev llvm-14
 	prometheus gnuplot-nox
+	faketime
 )
 # The container tests (scripts/test --containers): podman with runc, the CNI
 # plugins of its bridge network, catatonit for kube play's pause image,
