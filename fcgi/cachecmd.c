@@ -10,7 +10,6 @@
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@
 #include "fcgi/options.h"
 
 #define EXIT_TROUBLE 1
-#define EXIT_USAGE   2
 
 struct cmd {
     struct storage *st;
@@ -35,17 +33,6 @@ struct cmd {
     bool tty;        /* stderr is a terminal: progress is drawn there */
     time_t shown;    /* progress: when last drawn */
 };
-
-/* A bad command line: one line on stderr, exit status 2. */
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fcgi_vfail(fmt, ap);
-    va_end(ap);
-    return EXIT_USAGE;
-}
 
 static int storage_trouble(const char *what, enum storage_err err)
 {
@@ -124,7 +111,7 @@ static int cmd_ls(struct cmd *c)
     if (c->arg != NULL &&
         (!oci_inventory_parse(c->arg, &filter) ||
          (filter.kind != OCI_INVENTORY_NAMESPACE && filter.kind != OCI_INVENTORY_REPOSITORY)))
-        return usage_error("cache: ls takes NS or NS/REPO, not '%s'", c->arg);
+        return fcgi_usage_error("cache: ls takes NS or NS/REPO, not '%s'", c->arg);
     if (c->json)
         c->out = cJSON_CreateArray();
     err = oci_inventory_list(c->st, c->e->usage, c->arg ? &filter : NULL, ls_entry, c);
@@ -165,7 +152,7 @@ static int cmd_du(struct cmd *c)
     enum storage_err err;
 
     if (c->arg != NULL)
-        return usage_error("cache: du takes no argument, not '%s'", c->arg);
+        return fcgi_usage_error("cache: du takes no argument, not '%s'", c->arg);
     if (c->json) {
         c->out = cJSON_CreateObject();
         cJSON_AddItemToObject(c->out, "namespaces", cJSON_CreateArray());
@@ -209,7 +196,7 @@ static int cmd_verify(struct cmd *c)
     enum storage_err err;
 
     if (c->arg != NULL)
-        return usage_error("cache: verify takes no argument but --repair, not '%s'", c->arg);
+        return fcgi_usage_error("cache: verify takes no argument but --repair, not '%s'", c->arg);
     if (c->json) {
         c->out = cJSON_CreateObject();
         cJSON_AddItemToObject(c->out, "corrupt", cJSON_CreateArray());
@@ -243,10 +230,10 @@ static int cmd_evict(struct cmd *c)
     enum storage_err err;
 
     if (c->to == NULL || c->arg != NULL)
-        return usage_error("cache: evict needs --to SIZE");
+        return fcgi_usage_error("cache: evict needs --to SIZE");
     if (!oci_size_parse(c->to, &target, NULL))
-        return usage_error("cache: evict --to must be a size such as 40GiB, 800MB or 0, not '%s'",
-                           c->to);
+        return fcgi_usage_error(
+            "cache: evict --to must be a size such as 40GiB, 800MB or 0, not '%s'", c->to);
     c->e->progress = evict_progress;
     c->e->progress_arg = c;
     err = oci_evict_run(c->st, c->e, target, time(NULL), &s);
@@ -280,12 +267,12 @@ static int cmd_rm(struct cmd *c)
     enum storage_err err;
 
     if (c->arg == NULL)
-        return usage_error(
+        return fcgi_usage_error(
             "cache: rm needs a reference: NS, NS/REPO, NS/REPO:TAG, NS/REPO@DIGEST or "
             "DIGEST");
     if (!oci_inventory_parse(c->arg, &t))
-        return usage_error("cache: '%s' is not NS, NS/REPO, NS/REPO:TAG, NS/REPO@DIGEST or DIGEST",
-                           c->arg);
+        return fcgi_usage_error(
+            "cache: '%s' is not NS, NS/REPO, NS/REPO:TAG, NS/REPO@DIGEST or DIGEST", c->arg);
     err = oci_inventory_remove(c->st, c->e, &t, &r);
     if (err == STORAGE_NOT_FOUND) {
         fprintf(stderr, "oci-registry: cache rm: nothing cached under %s\n", c->arg);
@@ -336,10 +323,11 @@ static int parse(int argc, char **argv, struct cmd *c)
         else if (opt == 't' && strcmp(argv[0], "evict") == 0)
             c->to = optarg;
         else
-            return usage_error("cache: %s: unknown option or missing value (see --help)", argv[0]);
+            return fcgi_usage_error("cache: %s: unknown option or missing value (see --help)",
+                                    argv[0]);
     }
     if (argc - optind > 1)
-        return usage_error("cache: unexpected argument '%s'", argv[optind + 1]);
+        return fcgi_usage_error("cache: unexpected argument '%s'", argv[optind + 1]);
     c->arg = optind < argc ? argv[optind] : NULL;
     return EXIT_SUCCESS;
 }
@@ -356,5 +344,5 @@ int fcgi_cache_command(int argc, char **argv, struct storage *st, struct oci_evi
         status = parse(argc, argv, &c);
         return status != EXIT_SUCCESS ? status : commands[i].run(&c);
     }
-    return usage_error("cache: unknown command '%s': ls, du, verify, evict or rm", argv[0]);
+    return fcgi_usage_error("cache: unknown command '%s': ls, du, verify, evict or rm", argv[0]);
 }

@@ -26,6 +26,7 @@
 #include "core/upstream/slots.h"
 #include "core/upstream/upstream.h"
 #include "fcgi/cachecmd.h"
+#include "fcgi/gccmd.h"
 #include "fcgi/options.h"
 #include "fcgi/respond.h"
 #include "fcgi/server.h"
@@ -285,10 +286,13 @@ int main(int argc, char **argv)
     storage = open_storage(&opts);
     if (storage == NULL)
         goto done;
-    if (opts.command_argc > 0) { /* the cache command: its accounting and last uses too */
-        status = open_evictor(&opts, &evictor)
-                     ? fcgi_cache_command(opts.command_argc, opts.command_argv, storage, &evictor)
-                     : EXIT_USAGE;
+    if (opts.command != FCGI_COMMAND_SERVE) { /* a command: its accounting and last uses too */
+        if (!open_evictor(&opts, &evictor))
+            status = EXIT_USAGE;
+        else if (opts.command == FCGI_COMMAND_GC)
+            status = fcgi_gc_command(opts.command_argc, opts.command_argv, storage, &evictor);
+        else
+            status = fcgi_cache_command(opts.command_argc, opts.command_argv, storage, &evictor);
         goto done;
     }
     open_metrics(&opts, &cfg);

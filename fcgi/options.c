@@ -27,6 +27,8 @@ static const char usage[] =
     "       oci-registry [OPTIONS] s3 --host HOST[:PORT] --bucket B [--access-key K\n"
     "                                 --secret-key S] [S3 OPTIONS]\n"
     "       oci-registry [OPTIONS] STORAGE... cache ls|du|verify|evict|rm [ARGS] [--json]\n"
+    "       oci-registry [OPTIONS] STORAGE... gc [--dry-run] [--grace DURATION]\n"
+    "                                            [--delete-untagged]\n"
     "\n"
     "A pull-through cache for OCI and Docker registries, served as a FastCGI\n"
     "responder behind nginx or lighttpd.\n"
@@ -108,6 +110,17 @@ static const char usage[] =
     "  cache evict --to SIZE         evict least recently used blobs down to SIZE\n"
     "  cache rm REF                  remove NS/REPO:TAG, NS/REPO@DIGEST, a blob\n"
     "                                DIGEST, NS/REPO or NS\n"
+    "\n"
+    "Garbage collection of hosted namespaces, on the storage given before it:\n"
+    "  gc                            remove blobs no hosted manifest references any\n"
+    "                                more (links, then content no other repository\n"
+    "                                and no mirrored manifest uses); safe while\n"
+    "                                responders serve the same storage\n"
+    "    --dry-run                   list what would be removed, remove nothing\n"
+    "    --grace DURATION            keep what was written or used this recently:\n"
+    "                                pushes in progress (default 1h)\n"
+    "    --delete-untagged           remove manifests no tag reaches too (default:\n"
+    "                                keep them)\n"
     "\n"
     "Credentials for upstreams come from the config file or from\n"
     "UPSTREAM_CREDENTIALS (JSON); S3 keys without --access-key from\n"
@@ -203,6 +216,16 @@ void fcgi_vfail(const char *fmt, va_list ap)
     fputs("oci-registry: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+}
+
+int fcgi_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fcgi_vfail(fmt, ap);
+    va_end(ap);
+    return FCGI_EXIT_USAGE;
 }
 
 /* Prints one line naming the problem; always false, for "return fail(...)". */
@@ -576,10 +599,12 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
                     o->storage == FCGI_STORAGE_S3 ? s3_options : filesystem_options, o,
                     &result) < 0)
         return result;
-    if (optind < argc - first && strcmp(argv[first + optind], "cache") == 0) {
-        o->command_argc = argc - first - optind - 1;
-        o->command_argv = argv + first + optind + 1;
-        if (o->command_argc == 0) {
+    if (optind < argc - first &&
+        (strcmp(argv[first + optind], "cache") == 0 || strcmp(argv[first + optind], "gc") == 0)) {
+        o->command = argv[first + optind][0] == 'c' ? FCGI_COMMAND_CACHE : FCGI_COMMAND_GC;
+        o->command_argc = argc - first - optind - (o->command == FCGI_COMMAND_CACHE);
+        o->command_argv = argv + first + optind + (o->command == FCGI_COMMAND_CACHE);
+        if (o->command == FCGI_COMMAND_CACHE && o->command_argc == 0) {
             fail("cache needs a command: ls, du, verify, evict or rm (see --help)");
             return FCGI_OPTIONS_ERROR;
         }

@@ -15,10 +15,11 @@
  *              | s3 --host HOST[:PORT] --bucket B [--region R] --access-key K
  *                   --secret-key S [--path-style] [--ca-file F] [--prefix P]
  *                   [--s3-redirect]
- *              [cache COMMAND [ARGS...]]
+ *              [cache COMMAND [ARGS...] | gc [ARGS...]]
  *
  * A "cache" after the storage runs an operator's command on that storage
- * (fcgi/cachecmd.c) instead of serving.
+ * (fcgi/cachecmd.c) instead of serving; a "gc" runs the garbage collection
+ * of hosted content (fcgi/gccmd.c) on it.
  *
  * Compatible with the reference oci-registry: every option can also come
  * from the environment (LISTEN, DEFAULT_NAMESPACE, UPSTREAM_CONFIG_FILE,
@@ -72,6 +73,12 @@ struct fcgi_cache_options {
     bool admin;             /* the /_admin/ API (core/ops/admin.h) */
 };
 
+enum fcgi_command {
+    FCGI_COMMAND_SERVE,
+    FCGI_COMMAND_CACHE, /* "cache COMMAND ARGS..." */
+    FCGI_COMMAND_GC,    /* "gc ARGS..." */
+};
+
 struct fcgi_options {
     const char *listen; /* NULL: the socket inherited on fd 0 */
     const char *default_namespace;
@@ -94,13 +101,14 @@ struct fcgi_options {
     enum fcgi_storage storage;
     struct fcgi_s3_options s3;
     struct fcgi_cache_options cache;
-    /* "cache COMMAND ARGS...": the words after "cache"; command_argc 0: serve. */
+    /* What to run, and its words: those after "cache"; "gc" and those after it. */
+    enum fcgi_command command;
     int command_argc;
     char **command_argv;
 };
 
 enum fcgi_options_result {
-    FCGI_OPTIONS_RUN,   /* options are valid: serve, or run the cache command */
+    FCGI_OPTIONS_RUN,   /* options are valid: serve, or run the command */
     FCGI_OPTIONS_EXIT,  /* --help or --version was printed */
     FCGI_OPTIONS_ERROR, /* one line was printed to stderr */
 };
@@ -109,5 +117,11 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
 
 /* Prints "oci-registry: " and the message as one line on stderr. */
 __attribute__((format(printf, 1, 0))) void fcgi_vfail(const char *fmt, va_list ap);
+
+/* The exit status of a bad command line (the operators' commands: cache, gc). */
+#define FCGI_EXIT_USAGE 2
+
+/* A bad command line of a command: one line on stderr; returns FCGI_EXIT_USAGE. */
+__attribute__((format(printf, 1, 2))) int fcgi_usage_error(const char *fmt, ...);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/cache/inventory.h"
 #include "core/cache/repo.h"
+#include "util/grow.h"
 #include "core/cache/listing.h"
 
 /* Manifests above this size are not read for du (as the pipeline refuses them). */
@@ -183,17 +184,13 @@ struct refs {
 
 static void refs_add(struct refs *r, const struct oci_digest *d)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        void *grown = realloc(r->keys, cap * sizeof(*r->keys));
+    void *grown = util_grow(r->keys, &r->cap, r->n, sizeof(*r->keys), 64);
 
-        if (grown == NULL) {
-            r->failed = true;
-            return;
-        }
-        r->keys = grown;
-        r->cap = cap;
+    if (grown == NULL) {
+        r->failed = true;
+        return;
     }
+    r->keys = grown;
     oci_cache_blob_key(d, r->keys[r->n++]);
 }
 

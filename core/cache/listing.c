@@ -7,20 +7,17 @@
 #include <string.h>
 
 #include "core/cache/listing.h"
+#include "util/grow.h"
 
 static bool collect(void *arg, const char *key, const struct storage_info *info)
 {
     struct oci_listing *l = arg;
 
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        struct oci_listing_item *grown = realloc(l->v, cap * sizeof(*grown));
+    struct oci_listing_item *grown = util_grow(l->v, &l->cap, l->n, sizeof(*grown), 256);
 
-        if (grown == NULL)
-            return !(l->failed = true);
-        l->v = grown;
-        l->cap = cap;
-    }
+    if (grown == NULL)
+        return !(l->failed = true);
+    l->v = grown;
     if ((l->v[l->n].key = strdup(key)) == NULL)
         return !(l->failed = true);
     l->v[l->n++].info = *info;

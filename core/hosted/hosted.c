@@ -175,15 +175,43 @@ static bool list_leaves(struct storage *st, const struct oci_route *route, const
     return true;
 }
 
+static bool note_any(void *arg, const char *key, const struct storage_info *info)
+{
+    (void)key;
+    (void)info;
+    *(bool *)arg = true;
+    return false; /* one is enough */
+}
+
+/* Whether anything was pushed to the route's repository: a blob or a manifest. */
+static enum storage_err repo_known(struct storage *st, const struct oci_route *route, bool *known)
+{
+    static const char *const parts[] = {"_digests", "_blobs"};
+    char prefix[OCI_CACHE_KEY_MAX];
+    enum storage_err err = STORAGE_OK;
+
+    *known = false;
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && !*known && err == STORAGE_OK; i++) {
+        oci_repo_key(route, parts[i], "", prefix);
+        err = st->ops->list(st, prefix, note_any, known);
+    }
+    return err;
+}
+
+/* A repository nothing was pushed to is unknown (404 NAME_UNKNOWN, as the spec's end-8a). */
 static void tags_list(const struct oci_registry *reg, const struct oci_request *req,
                       struct oci_plan *plan)
 {
     struct names tags = {0};
     char link[OCI_HEAD_VALUE_MAX];
+    bool known = true;
 
     snprintf(link, sizeof(link), "%.*s/tags/list", (int)plan->route.name_path_len, req->path);
-    if (!list_leaves(reg->storage, &plan->route, "_tags", &tags))
+    if (!list_leaves(reg->storage, &plan->route, "_tags", &tags) ||
+        (tags.count == 0 && repo_known(reg->storage, &plan->route, &known) != STORAGE_OK))
         oci_plan_error(plan, OCI_E_UNAVAILABLE, "storage failed");
+    else if (!known)
+        oci_plan_error(plan, OCI_E_NAME_UNKNOWN, "nothing was pushed to this repository");
     else
         answer_page(plan, req, plan->route.name, "tags", &tags, link);
     names_free(&tags);

@@ -456,24 +456,29 @@ static bool try_mount(const struct oci_registry *reg, const struct oci_request *
     struct oci_route from = plan->route;
     struct oci_digest digest;
     struct storage_info info;
-    char key[OCI_CACHE_KEY_MAX];
-    bool found, from_found, have;
+    char from_name[OCI_NAMESPACE_MAX + 1 + OCI_NAME_MAX + 1];
+    bool found, from_found;
 
     if (!query_digest(req, plan, "mount", &digest, &found))
         return true;
     if (!found)
         return false;
-    if (!oci_query_param(req->query, "from", from.name, sizeof(from.name), &from_found) ||
-        (from_found && !oci_name_valid(from.name, strlen(from.name)))) {
+    /* "from" names a repository as a path does ("hosted.test/myorg/app" or,
+     * in the default namespace, "myorg/app"). */
+    if (!oci_query_param(req->query, "from", from_name, sizeof(from_name), &from_found) ||
+        (from_found && oci_route_repository(from_name, req->query, reg->options.default_namespace,
+                                            &from) != OCI_OK)) {
         oci_plan_error(plan, OCI_E_NAME_INVALID, "from is not a repository name");
         return true;
     }
-    /* Without "from", any content the storage holds under that digest is
-     * mounted: knowing a digest is what it takes to pull it here anyway. */
-    oci_cache_blob_key(&digest, key);
-    have = from_found ? oci_repo_has_blob(st, &from, &digest, &info)
-                      : st->ops->stat(st, key, &info) == STORAGE_OK;
-    if (!have)
+    /* Namespaces share no repositories: a mount from another one is an
+     * upload (202). So is a mount without "from" (no automatic content
+     * discovery, as distribution): the storage holds other namespaces'
+     * pushed blobs and the mirrors' cached ones, whose reads the front
+     * server may guard, and a digest alone must not link them here. */
+    if (!from_found || strcmp(from.namespace_, plan->route.namespace_) != 0)
+        return false;
+    if (!oci_repo_has_blob(st, &from, &digest, &info))
         return false;
     if (oci_repo_link_blob(st, &plan->route, &digest) != STORAGE_OK)
         oci_plan_error(plan, OCI_E_UNAVAILABLE, "storage failed");

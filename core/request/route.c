@@ -298,6 +298,16 @@ static enum oci_error route_name(struct oci_route *out, const char *rest, size_t
     return err;
 }
 
+enum oci_error oci_route_repository(const char *name, const char *query, const char *default_ns,
+                                    struct oci_route *out)
+{
+    size_t len = strlen(name);
+    const char *rest;
+    enum oci_error err = resolve_namespace(out, name, len, query, default_ns, &rest);
+
+    return err != OCI_OK ? err : set_name(out, rest, len - (size_t)(rest - name));
+}
+
 enum oci_error oci_route_parse(const char *path, const char *query, const char *default_ns,
                                struct oci_route *out)
 {

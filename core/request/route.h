@@ -95,6 +95,15 @@ enum oci_error oci_route_parse(const char *path, const char *query, const char *
                                struct oci_route *out);
 
 /*
+ * Resolves a repository name as a request path names it (a mount's "from"):
+ * its namespace by the rules above into out->namespace_, the rest into
+ * out->name (and ns_in_query, as a path would). OCI_E_NAME_INVALID when either
+ * fails the grammar.
+ */
+enum oci_error oci_route_repository(const char *name, const char *query, const char *default_ns,
+                                    struct oci_route *out);
+
+/*
  * What a failed parse answers to a read (GET, HEAD): a manifest reference
  * that is neither tag nor digest names no manifest, so it is
  * OCI_E_MANIFEST_UNKNOWN (404, as the conformance suite expects); every other

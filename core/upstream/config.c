@@ -13,6 +13,7 @@
  * password, or a host written with userinfo in it, cannot end up in a log.
  */
 #include "core/upstream/config.h"
+#include "util/grow.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -124,17 +125,14 @@ static bool index_grow(struct oci_config *cfg)
 /* Takes over the strings of up, whose namespace is not in cfg yet. */
 static bool config_add(struct oci_config *cfg, const struct oci_upstream *up)
 {
+    struct oci_upstream *grown;
+
     if ((cfg->count + 1) * 2 > cfg->slot_count && !index_grow(cfg))
         return false;
-    if (cfg->count == cfg->capacity) {
-        size_t capacity = cfg->capacity == 0 ? 8 : cfg->capacity * 2;
-        struct oci_upstream *grown = realloc(cfg->upstreams, capacity * sizeof(*grown));
-
-        if (grown == NULL)
-            return false;
-        cfg->upstreams = grown;
-        cfg->capacity = capacity;
-    }
+    grown = util_grow(cfg->upstreams, &cfg->capacity, cfg->count, sizeof(*grown), 8);
+    if (grown == NULL)
+        return false;
+    cfg->upstreams = grown;
     cfg->upstreams[cfg->count] = *up;
     *slot_of(cfg, up->namespace_) = ++cfg->count;
     return true;

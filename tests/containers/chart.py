@@ -11,6 +11,8 @@ Findings are printed as TAP comments.
   chart.py exec-probe FILE CONTAINER
                               the command of its exec liveness probe
   chart.py tmpdir FILE        the responder has TMPDIR on a writable emptyDir
+  chart.py push FILE SECRET   nginx mounts push-auth.conf from the chart's ConfigMap
+                              and /etc/oci-registry/htpasswd from the Secret SECRET
   chart.py kubeplay FILE DIR  DIR/play.yaml and DIR/secret.json: see kubeplay()
 """
 import base64
@@ -147,10 +149,28 @@ def kubeplay(path, out):
     return 0
 
 
+def push(path, secret):
+    """nginx has what push-auth.conf needs: the file itself and the htpasswd it names."""
+    spec = pod_spec(documents(path))
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    nginx = next(c for c in spec["containers"] if c["name"] == "nginx")
+    mounts = {m["mountPath"]: m for m in nginx["volumeMounts"]}
+    auth = mounts.get("/etc/oci-registry/nginx/push-auth.conf")
+    users = mounts.get("/etc/oci-registry/htpasswd")
+    bad = 0
+    if auth is None or auth.get("subPath") != "push-auth.conf" or "configMap" not in volumes[auth["name"]]:
+        print("# nginx does not mount push-auth.conf from the ConfigMap")
+        bad = 1
+    if users is None or volumes[users["name"]].get("secret", {}).get("secretName") != secret:
+        print(f"# nginx does not mount /etc/oci-registry/htpasswd from the Secret {secret}")
+        bad = 1
+    return bad
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "metrics": metrics,
-            "kubeplay": kubeplay}[cmd](*args)
+            "push": push, "kubeplay": kubeplay}[cmd](*args)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,19 @@ check "S3 values: the responder's TMPDIR is a writable emptyDir" \
 	"$PYTHON" "$HERE/chart.py" tmpdir "$T/render-s3/oci-registry/templates/deployment.yaml"
 check "the pods are annotated for Prometheus at nginx's metrics port" \
 	"$PYTHON" "$HERE/chart.py" metrics "$DEPLOYMENT"
+# shellcheck disable=SC2016 # a bcrypt hash: its $ are no expansions
+USER_LINE='alice:$2y$05$0123456789abcdefghijkuJ0Aq5EQ4fyT7yQ0Gm5iKQv6uAqz0lSe'
+echo "$USER_LINE" >"$T/htpasswd"
+check "helm template, push with an htpasswd" render "$T/render-push" --set-file "push.htpasswd=$T/htpasswd"
+check "push: nginx mounts push-auth.conf and the chart's htpasswd Secret" \
+	"$PYTHON" "$HERE/chart.py" push "$T/render-push/oci-registry/templates/deployment.yaml" t-oci-registry-push
+check "push: the chart's Secret holds the htpasswd file" \
+	grep -qF "$USER_LINE" "$T/render-push/oci-registry/templates/secret.yaml"
+check "helm template, push with an existing Secret" render "$T/render-push2" --set push.existingSecret=users
+check "push, existing Secret: nginx mounts it" \
+	"$PYTHON" "$HERE/chart.py" push "$T/render-push2/oci-registry/templates/deployment.yaml" users
+check "push off: nginx mounts no push-auth.conf" \
+	eval "! grep -q push-auth.conf '$DEPLOYMENT'"
 
 # --- the chart's Deployment under podman kube play ---
 POD=t-oci-registry-pod-0

@@ -38,6 +38,8 @@ check "chart files/oci-registry.conf is contrib/nginx/oci-registry.conf" \
 	cmp -s "$CHART/files/oci-registry.conf" "$SRC/contrib/nginx/oci-registry.conf"
 check "chart files/nginx.conf is contrib/docker-compose/nginx.conf" \
 	cmp -s "$CHART/files/nginx.conf" "$SRC/contrib/docker-compose/nginx.conf"
+check "chart files/push-auth.conf is contrib/nginx/push-auth.conf" \
+	cmp -s "$CHART/files/push-auth.conf" "$SRC/contrib/nginx/push-auth.conf"
 missing=
 while read -r p; do [ -e "$p" ] || missing="$missing $p"; done < <(deploy compose-paths "$COMPOSE")
 is "$missing" "" "every path compose.yaml names exists (build context, Dockerfile, mounts)"
@@ -80,6 +82,12 @@ cp "$CHART/files/oci-registry.conf" "$T/nginx/oci-registry.conf"
 sed -i "s|/var/cache/oci-registry|$T/cache|g" "$T/nginx/oci-registry.conf"
 out=$(nginx -t -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'user root;' 2>&1)
 ok $? "nginx -t: the compose/chart nginx.conf with contrib/nginx/oci-registry.conf" || diag "$out"
+# With push on, as the chart mounts it: push-auth.conf beside oci-registry.conf.
+sed "s|/etc/oci-registry/htpasswd|$T/nginx/htpasswd|" "$CHART/files/push-auth.conf" >"$T/nginx/push-auth.conf"
+: >"$T/nginx/htpasswd"
+out=$(nginx -t -p "$T/nginx" -c "$T/nginx/nginx.conf" -g 'user root;' 2>&1)
+ok $? "nginx -t: the same with the chart's push-auth.conf included" || diag "$out"
+rm "$T/nginx/push-auth.conf"
 for mode in spawn connect; do
 	d=$T/lighttpd-$mode
 	mkdir -p "$d"
@@ -165,7 +173,7 @@ for f in nginx/nginx.conf nginx/oci-registry.conf lighttpd/lighttpd.conf lighttp
 	systemd/oci-registry-nginx.service systemd/oci-registry.sysusers systemd/oci-registry.default \
 	docker-compose/compose.yaml docker-compose/nginx.conf \
 	helm/oci-registry/Chart.yaml helm/oci-registry/values.yaml helm/oci-registry/templates/deployment.yaml \
-	helm/oci-registry/files/nginx.conf; do
+	helm/oci-registry/files/nginx.conf helm/oci-registry/files/push-auth.conf systemd/oci-registry-gc.timer; do
 	check "installed: /usr/share/doc/oci-registry/contrib/$f" cmp -s "$DOC/contrib/$f" "$SRC/contrib/$f"
 done
 check "the README names the install locations" \
@@ -189,10 +197,10 @@ is "$missing" "" "oci-registry(8) has the usual sections"
 # (systemd is installed for it by tests/lib/packages.sh, not run as init.)
 u=$T/units
 mkdir -p "$u"
-for f in "$DOC"/contrib/systemd/*.service "$DOC"/contrib/systemd/*.socket; do
+for f in "$DOC"/contrib/systemd/*.service "$DOC"/contrib/systemd/*.socket "$DOC"/contrib/systemd/*.timer; do
 	sed "s|/usr/bin/oci-registry|$DEST/usr/bin/oci-registry|g" "$f" >"$u/${f##*/}"
 done
-out=$(cd "$u" && timeout 120 systemd-analyze verify --man=no ./*.socket ./*.service 2>&1)
+out=$(cd "$u" && timeout 120 systemd-analyze verify --man=no ./*.socket ./*.service ./*.timer 2>&1)
 ok $? "systemd-analyze verify: the units" || diag "$out"
 exposure=$(cd "$u" && timeout 120 systemd-analyze security --offline=yes ./oci-registry.service 2>/dev/null |
 	sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')

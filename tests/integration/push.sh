@@ -24,7 +24,8 @@ need_responder
 
 # No upstream is ever asked: reg.test (a dynamic, mirrored namespace) only refuses writes.
 htpasswd -B -b -c "$T/htpasswd" alice secret 2>/dev/null || bail "htpasswd failed"
-EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true')
+EXTRA_UPSTREAMS=$(printf '%s\n' '- namespace: hosted.test' '  hosted: true' '  delete: true' \
+	'- namespace: nodelete.test' '  hosted: true')
 PUSH_AUTH=1
 
 # start_push_responder: the responder on filesystem storage, or on S3 with PUSH_STORAGE=s3.
@@ -110,6 +111,7 @@ check "the blob comes back as pushed" cmp -s "$T/body" "$T/big"
 is "$(header Docker-Content-Digest)" "$BIG" "GET of the blob: Docker-Content-Digest"
 is "$(http_status "/v2/myorg/app/blobs/$BIG" -I)" 200 "HEAD of the pushed blob"
 is "$(header Content-Length)" 3000000 "HEAD of the blob: Content-Length"
+is "$(header Docker-Content-Digest)" "$BIG" "HEAD of the blob: Docker-Content-Digest"
 expect "$(http_status "/v2/myorg/other/blobs/$BIG")" 404 BLOB_UNKNOWN "another repository lacks it"
 
 # --- a chunked upload, with an out-of-order chunk, a streamed one, and a restart ---
@@ -126,6 +128,9 @@ like "$(header Docker-Upload-UUID)" '^[0-9a-f]{32}$' "a new session: Docker-Uplo
 expect "$(st PATCH "$SESSION" --data-binary "@$T/part1" -H 'Content-Range: 0-299999' \
 	-H 'Content-Type: application/octet-stream')" 202 "" "PATCH of the first chunk"
 is "$(header Range)" 0-299999 "after the first chunk: Range"
+is "$(header Location)" "$SESSION" "after the first chunk: Location"
+expect "$(st PATCH "$SESSION" --data-binary "@$T/part1" -H 'Content-Range: 0-299999')" 416 \
+	BLOB_UPLOAD_INVALID "the first chunk sent again"
 expect "$(st PATCH "$SESSION" --data-binary "@$T/part3" -H 'Content-Range: 500000-699999')" 416 \
 	BLOB_UPLOAD_INVALID "an out-of-order chunk"
 is "$(header Range)" 0-299999 "416 says what the session holds"
@@ -140,10 +145,12 @@ stop responder TERM 15
 start_push_responder || bail "responder did not restart"
 expect "$(http_status "$SESSION")" 204 "" "GET of the session after a restart"
 is "$(header Range)" 0-299999 "the session survived the restart"
+is "$(header Location)" "$SESSION" "GET of the session: Location"
 # A chunk without a length (chunked transfer encoding), streamed to storage.
 expect "$(st PATCH "$SESSION" -T "$T/part2" -H 'Transfer-Encoding: chunked')" 202 "" \
 	"PATCH with a chunked body and no Content-Range"
 is "$(header Range)" 0-499999 "the streamed chunk is appended"
+is "$(header Location)" "$SESSION" "after the streamed chunk: Location"
 expect "$(st PUT "$SESSION?digest=$CHUNKED" --data-binary "@$T/part3" \
 	-H 'Content-Range: 500000-699999')" 201 "" "PUT closes with the last chunk"
 is "$(header Docker-Content-Digest)" "$CHUNKED" "closing: Docker-Content-Digest"
@@ -166,8 +173,29 @@ expect "$(st DELETE "$SESSION")" 204 "" "DELETE cancels a session"
 expect "$(st PATCH "$SESSION" --data-binary x)" 404 BLOB_UPLOAD_UNKNOWN "a cancelled session is gone"
 expect "$(st PATCH /v2/myorg/app/blobs/uploads/0123456789abcdef0123456789abcdef --data-binary x)" \
 	404 BLOB_UPLOAD_UNKNOWN "an unknown session"
+expect "$(st PUT "/v2/myorg/app/blobs/uploads/0123456789abcdef0123456789abcdef?digest=$BIG")" \
+	404 BLOB_UPLOAD_UNKNOWN "PUT to an unknown session"
 expect "$(st POST "/v2/myorg/app/blobs/uploads/?digest=$BIG" --data-binary 'not it')" 400 \
 	DIGEST_INVALID "a monolithic POST that does not match"
+# A session closed by one PUT that carries the whole blob.
+blob_file whole 100000
+WHOLE=$(sha256_of "$T/whole")
+expect "$(st POST /v2/myorg/app/blobs/uploads/ -H 'Content-Length: 0')" 202 "" "a session for one PUT"
+SESSION=$(header Location)
+expect "$(st PUT "$SESSION?digest=$WHOLE" --data-binary "@$T/whole" \
+	-H 'Content-Type: application/octet-stream')" 201 "" "PUT of a whole blob to a session"
+is "$(header Location)" "/v2/myorg/app/blobs/$WHOLE" "PUT of a whole blob: Location"
+is "$(http_status "/v2/myorg/app/blobs/$WHOLE" -I)" 200 "the blob of one PUT is there"
+# Streamed: one PATCH with no Content-Range, then a PUT with no body.
+blob_file streamed 50000
+STREAMED=$(sha256_of "$T/streamed")
+expect "$(st POST /v2/myorg/app/blobs/uploads/ -H 'Content-Length: 0')" 202 "" "a session to stream to"
+SESSION=$(header Location)
+expect "$(st PATCH "$SESSION" --data-binary "@$T/streamed" -H 'Content-Type: application/octet-stream')" \
+	202 "" "PATCH of the whole blob"
+is "$(header Location)" "$SESSION" "the streamed PATCH: Location"
+expect "$(st PUT "$SESSION?digest=$STREAMED" -H 'Content-Length: 0')" 201 "" "PUT with no body closes it"
+is "$(header Location)" "/v2/myorg/app/blobs/$STREAMED" "closing with no body: Location"
 
 # --- mounts ---
 expect "$(st POST "/v2/myorg/copy/blobs/uploads/?mount=$BIG&from=myorg/app")" 201 "" \
@@ -176,7 +204,21 @@ is "$(header Location)" "/v2/myorg/copy/blobs/$BIG" "the mount's Location"
 is "$(http_status "/v2/myorg/copy/blobs/$BIG" -I)" 200 "the mounted blob is there"
 expect "$(st POST "/v2/myorg/copy/blobs/uploads/?mount=$BIG&from=myorg/none")" 202 "" \
 	"a mount from a repository without it starts a session"
-expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=$CHUNKED")" 201 "" "a mount without from"
+expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=$CHUNKED")" 202 "" \
+	"a mount without from of a blob the storage holds starts a session (no automatic discovery)"
+is "$(http_status "/v2/myorg/third/blobs/$CHUNKED" -I)" 404 "and links nothing into the repository"
+expect "$(st POST "/v2/myorg/third/blobs/uploads/?mount=sha256:$(printf '0%.0s' {1..64})")" 202 "" \
+	"a mount without from of a blob nowhere starts a session"
+like "$(header Location)" '^/v2/myorg/third/blobs/uploads/[0-9a-f]{32}$' "that session's Location"
+# from names a repository as the client's paths do: with the namespace too.
+expect "$(st POST "/v2/hosted.test/myorg/fourth/blobs/uploads/?mount=$BIG&from=hosted.test/myorg/app")" \
+	201 "" "a mount whose from names the namespace"
+is "$(header Location)" "/v2/hosted.test/myorg/fourth/blobs/$BIG" "that mount's Location"
+expect "$(st POST "/v2/hosted.test/myorg/fifth/blobs/uploads/?mount=$BIG&from=myorg/app")" 201 "" \
+	"a mount from the default namespace's repository into the same namespace named"
+expect "$(st POST "/v2/myorg/sixth/blobs/uploads/?mount=$BIG&from=reg.test/myorg/app")" 202 "" \
+	"a mount from another namespace is an upload"
+like "$(header Location)" '^/v2/myorg/sixth/blobs/uploads/[0-9a-f]{32}$' "its session's Location"
 
 # --- manifests ---
 CONFIG='{"architecture":"amd64","os":"linux"}'
@@ -208,6 +250,27 @@ is "$(http_status /v2/myorg/app/manifests/v1)" 200 "GET of the manifest by tag"
 check "the manifest comes back byte for byte" cmp -s "$T/body" "$T/m1"
 is "$(header Content-Type)" "$OCI_MANIFEST" "the manifest's Content-Type"
 is "$(http_status "/v2/myorg/app/manifests/$M1" -I)" 200 "HEAD of the manifest by digest"
+is "$(header Docker-Content-Digest)" "$M1" "HEAD by digest: Docker-Content-Digest"
+is "$(http_status /v2/myorg/app/manifests/v1 -I)" 200 "HEAD of the manifest by tag"
+is "$(header Docker-Content-Digest)" "$M1" "HEAD by tag: Docker-Content-Digest"
+expect "$(http_status /v2/myorg/app/manifests/nosuchtag)" 404 MANIFEST_UNKNOWN "GET of a manifest never pushed"
+is "$(http_status /v2/myorg/app/manifests/nosuchtag -I)" 404 "HEAD of a manifest never pushed"
+# A reference that is neither tag nor digest names no manifest on a read.
+expect "$(http_status /v2/myorg/app/manifests/.INVALID_MANIFEST_NAME)" 404 MANIFEST_UNKNOWN \
+	"GET of a reference that cannot be a tag"
+is "$(http_status /v2/myorg/app/manifests/.INVALID_MANIFEST_NAME -I)" 404 \
+	"HEAD of a reference that cannot be a tag"
+expect "$(http_status /v2/myorg/app/manifests/sha256:totallywrong)" 404 MANIFEST_UNKNOWN \
+	"GET of a manifest by a malformed digest"
+expect "$(http_status /v2/myorg/app/blobs/sha256:totallywrong)" 400 DIGEST_INVALID \
+	"GET of a blob by a malformed digest"
+# An image manifest with no layers (the suite's empty-layer push).
+printf '{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[]}' \
+	"$CFG" "${#CONFIG}" >"$T/m-nolayers"
+expect "$(st PUT /v2/myorg/app/manifests/nolayers --data-binary "@$T/m-nolayers" \
+	-H "Content-Type: $OCI_MANIFEST")" 201 "" "PUT of a manifest with no layers"
+is "$(header Location)" "/v2/myorg/app/manifests/$(sha256_of "$T/m-nolayers")" "no layers: Location"
+st DELETE /v2/myorg/app/manifests/nolayers >/dev/null
 # A tag moves at once, whatever nginx keeps.
 manifest "$CHUNKED" >"$T/m2"
 M2=$(sha256_of "$T/m2")
@@ -245,6 +308,46 @@ is "$(http_status "/v2/myorg/app/referrers/$M1?artifactType=application/x.none")
 	"referrers with an artifactType filter"
 is "$(header OCI-Filters-Applied)" artifactType "OCI-Filters-Applied"
 is "$(json_get "$T/body" manifests)" "[]" "the filter leaves nothing"
+expect "$(http_status /v2/myorg/app/referrers/sha256:bad)" 400 DIGEST_INVALID "referrers of a malformed digest"
+is "$(http_status "/v2/myorg/app/referrers/sha256:$(printf 'f%.0s' {1..64})")" 200 \
+	"referrers of a digest nothing refers to"
+is "$(header Content-Type)" application/vnd.oci.image.index.v1+json "an empty list is an index"
+is "$(json_get "$T/body" manifests)" "[]" "the empty list"
+# Artifacts (artifactType, annotations) and an index referring to M2, and one to a
+# subject that was never pushed.
+ART=application/vnd.example.sbom
+printf '{"schemaVersion":2,"mediaType":"%s","artifactType":"%s","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"%s","digest":"%s","size":%s}],"subject":{"mediaType":"%s","digest":"%s","size":1},"annotations":{"org.example.key":"%s"}}' \
+	"$OCI_MANIFEST" "$ART" "$CFG" "${#CONFIG}" "$ART" "$CFG" "${#CONFIG}" "$OCI_MANIFEST" "$M2" one >"$T/art"
+ARTD=$(sha256_of "$T/art")
+expect "$(st PUT "/v2/myorg/app/manifests/$ARTD" --data-binary "@$T/art" -H "Content-Type: $OCI_MANIFEST")" \
+	201 "" "PUT of an artifact with a subject"
+is "$(header OCI-Subject)" "$M2" "the artifact's OCI-Subject"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/vnd.example.idx","manifests":[{"mediaType":"%s","digest":"%s","size":%s}],"subject":{"mediaType":"%s","digest":"%s","size":1}}' \
+	"$OCI_MANIFEST" "$M1" "$(wc -c <"$T/m1")" "$OCI_MANIFEST" "$M2" >"$T/artidx"
+ARTIDX=$(sha256_of "$T/artidx")
+expect "$(st PUT "/v2/myorg/app/manifests/$ARTIDX" --data-binary "@$T/artidx" \
+	-H 'Content-Type: application/vnd.oci.image.index.v1+json')" 201 "" "PUT of an index with a subject"
+is "$(header OCI-Subject)" "$M2" "the index's OCI-Subject"
+is "$(http_status "/v2/myorg/app/referrers/$M2")" 200 "referrers of M2"
+is "$(header Content-Type)" application/vnd.oci.image.index.v1+json "referrers are an index"
+"$PYTHON" - "$T/body" "$ARTD" "$ARTIDX" >"$T/refs" <<'PY'
+import json, sys
+by = {m["digest"]: m for m in json.load(open(sys.argv[1]))["manifests"]}
+a, i = by.get(sys.argv[2], {}), by.get(sys.argv[3], {})
+print(len(by), a.get("artifactType"), a.get("annotations"), i.get("artifactType"), i.get("mediaType"))
+PY
+is "$(cat "$T/refs")" "2 $ART {'org.example.key': 'one'} application/vnd.example.idx application/vnd.oci.image.index.v1+json" \
+	"both referrers, with their artifactType and annotations"
+is "$(http_status "/v2/myorg/app/referrers/$M2?artifactType=$ART")" 200 "referrers filtered by artifactType"
+is "$(json_get "$T/body" manifests 0 digest)/$(header OCI-Filters-Applied)" "$ARTD/artifactType" \
+	"the filter keeps the artifact"
+GHOST=sha256:$(printf 'e%.0s' {1..64})
+sed "s/$M2/$GHOST/" "$T/art" >"$T/art-ghost"
+expect "$(st PUT "/v2/myorg/app/manifests/$(sha256_of "$T/art-ghost")" --data-binary "@$T/art-ghost" \
+	-H "Content-Type: $OCI_MANIFEST")" 201 "" "PUT of an artifact whose subject was never pushed"
+is "$(header OCI-Subject)" "$GHOST" "its OCI-Subject"
+is "$(http_status "/v2/myorg/app/referrers/$GHOST")" 200 "referrers of a missing manifest"
+is "$(json_get "$T/body" manifests 0 digest)" "$(sha256_of "$T/art-ghost")" "the missing manifest's referrer"
 
 # --- tags, catalog ---
 for t in a b c; do
@@ -255,18 +358,37 @@ is "$(json_get "$T/body" tags)" '["a", "b"]' "the first two tags, sorted"
 is "$(header Link)" '</v2/myorg/app/tags/list?n=2&last=b>; rel="next"' "a Link to the next page"
 is "$(http_status '/v2/myorg/app/tags/list?n=10&last=b')" 200 "tags list after b"
 is "$(json_get "$T/body" tags)" '["c", "race", "sig", "v1"]' "the rest of the tags"
+expect "$(http_status /v2/myorg/nothing/tags/list)" 404 NAME_UNKNOWN \
+	"tags list of a repository nothing was pushed to"
+is "$(http_status /v2/myorg/copy/tags/list)" 200 "tags list of a repository with a blob and no tag"
+is "$(json_get "$T/body" tags)" "[]" "no tags"
 is "$(http_status '/v2/_catalog')" 200 "the catalog"
 like "$(json_get "$T/body" repositories)" '"myorg/app".*"myorg/copy"' "the catalog lists the repositories"
 
 # --- deletes ---
 expect "$(st DELETE /v2/myorg/app/manifests/c)" 202 "" "DELETE of a tag"
 expect "$(st DELETE /v2/myorg/app/manifests/c)" 404 MANIFEST_UNKNOWN "DELETE of a tag that is gone"
+is "$(http_status /v2/myorg/app/tags/list)" 200 "tags list after the delete"
+is "$(json_get "$T/body" tags)" '["a", "b", "race", "sig", "v1"]' "the deleted tag is no longer listed"
+is "$(http_status "/v2/myorg/app/manifests/$M1")" 200 "the tag's manifest stays"
 expect "$(st DELETE "/v2/myorg/app/manifests/$SIG")" 202 "" "DELETE of a manifest by digest"
 expect "$(http_status "/v2/myorg/app/manifests/sig")" 404 MANIFEST_UNKNOWN "its tag went with it"
+expect "$(http_status "/v2/myorg/app/manifests/$SIG")" 404 MANIFEST_UNKNOWN "GET of the deleted digest"
+is "$(http_status "/v2/myorg/app/referrers/$M1")" 200 "referrers after the referrer's delete"
+is "$(json_get "$T/body" manifests)" "[]" "the deleted referrer is no longer listed"
 expect "$(st DELETE "/v2/myorg/copy/blobs/$BIG")" 202 "" "DELETE of a blob"
 expect "$(http_status "/v2/myorg/copy/blobs/$BIG")" 404 BLOB_UNKNOWN "the deleted blob is gone"
 expect "$(st DELETE "/v2/myorg/copy/blobs/$BIG")" 404 BLOB_UNKNOWN "DELETE of a blob that is gone"
 is "$(http_status "/v2/myorg/app/blobs/$BIG")" 200 "the other repository keeps its blob"
+# A hosted namespace without delete: true refuses deletes (405, as distribution does).
+st POST "/v2/nodelete.test/x/blobs/uploads/?digest=$CFG" --data-binary "@$T/config" >/dev/null
+st PUT /v2/nodelete.test/x/manifests/v1 --data-binary "@$T/m-nolayers" -H "Content-Type: $OCI_MANIFEST" >/dev/null
+expect "$(st DELETE "/v2/nodelete.test/x/blobs/$CFG")" 405 UNSUPPORTED "DELETE of a blob, deletes disabled"
+is "$(header Allow)" "GET, HEAD" "its Allow"
+expect "$(st DELETE /v2/nodelete.test/x/manifests/v1)" 405 UNSUPPORTED "DELETE of a tag, deletes disabled"
+expect "$(st DELETE "/v2/nodelete.test/x/manifests/$(sha256_of "$T/m-nolayers")")" 405 UNSUPPORTED \
+	"DELETE of a manifest, deletes disabled"
+is "$(http_status /v2/nodelete.test/x/manifests/v1)" 200 "the manifest stays"
 
 # --- real clients: skopeo, an image and a multi-arch index, there and back ---
 SKOPEO_TLS=(--dest-tls-verify=false --dest-creds alice:secret)

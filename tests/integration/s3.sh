@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # s3.sh - S3 storage against a real S3 server that verifies SigV4 (Swift with
-# s3api, tests/lib/swift.sh): real clients pull through nginx in the Docker,
+# s3api, or radosgw with OCI_TEST_S3=rgw: tests/lib/s3server.sh): real clients pull through nginx in the Docker,
 # cri-o and containerd styles; the second pull is served by nginx from S3
 # (presigned URL, no blob byte through the responder); a second responder
 # process on the same bucket hits what the first cached; --s3-redirect and a
@@ -15,8 +15,8 @@
 . "$TESTLIB/mirror.sh"
 # shellcheck source=tests/lib/containerd.sh
 . "$TESTLIB/containerd.sh"
-# shellcheck source=tests/lib/swift.sh
-. "$TESTLIB/swift.sh"
+# shellcheck source=tests/lib/s3server.sh
+. "$TESTLIB/s3server.sh"
 
 need_program docker-registry skopeo nginx curl cgi-fcgi openssl containerd ctr
 need_responder
@@ -47,7 +47,7 @@ start_upstream || bail "docker-registry upstream did not start"
 SMALL=$(make_image small v1 --layers 3 --size 1048576) || bail "cannot push test/small:v1"
 CTRD=$(make_image ctrd v1 --layers 2 --size 262144) || bail "cannot push test/ctrd:v1"
 make_image big v1 --layers 1 --size $((20 * 1024 * 1024)) >/dev/null || bail "cannot push test/big:v1"
-start_swift || bail "Swift (s3api) did not start"
+start_s3 || bail "the S3 server did not start"
 s3_cli "$BUCKET" mb || bail "cannot create the bucket"
 
 mkdir -p "$T/run"
@@ -62,7 +62,7 @@ diag "upstream $UPSTREAM, mirror $MIRROR, S3 $S3_ENDPOINT, test dir $T"
 
 # presigned_gets: GETs that nginx made to S3 with a presigned URL.
 presigned_gets() {
-	swift_log | grep -c "\"GET /$BUCKET/$PREFIX/blobs/sha256/[^ ]*X-Amz-Signature="
+	s3_log | grep -c "\"GET /$BUCKET/$PREFIX/blobs/sha256/[^ ]*X-Amz-Signature="
 }
 
 # upstream_fetch_lines: the responder's upstream fetches so far.
@@ -184,16 +184,16 @@ BIG_LAYER=$(upstream_curl /v2/test/big/manifests/v1 -H 'Accept: application/vnd.
 # Its object's key: listing by it names that object alone (the blobs/sha256/xx/
 # directory may hold another layer whose digest starts alike).
 BIG_KEY=$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}
-uploads_started() { swift_log | grep -q "POST /$BUCKET/$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}?uploads"; }
+uploads_started() { s3_log | grep -q "POST /$BUCKET/$PREFIX/blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}?uploads"; }
 part_failed() { grep -q "s3: PUT blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" "$RESPONDER_LOG"; }
 upload_aborted() { grep -q "aborted the multipart upload of blobs/sha256/${BIG_LAYER:7:2}/${BIG_LAYER:7}" "$RESPONDER_LOG"; }
 mirror_curl "/v2/test/big/blobs/$BIG_LAYER" -o "$T/big-body" &
 big_client=$!
 if check "a 20 MiB blob starts a multipart upload" wait_until 120 uploads_started; then
-	kill -STOP "${PROC_PID[swift]}" # S3 stops answering in the middle of the parts
+	kill -STOP "${PROC_PID[$S3_PROC]}" # S3 stops answering in the middle of the parts
 	check "the stalled part upload fails within its timeouts" wait_until 90 part_failed
-	stop_swift KILL
-	check "S3 comes back" start_swift
+	stop_s3 KILL
+	check "S3 comes back" start_s3
 	check "the responder aborts the multipart upload" wait_until 90 upload_aborted
 	s3_cli "$BUCKET" uploads >"$T/uploads"
 	is "$(wc -l <"$T/uploads")" 0 "no multipart upload is left open"

@@ -15,6 +15,7 @@ TEST_PACKAGES=(
 	lighttpd python3-yaml man-db systemd
 	wrk
 	python3-swift
+	radosgw ceph-mon ceph-osd
 	clang libclang-rt-14-dev llvm-14
 	prometheus gnuplot-nox
 	faketime

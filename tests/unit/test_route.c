@@ -576,6 +576,27 @@ static void test_long_parts(void **state)
                      OCI_E_NAME_INVALID);
 }
 
+/* A repository named alone (a mount's "from") resolves as a path's name does. */
+static void test_repository(void **state)
+{
+    struct oci_route r;
+
+    (void)state;
+    assert_int_equal(oci_route_repository("myorg/app", NULL, "hosted.test", &r), OCI_OK);
+    assert_string_equal(r.namespace_, "hosted.test");
+    assert_string_equal(r.name, "myorg/app");
+    assert_int_equal(oci_route_repository("Hosted.Test/myorg/app", NULL, "docker.io", &r), OCI_OK);
+    assert_string_equal(r.namespace_, "hosted.test");
+    assert_string_equal(r.name, "myorg/app");
+    assert_int_equal(oci_route_repository("alpine", NULL, "docker.io", &r), OCI_OK);
+    assert_string_equal(r.name, "library/alpine");
+    assert_int_equal(oci_route_repository("ghcr.io/x/y", "ns=ghcr.io", "docker.io", &r), OCI_OK);
+    assert_string_equal(r.namespace_, "ghcr.io");
+    assert_string_equal(r.name, "x/y");
+    assert_int_equal(oci_route_repository("Bad/Name", NULL, "docker.io", &r), OCI_E_NAME_INVALID);
+    assert_int_equal(oci_route_repository("", NULL, "docker.io", &r), OCI_E_NAME_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_weird_paths),
         cmocka_unit_test(test_name_length),
         cmocka_unit_test(test_long_parts),
+        cmocka_unit_test(test_repository),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

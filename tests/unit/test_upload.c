@@ -358,9 +358,11 @@ static void test_monolithic_and_mount(void **state)
     assert_int_equal(RUN(f, "POST", "/v2/copy2/blobs/uploads/", .query = query)->head.status, 202);
     snprintf(blob, sizeof(blob), "/v2/copy2/blobs/%s", d);
     assert_error(RUN(f, "HEAD", blob), 404, "BLOB_UNKNOWN");
-    /* Without from, content the storage has is mounted. */
+    /* Without from, nothing is mounted, not even content the storage has: a session. */
     snprintf(query, sizeof(query), "mount=%s", d);
-    assert_int_equal(RUN(f, "POST", "/v2/copy3/blobs/uploads/", .query = query)->head.status, 201);
+    assert_int_equal(RUN(f, "POST", "/v2/copy3/blobs/uploads/", .query = query)->head.status, 202);
+    snprintf(blob, sizeof(blob), "/v2/copy3/blobs/%s", d);
+    assert_error(RUN(f, "HEAD", blob), 404, "BLOB_UNKNOWN");
     assert_error(RUN(f, "POST", "/v2/copy/blobs/uploads/", .query = "mount=sha256:zz"), 400,
                  "DIGEST_INVALID");
     /* A body shorter than announced (the client went away) commits nothing. */
