@@ -453,6 +453,20 @@ static enum storage_err commit_shared(struct storage_writer *w, const char *key)
     return err;
 }
 
+/*
+ * A multipart upload is covered by the lease of its key, so that no
+ * replica's cleanup takes it for a dead writer's (s3_multipart_reap). A
+ * writer that fetched holds it already; others (pushes, writers working
+ * alone) take it now. Held by another writer of the same key: its lease
+ * covers this upload too while it lasts.
+ */
+static void cover_upload(struct storage_writer *w, const char *key)
+{
+    if (w->lease == NULL && w->size > w->s3->threshold && s3_lease_ready(w->s3) &&
+        s3_lease_acquire(w->s3, key, 0, &w->lease) != STORAGE_OK)
+        w->lease = NULL;
+}
+
 static enum storage_err s3_writer_commit(struct storage_writer *w, const char *key)
 {
     enum storage_err err;
@@ -461,10 +475,9 @@ static enum storage_err s3_writer_commit(struct storage_writer *w, const char *k
         err = STORAGE_BAD_KEY;
         if (w->spool_writer != NULL)
             w->s3->spool->ops->writer_abort(w->spool_writer);
-    } else if (w->spool_writer != NULL) {
-        err = commit_shared(w, key);
     } else {
-        err = upload(w->s3, key, w->fd, w->size);
+        cover_upload(w, key);
+        err = w->spool_writer != NULL ? commit_shared(w, key) : upload(w->s3, key, w->fd, w->size);
     }
     writer_free(w);
     return err;

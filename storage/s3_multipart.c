@@ -8,8 +8,9 @@
  *
  * A replica killed or cut off from S3 in the middle of an upload cannot
  * abort it: cleanup passes reap such uploads (s3_multipart_reap). Where
- * leases work, an upload is begun by the holder of the object's lease, so
- * one older than a lease's ttl whose object has no live lease has no live
+ * leases work, an upload is begun by a holder of the object's lease (a
+ * writer takes it for the upload if it had none, storage/s3.c), so one
+ * older than a lease's ttl whose object has no live lease has no live
  * writer; without leases, only an upload older than a day is taken for dead
  * (no upload of ours takes that long; a bucket lifecycle rule
  * AbortIncompleteMultipartUpload does the same job). Ages are the server's:
