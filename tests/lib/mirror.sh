@@ -95,9 +95,10 @@ stop_spawned() {
 
 # template_nginx DIR PORT: the contrib configuration with our port and paths
 # (NGINX_RUN, NGINX_LOG: its run and log directories, default $T/run and
-# $T/log, so that several fronts can run side by side; NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
-# NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
-# matches no IP address in a certificate).
+# $T/log, so that several fronts can run side by side; NGINX_S3_CA: the CA
+# bundle nginx trusts for an https S3 endpoint; NGINX_S3_SSL_NAME: the name
+# its certificate is checked for, since nginx matches no IP address in a
+# certificate).
 template_nginx() {
 	local dir=$1 port=$2 f
 	mkdir -p "$dir"
@@ -121,8 +122,9 @@ template_nginx() {
 
 # start_nginx: nginx in front of the responder on a free port; sets
 # NGINX_PORT and MIRROR (host:port). NGINX_NAME (default nginx) names the
-# process and its directory $T/NAME, for a test that runs several. The master runs in the foreground
-# (daemon off) so it is an ordinary child that stop_all can stop.
+# process and its directory $T/NAME, for a test that runs several. The
+# master runs in the foreground (daemon off) so it is an ordinary child that
+# stop_all can stop.
 # `user root` lets the workers, which would otherwise run as nobody, read
 # the cache and the socket that this root-run test creates in its private
 # 0700 directory; it is given on the command line, not in the file.
