@@ -36,6 +36,8 @@ for key in "registry default_namespace" "registry storage s3 auth secret" "regis
 done
 check "chart files/oci-registry.conf is contrib/nginx/oci-registry.conf" \
 	cmp -s "$CHART/files/oci-registry.conf" "$SRC/contrib/nginx/oci-registry.conf"
+check "chart files/s3.conf is contrib/nginx/s3.conf" \
+	cmp -s "$CHART/files/s3.conf" "$SRC/contrib/nginx/s3.conf"
 check "chart files/nginx.conf is contrib/docker-compose/nginx.conf" \
 	cmp -s "$CHART/files/nginx.conf" "$SRC/contrib/docker-compose/nginx.conf"
 check "chart files/push-auth.conf is contrib/nginx/push-auth.conf" \

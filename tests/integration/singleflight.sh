@@ -174,4 +174,26 @@ stop responder_b TERM 15
 is "$?" 0 "responder B exits 0 on SIGTERM"
 check "responder B's log has no sanitizer report" sanitizer_clean "$T/log/responder_b.log"
 
+# --- a slow download streams as it comes: the responder gathers the
+# upstream's pieces before handing them on, but never waits for more to
+# come; at 16 KiB/s a 256 KiB piece would take 16 s to fill ---
+forget_blob
+stop throttle
+slow_upstream_config $((16 * 1024)) || bail "the slower throttled upstream did not start"
+spawn responder_c "$T/log/responder_c.log" "$OCI_REGISTRY" --listen "unix:$T/run/c.sock" \
+	--workers 4 --default-namespace reg.test --upstream-config-file "$T/slow.yaml" filesystem --root "$CACHE"
+wait_ready responder_c 20 unix_open "$T/run/c.sock" || bail "responder C did not start"
+# body_started NAME: the raw FastCGI answer in $T/fcgi/NAME has body bytes.
+body_started() {
+	"$PYTHON" -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+sys.exit(0 if len(data.split(b"\r\n\r\n", 1)[-1]) > 0 and b"\r\n\r\n" in data else 1)' "$T/fcgi/$1" 2>/dev/null
+}
+fcgi_get trickle "$T/run/c.sock" &
+trickle=$!
+check "a 16 KiB/s download: the client has body bytes within 5 s" wait_until 5 body_started trickle
+stop responder_c KILL 10
+wait "$trickle" 2>/dev/null
+
 done_testing

@@ -98,17 +98,21 @@ stop_spawned() {
 # $T/log, so that several fronts can run side by side; NGINX_S3_CA: the CA
 # bundle nginx trusts for an https S3 endpoint; NGINX_S3_SSL_NAME: the name
 # its certificate is checked for, since nginx matches no IP address in a
-# certificate).
+# certificate). s3.conf, the locations serving hits from S3, unless
+# NGINX_S3=off (a filesystem cache, as deployed).
 template_nginx() {
-	local dir=$1 port=$2 f
+	local dir=$1 port=$2 f files=(nginx.conf oci-registry.conf s3.conf)
+	[ "${NGINX_S3:-on}" != off ] || files=(nginx.conf oci-registry.conf)
 	mkdir -p "$dir"
-	for f in nginx.conf oci-registry.conf; do
+	rm -f "$dir/s3.conf"
+	for f in "${files[@]}"; do
 		sed -e "s|/etc/oci-registry/nginx/oci-registry.conf|$dir/oci-registry.conf|g" \
 			-e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
 			-e "s|/run/oci-registry|${NGINX_RUN:-$T/run}|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
 			-e "s|/var/log/oci-registry|${NGINX_LOG:-$T/log}|g" \
 			-e "s|/etc/oci-registry/nginx/push-auth|$dir/push-auth|g" \
+			-e "s|/etc/oci-registry/nginx/s3|$dir/s3|g" \
 			-e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
 			-e "s|/etc/ssl/certs/ca-certificates.crt|${NGINX_S3_CA:-/etc/ssl/certs/ca-certificates.crt}|g" \
 			-e "s|proxy_ssl_verify on;|&${NGINX_S3_SSL_NAME:+ proxy_ssl_name $NGINX_S3_SSL_NAME;}|" \
