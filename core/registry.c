@@ -74,14 +74,16 @@ static void plan_manifest(const struct oci_registry *reg, struct oci_plan *plan)
 /* /readyz: 200 when storage takes a write and gives it back, else 503 with why. */
 static void plan_ready(const struct oci_registry *reg, struct oci_plan *plan)
 {
-    char reason[256], body[300];
+    char reason[256], details[256], body[600];
 
+    oci_health_details(details, sizeof(details));
     if (oci_health_probe_storage(reg->storage, reason, sizeof(reason))) {
-        oci_plan_respond(plan, 200, "text/plain", "ready\n");
+        snprintf(body, sizeof(body), "ready\n%s", details);
+        oci_plan_respond(plan, 200, "text/plain", body);
         return;
     }
     oci_log(OCI_LOG_WARN, "readyz: not ready: %s", reason);
-    snprintf(body, sizeof(body), "not ready: %s\n", reason);
+    snprintf(body, sizeof(body), "not ready: %s\n%s", reason, details);
     oci_plan_respond(plan, 503, "text/plain", body);
 }
 

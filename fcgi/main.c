@@ -136,6 +136,7 @@ static struct storage *open_storage(const struct fcgi_options *o)
         .connect_timeout = o->connect_timeout,
         .low_speed_timeout = o->low_speed_timeout,
         .multipart_threshold = (uint64_t)o->s3.multipart_threshold,
+        .lease_ttl = o->s3.lease_ttl,
     };
     struct s3_credentials found = {0};
     struct storage *st = NULL;

@@ -98,6 +98,9 @@ static const char usage[] =
     "    --prefix P                  keep every key under P/ in the bucket [S3_PREFIX]\n"
     "    --s3-redirect               answer hits with a 307 to a presigned URL instead\n"
     "                                of having nginx proxy it [S3_REDIRECT]\n"
+    "    --lease-ttl SECONDS         how long a replica's lease on a download or a\n"
+    "                                cleanup pass outlives the replica (default 30)\n"
+    "                                [S3_LEASE_TTL]\n"
     "\n"
     "Cache commands, on the storage given before them (see oci-registry(8)):\n"
     "  cache ls [NS[/REPO]]          cached manifests and blobs: size, last use\n"
@@ -157,6 +160,7 @@ enum {
     OPT_S3_PREFIX,
     OPT_S3_REDIRECT,
     OPT_S3_MULTIPART_THRESHOLD,
+    OPT_S3_LEASE_TTL,
 };
 
 static const struct option global_options[] = {
@@ -202,6 +206,7 @@ static const struct option s3_options[] = {
     {"ca-file", required_argument, NULL, OPT_S3_CA_FILE},
     {"prefix", required_argument, NULL, OPT_S3_PREFIX},
     {"s3-redirect", no_argument, NULL, OPT_S3_REDIRECT},
+    {"lease-ttl", required_argument, NULL, OPT_S3_LEASE_TTL},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -287,6 +292,8 @@ static bool apply_s3(int opt, const char *name, const char *value, struct fcgi_s
     case OPT_S3_MULTIPART_THRESHOLD:
         return parse_long(name, value, 5L * 1024 * 1024, 5L * 1024 * 1024 * 1024,
                           &s3->multipart_threshold);
+    case OPT_S3_LEASE_TTL:
+        return parse_long(name, value, 3, 3600, &s3->lease_ttl);
     case OPT_S3_HOST:
         field = &s3->host;
         break;
@@ -444,6 +451,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"S3_PREFIX", OPT_S3_PREFIX},
         {"S3_REDIRECT", OPT_S3_REDIRECT},
         {"S3_MULTIPART_THRESHOLD", OPT_S3_MULTIPART_THRESHOLD},
+        {"S3_LEASE_TTL", OPT_S3_LEASE_TTL},
     };
     size_t i;
 

@@ -28,7 +28,7 @@
  * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
  * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
- * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD; UPLOAD_LIFETIME); the
+ * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD, S3_LEASE_TTL; UPLOAD_LIFETIME); the
  * command line wins.
  */
 #ifndef FCGI_OPTIONS_H
@@ -60,6 +60,7 @@ struct fcgi_s3_options {
     bool path_style;
     bool redirect;            /* hits: 307 to the presigned URL instead of proxying it */
     long multipart_threshold; /* bytes; 0: the backend's default */
+    long lease_ttl;           /* seconds; 0: the backend's default */
 };
 
 /* The size bound (core/cache/evict.h). */

@@ -16,6 +16,17 @@
  * then uploads the spool file and removes it. A request that comes between
  * that commit and the end of the upload reads the spool file, whole.
  *
+ * Single flight across hosts sharing the bucket: a host's leader takes the
+ * bucket's lease on the key (storage/s3_lease.h) before it fetches. When
+ * another replica holds it, the leader waits for that replica's commit
+ * (HEADs of the object, with a backoff, for as long as the holder renews
+ * its lease) and then reads the committed object from S3, relaying it into
+ * its spool file so that this host's other requests follow it as they
+ * would a download: one wait per host. S3 has no readable partial objects,
+ * so nothing is streamed before the commit. When the lease expires or is
+ * given back with no object (its holder died or failed), the wait fails
+ * before any byte was read: the request joins again and takes the lease.
+ *
  * Object times: every write sets x-amz-meta-mtime (the responder's clock,
  * as the filesystem's mtime); touch rewrites it with a copy onto itself;
  * objects without it fall back to Last-Modified.
@@ -38,6 +49,7 @@
 #include "storage/fs.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
+#include "storage/s3_lease.h"
 #include "storage/s3_list.h"
 #include "storage/s3_multipart.h"
 #include "storage/sigv4.h"
@@ -46,6 +58,11 @@
 #define TOUCH_COPY_MAX (64ULL * 1024 * 1024)
 /* A spool object older than this is a crash's leftover: removed at open. */
 #define SPOOL_LEFTOVER_AGE (60 * 60)
+/* Waiting for another replica's commit: looks at the object this often, growing. */
+#define WAIT_PAUSE_FIRST_MS 100
+#define WAIT_PAUSE_MAX_MS   1000
+/* What a request that stops reading an object reads at a time for its host's followers. */
+#define FOLLOW_DRAIN (128 * 1024)
 
 struct storage_reader {
     /* A follower of a download on this host reads the spool: its reader
@@ -60,6 +77,14 @@ struct storage_reader {
     size_t start, end;
     bool paused, done;
     CURLcode result;
+    /* Waiting for another replica's commit of key (owned), then reading
+     * it: this host's leader, whose spool writer relay (NULL once ended)
+     * the host's other requests follow. */
+    struct s3 *s3;
+    char *key;
+    bool waiting;
+    struct storage_writer *relay;
+    uint64_t length, relayed;
 };
 
 struct storage_writer {
@@ -68,6 +93,7 @@ struct storage_writer {
     /* A shared write: the spool's writer (of storage/fs.c's type, never
      * looked into here), or NULL. */
     void *spool_writer;
+    struct storage_lease *lease; /* the bucket's lease on the key, or NULL */
     uint64_t size;
 };
 
@@ -164,6 +190,8 @@ static void reader_pump(struct storage_reader *r)
         curl_multi_poll(r->multi, NULL, 0, 1000, NULL);
 }
 
+static void bucket_close(struct storage_reader *r);
+
 static void s3_reader_close(struct storage_reader *r)
 {
     if (r->spool_reader != NULL) {
@@ -171,6 +199,8 @@ static void s3_reader_close(struct storage_reader *r)
         free(r);
         return;
     }
+    if (r->s3 != NULL)
+        bucket_close(r);
     if (r->multi != NULL && r->easy != NULL)
         curl_multi_remove_handle(r->multi, r->easy);
     if (r->easy != NULL)
@@ -210,16 +240,12 @@ done:
     return err;
 }
 
-static enum storage_err s3_reader_open(struct storage *st, const char *key,
-                                       struct storage_reader **out)
+/* Starts the GET of key and waits for its headers: a 2xx, or the error. */
+static enum storage_err reader_begin(struct s3 *s, struct storage_reader *r, const char *key)
 {
-    struct storage_reader *r = calloc(1, sizeof(*r));
     struct s3_req req = s3_http_req("GET", key);
-    enum storage_err err;
+    enum storage_err err = reader_start(s, r, key);
 
-    if (r == NULL)
-        return STORAGE_NO_MEMORY;
-    err = reader_start(s3_of(st), r, key);
     while (err == STORAGE_OK && !r->resp.headers_done && !r->done)
         reader_pump(r);
     if (err == STORAGE_OK && r->done && r->result != CURLE_OK) {
@@ -230,6 +256,18 @@ static enum storage_err s3_reader_open(struct storage *st, const char *key,
         curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->resp.status);
         err = s3_http_status_err(&req, &r->resp);
     }
+    return err;
+}
+
+static enum storage_err s3_reader_open(struct storage *st, const char *key,
+                                       struct storage_reader **out)
+{
+    struct storage_reader *r = calloc(1, sizeof(*r));
+    enum storage_err err;
+
+    if (r == NULL)
+        return STORAGE_NO_MEMORY;
+    err = reader_begin(s3_of(st), r, key);
     if (err != STORAGE_OK) {
         s3_reader_close(r);
         return err;
@@ -238,12 +276,11 @@ static enum storage_err s3_reader_open(struct storage *st, const char *key,
     return STORAGE_OK;
 }
 
-static enum storage_err s3_reader_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
+/* The GET's next bytes. */
+static enum storage_err stream_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
 {
     size_t n;
 
-    if (r->spool_reader != NULL)
-        return r->spool->ops->reader_read(r->spool_reader, buf, len, got);
     while (r->start == r->end && !r->done)
         reader_pump(r);
     if (r->start == r->end) {
@@ -259,6 +296,17 @@ static enum storage_err s3_reader_read(struct storage_reader *r, void *buf, size
     r->start += n;
     *got = n;
     return STORAGE_OK;
+}
+
+static enum storage_err bucket_read(struct storage_reader *r, void *buf, size_t len, size_t *got);
+
+static enum storage_err s3_reader_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
+{
+    if (r->spool_reader != NULL)
+        return r->spool->ops->reader_read(r->spool_reader, buf, len, got);
+    if (r->s3 != NULL)
+        return bucket_read(r, buf, len, got);
+    return stream_read(r, buf, len, got);
 }
 
 /* ---- writing ------------------------------------------------------------ */
@@ -332,45 +380,6 @@ static struct storage_reader *spool_follower(struct s3 *s, void *spool_reader)
     return r;
 }
 
-/*
- * Joins the download of key on this host (see the top of this file). The
- * spool answers EXISTS between its commit and the end of the upload: the
- * committed spool file is then followed as it is, whole and verified.
- */
-static enum storage_err s3_writer_join(struct storage *st, const char *key,
-                                       struct storage_writer **out, struct storage_reader **follow)
-{
-    struct s3 *s = s3_of(st);
-    struct storage_writer *shared = NULL;
-    struct storage_reader *spool_reader = NULL;
-    enum storage_err err;
-
-    if (s->spool == NULL)
-        return s3_writer_open(st, out);
-    err = s->spool->ops->writer_join(s->spool, key, &shared, &spool_reader);
-    if (err == STORAGE_EXISTS) {
-        err = s->spool->ops->reader_open(s->spool, key, &spool_reader);
-        if (err == STORAGE_NOT_FOUND)
-            return STORAGE_EXISTS; /* uploaded and removed meanwhile: in S3 now */
-        err = err == STORAGE_OK ? STORAGE_IN_PROGRESS : err;
-    }
-    if (err == STORAGE_IN_PROGRESS) {
-        *follow = spool_follower(s, spool_reader);
-        return *follow != NULL ? STORAGE_IN_PROGRESS : STORAGE_NO_MEMORY;
-    }
-    if (err != STORAGE_OK)
-        return s3_writer_open(st, out); /* the spool is in trouble: a copy of our own */
-    *out = calloc(1, sizeof(**out));
-    if (*out == NULL) {
-        s->spool->ops->writer_abort(shared);
-        return STORAGE_NO_MEMORY;
-    }
-    (*out)->s3 = s;
-    (*out)->fd = -1;
-    (*out)->spool_writer = shared;
-    return STORAGE_OK;
-}
-
 static enum storage_err s3_writer_write(struct storage_writer *w, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -396,10 +405,12 @@ static enum storage_err s3_writer_write(struct storage_writer *w, const void *bu
     return STORAGE_OK;
 }
 
+/* Frees the writer; its lease, if any, is given back (after the commit, if one). */
 static void writer_free(struct storage_writer *w)
 {
     if (w->fd >= 0)
         close(w->fd);
+    s3_lease_release(w->lease);
     free(w);
 }
 
@@ -442,6 +453,20 @@ static enum storage_err commit_shared(struct storage_writer *w, const char *key)
     return err;
 }
 
+/*
+ * A multipart upload is covered by the lease of its key, so that no
+ * replica's cleanup takes it for a dead writer's (s3_multipart_reap). A
+ * writer that fetched holds it already; others (pushes, writers working
+ * alone) take it now. Held by another writer of the same key: its lease
+ * covers this upload too while it lasts.
+ */
+static void cover_upload(struct storage_writer *w, const char *key)
+{
+    if (w->lease == NULL && w->size > w->s3->threshold && s3_lease_ready(w->s3) &&
+        s3_lease_acquire(w->s3, key, 0, &w->lease) != STORAGE_OK)
+        w->lease = NULL;
+}
+
 static enum storage_err s3_writer_commit(struct storage_writer *w, const char *key)
 {
     enum storage_err err;
@@ -450,10 +475,9 @@ static enum storage_err s3_writer_commit(struct storage_writer *w, const char *k
         err = STORAGE_BAD_KEY;
         if (w->spool_writer != NULL)
             w->s3->spool->ops->writer_abort(w->spool_writer);
-    } else if (w->spool_writer != NULL) {
-        err = commit_shared(w, key);
     } else {
-        err = upload(w->s3, key, w->fd, w->size);
+        cover_upload(w, key);
+        err = w->spool_writer != NULL ? commit_shared(w, key) : upload(w->s3, key, w->fd, w->size);
     }
     writer_free(w);
     return err;
@@ -464,6 +488,195 @@ static void s3_writer_abort(struct storage_writer *w)
     if (w->spool_writer != NULL)
         w->s3->spool->ops->writer_abort(w->spool_writer);
     writer_free(w);
+}
+
+/* ---- single flight across hosts ---------------------------------------- */
+
+static void pause_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&t, NULL);
+}
+
+/*
+ * Waits until another replica's commit of r->key is in S3, for as long as
+ * that replica holds its lease, and starts reading it. STORAGE_ABORTED when
+ * the lease ended with no object.
+ */
+static enum storage_err bucket_wait(struct storage_reader *r)
+{
+    struct storage *st = &r->s3->base;
+    struct storage_info info;
+    long pause = WAIT_PAUSE_FIRST_MS;
+    enum storage_err err;
+
+    while ((err = s3_stat(st, r->key, &info)) == STORAGE_NOT_FOUND) {
+        err = s3_lease_held(r->s3, r->key);
+        if (err == STORAGE_NOT_FOUND) {
+            /* Given back or expired: after a commit, or without one? */
+            err = s3_stat(st, r->key, &info);
+            if (err != STORAGE_NOT_FOUND)
+                break;
+            oci_log(OCI_LOG_WARN,
+                    "s3: the replica fetching %s stopped without storing it: fetching it here",
+                    r->key);
+            return STORAGE_ABORTED;
+        }
+        if (err != STORAGE_OK)
+            return err;
+        pause_ms(pause);
+        pause = pause * 2 < WAIT_PAUSE_MAX_MS ? pause * 2 : WAIT_PAUSE_MAX_MS;
+    }
+    if (err != STORAGE_OK)
+        return err;
+    r->length = info.size;
+    r->waiting = false;
+    return reader_begin(r->s3, r, r->key);
+}
+
+/*
+ * Ends the relay: its spool file committed (the bytes are those another
+ * replica verified and stored; nothing to upload) and removed, so the
+ * host's followers end whole; or aborted, and they fail or join again.
+ */
+static void relay_end(struct storage_reader *r, bool whole)
+{
+    struct storage_writer *w = r->relay;
+    struct storage *spool = r->s3->spool;
+
+    if (w == NULL)
+        return;
+    r->relay = NULL;
+    if (whole && spool->ops->writer_commit(w->spool_writer, r->key) == STORAGE_OK)
+        spool->ops->remove(spool, r->key);
+    else if (!whole)
+        spool->ops->writer_abort(w->spool_writer);
+    writer_free(w);
+}
+
+static enum storage_err bucket_read(struct storage_reader *r, void *buf, size_t len, size_t *got)
+{
+    enum storage_err err = r->waiting ? bucket_wait(r) : STORAGE_OK;
+
+    if (err == STORAGE_OK)
+        err = stream_read(r, buf, len, got);
+    if (err == STORAGE_OK && *got == 0 && r->relayed != r->length) {
+        oci_log(OCI_LOG_ERROR, "s3: %s ended after %llu of %llu bytes", r->key,
+                (unsigned long long)r->relayed, (unsigned long long)r->length);
+        err = STORAGE_IO;
+    }
+    if (err != STORAGE_OK) {
+        relay_end(r, false);
+        return err;
+    }
+    r->relayed += *got;
+    if (*got == 0)
+        relay_end(r, true);
+    else if (r->relay != NULL && s3_writer_write(r->relay, buf, *got) != STORAGE_OK)
+        relay_end(r, false); /* the host's followers fail; this request goes on */
+    return STORAGE_OK;
+}
+
+/* A request that stops reading: the host's followers still get the object. */
+static void bucket_close(struct storage_reader *r)
+{
+    char *buf = r->relay != NULL && !r->waiting ? malloc(FOLLOW_DRAIN) : NULL;
+    size_t got = 1;
+
+    while (buf != NULL && r->relay != NULL && got > 0 &&
+           bucket_read(r, buf, FOLLOW_DRAIN, &got) == STORAGE_OK)
+        ;
+    free(buf);
+    relay_end(r, false);
+    free(r->key);
+}
+
+/*
+ * The host's leader w of key, which holds the host's spool writer, takes the
+ * bucket's lease on key. Ours: STORAGE_OK, fetch (and then the lease is
+ * given back by writer_free, after the commit). Another replica's: follow
+ * it (*follow owns w). Committed meanwhile: STORAGE_EXISTS. Without leases,
+ * or S3 failing: STORAGE_OK, alone.
+ */
+static enum storage_err bucket_join(struct s3 *s, const char *key, struct storage_writer *w,
+                                    struct storage_writer **out, struct storage_reader **follow)
+{
+    struct storage_info info;
+    struct storage_reader *r;
+    enum storage_err err = s3_lease_ready(s) ? s3_lease_acquire(s, key, 0, &w->lease) : STORAGE_IO;
+
+    if (err == STORAGE_OK && s3_stat(&s->base, key, &info) == STORAGE_OK) {
+        s3_writer_abort(w);
+        return STORAGE_EXISTS;
+    }
+    if (err != STORAGE_IN_PROGRESS) {
+        *out = w;
+        return STORAGE_OK;
+    }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL || (r->key = strdup(key)) == NULL) {
+        free(r);
+        s3_writer_abort(w);
+        return STORAGE_NO_MEMORY;
+    }
+    oci_log(OCI_LOG_INFO, "s3: another replica is fetching %s: waiting for it", key);
+    r->s3 = s;
+    r->waiting = true;
+    r->relay = w;
+    *follow = r;
+    return STORAGE_IN_PROGRESS;
+}
+
+/*
+ * Joins the download of key on this host (see the top of this file), and
+ * then, as the host's leader, across the hosts sharing the bucket. The
+ * spool answers EXISTS between its commit and the end of the upload: the
+ * committed spool file is then followed as it is, whole and verified.
+ */
+static enum storage_err s3_writer_join(struct storage *st, const char *key,
+                                       struct storage_writer **out, struct storage_reader **follow)
+{
+    struct s3 *s = s3_of(st);
+    struct storage_writer *shared = NULL, *w;
+    struct storage_reader *spool_reader = NULL;
+    enum storage_err err;
+
+    if (s->spool == NULL)
+        return s3_writer_open(st, out);
+    err = s->spool->ops->writer_join(s->spool, key, &shared, &spool_reader);
+    if (err == STORAGE_EXISTS) {
+        err = s->spool->ops->reader_open(s->spool, key, &spool_reader);
+        if (err == STORAGE_NOT_FOUND)
+            return STORAGE_EXISTS; /* uploaded and removed meanwhile: in S3 now */
+        err = err == STORAGE_OK ? STORAGE_IN_PROGRESS : err;
+    }
+    if (err == STORAGE_IN_PROGRESS) {
+        *follow = spool_follower(s, spool_reader);
+        return *follow != NULL ? STORAGE_IN_PROGRESS : STORAGE_NO_MEMORY;
+    }
+    if (err != STORAGE_OK)
+        return s3_writer_open(st, out); /* the spool is in trouble: a copy of our own */
+    w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        s->spool->ops->writer_abort(shared);
+        return STORAGE_NO_MEMORY;
+    }
+    w->s3 = s;
+    w->fd = -1;
+    w->spool_writer = shared;
+    return bucket_join(s, key, w, out, follow);
+}
+
+static enum storage_err s3_lease_take(struct storage *st, const char *name, long ttl,
+                                      struct storage_lease **out)
+{
+    struct s3 *s = s3_of(st);
+
+    *out = NULL;
+    if (!s3_lease_ready(s))
+        return STORAGE_OK; /* no leases: every replica works alone, as ever */
+    return s3_lease_acquire(s, name, ttl, out);
 }
 
 /* ---- metadata, removal, listing ---------------------------------------- */
@@ -613,6 +826,9 @@ static const struct storage_ops s3_ops = {
     .remove_unless = s3_remove_unless,
     .list = s3_list,
     .locate = s3_locate,
+    .lease_take = s3_lease_take,
+    .lease_release = s3_lease_release,
+    .reap = s3_multipart_reap,
     .destroy = s3_destroy,
 };
 
@@ -752,6 +968,7 @@ static bool copy_config(struct s3 *s, const struct storage_s3_config *cfg, char 
     s->low_speed_timeout = cfg->low_speed_timeout > 0 ? cfg->low_speed_timeout : 30;
     s->presign_expires = cfg->presign_expires > 0 ? cfg->presign_expires : 300;
     s->threshold = cfg->multipart_threshold > 0 ? cfg->multipart_threshold : S3_DEFAULT_THRESHOLD;
+    s->lease_ttl = cfg->lease_ttl > 0 ? cfg->lease_ttl : S3_LEASE_DEFAULT_TTL;
     s->access_key = strdup(cfg->access_key);
     s->secret_key = strdup(cfg->secret_key);
     if (cfg->session_token != NULL && *cfg->session_token != '\0' &&
@@ -823,5 +1040,6 @@ struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, 
         return NULL;
     }
     open_spool(s);
+    s3_lease_probe(s);
     return &s->base;
 }

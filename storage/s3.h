@@ -9,8 +9,10 @@
  * multipart upload that is aborted on any failure. So an object under its
  * final key is always whole, and a failed upload leaves no parts behind.
  * Concurrent writers of one key on one host share one download through a
- * spool directory (see storage/s3.c). Hits are served by the front server
- * from presigned GET URLs (locate).
+ * spool directory (see storage/s3.c), and replicas on other hosts through
+ * leases in the bucket where the server honours conditional writes
+ * (storage/s3_lease.h). Hits are served by the front server from presigned
+ * GET URLs (locate).
  */
 #ifndef OCI_STORAGE_S3_H
 #define OCI_STORAGE_S3_H
@@ -38,6 +40,7 @@ struct storage_s3_config {
     long low_speed_timeout;       /* seconds without progress before a transfer fails */
     long presign_expires;         /* seconds a presigned URL is valid; 0: 300 */
     uint64_t multipart_threshold; /* 0: S3_DEFAULT_THRESHOLD */
+    long lease_ttl;               /* seconds a lease lives unrenewed; 0: 30 */
 };
 
 /*

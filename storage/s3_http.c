@@ -144,6 +144,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
         resp->last_modified = curl_getdate(value, NULL);
     } else if (name == 16 && strncasecmp(line, "x-amz-meta-mtime", name) == 0) {
         resp->meta_mtime = (time_t)strtoll(value, NULL, 10);
+    } else if (name == 4 && strncasecmp(line, "date", name) == 0) {
+        resp->date = curl_getdate(value, NULL);
     } else if (name == 4 && strncasecmp(line, "etag", name) == 0) {
         snprintf(resp->etag, sizeof(resp->etag), "%.128s", value);
     }
@@ -333,7 +335,7 @@ done:
 /* How long requests fail at once after the endpoint could not be reached. */
 #define S3_DOWN_SECONDS 5
 
-static long long monotonic_seconds(void)
+long long s3_http_monotonic(void)
 {
     struct timespec t;
 
@@ -349,7 +351,7 @@ static long long monotonic_seconds(void)
  */
 static bool endpoint_down(struct s3 *s, const struct s3_req *req)
 {
-    return !req->through_outage && monotonic_seconds() < atomic_load(&s->down_until);
+    return !req->through_outage && s3_http_monotonic() < atomic_load(&s->down_until);
 }
 
 static void endpoint_result(struct s3 *s, CURLcode rc)
@@ -365,7 +367,7 @@ static void endpoint_result(struct s3 *s, CURLcode rc)
     }
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
         rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SSL_CONNECT_ERROR) {
-        atomic_store(&s->down_until, monotonic_seconds() + S3_DOWN_SECONDS);
+        atomic_store(&s->down_until, s3_http_monotonic() + S3_DOWN_SECONDS);
         if (was == 0)
             oci_log(OCI_LOG_ERROR,
                     "s3: endpoint %s://%s unreachable (%s): requests fail at once for %d s at a "

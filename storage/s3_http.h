@@ -51,6 +51,14 @@ struct s3 {
      * seconds. 0: not down. */
     atomic_llong down_until;
     atomic_int last_transport_error; /* the CURLcode of the last failed attempt */
+    /* Leases (storage/s3_lease.h): what the probe found (enum
+     * s3_conditional), how If-Match on PUT is honoured (enum s3_if_match),
+     * the ttl of our leases, and when (CLOCK_MONOTONIC seconds) an unknown
+     * outcome may be probed again. */
+    atomic_int conditional;
+    atomic_int if_match;
+    long lease_ttl;
+    atomic_llong next_probe;
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;
@@ -82,6 +90,7 @@ struct s3_resp {
     bool have_length;
     uint64_t length;
     time_t last_modified, meta_mtime;
+    time_t date; /* the server's clock when it answered (Date), or 0 */
     char etag[130];
     bool headers_done;
 };
@@ -128,6 +137,8 @@ void s3_http_error_code(const struct s3_resp *resp, char *out, size_t len);
 char *s3_http_xml_text(const char *body, const char *tag);
 /* The x-amz-meta-mtime header value for now. */
 void s3_http_now_header(char *buf, size_t len);
+/* CLOCK_MONOTONIC seconds. */
+long long s3_http_monotonic(void);
 /* Hex SHA-256 of len bytes of fd at offset: the payload hash of a body from a file. */
 bool s3_http_file_sha256(int fd, uint64_t offset, uint64_t len, char out[SIGV4_HEX_LEN + 1]);
 

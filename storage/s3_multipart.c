@@ -5,20 +5,37 @@
  * in parts of at least S3_PART_SIZE: start, one PUT per part, complete.
  * Starting and completing are not retried (a retry could leave an upload
  * behind); on any failure the upload is aborted, so no parts stay.
+ *
+ * A replica killed or cut off from S3 in the middle of an upload cannot
+ * abort it: cleanup passes reap such uploads (s3_multipart_reap). Where
+ * leases work, an upload is begun by a holder of the object's lease (a
+ * writer takes it for the upload if it had none, storage/s3.c), so one
+ * older than a lease's ttl whose object has no live lease has no live
+ * writer; without leases, only an upload older than a day is taken for dead
+ * (no upload of ours takes that long; a bucket lifecycle rule
+ * AbortIncompleteMultipartUpload does the same job). Ages are the server's:
+ * Initiated against the listing's Date.
  */
 #include "autoconfig.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "util/log.h"
 #include "storage/s3.h"
 #include "storage/s3_http.h"
+#include "storage/s3_lease.h"
 #include "storage/s3_multipart.h"
 #include "storage/sigv4.h"
 
 #define MAX_PARTS 10000
+/* Without leases, an upload older than this is a dead writer's. */
+#define ORPHAN_AGE_ALONE (24 * 60 * 60)
+/* ListMultipartUploads pages read in one pass, at most. */
+#define REAP_PAGES_MAX 100
+#define REAP_BODY_MAX  (4 * 1024 * 1024)
 
 /* A multipart upload in progress. */
 struct multipart {
@@ -137,7 +154,7 @@ static enum storage_err multipart_complete(struct multipart *m)
 }
 
 /* Aborts the upload, insisting for a while: an upload left open keeps its parts. */
-static void multipart_abort(struct multipart *m)
+static enum storage_err multipart_abort(struct multipart *m)
 {
     struct s3_req req = s3_http_req("DELETE", m->key);
     struct s3_resp resp = {0};
@@ -155,6 +172,7 @@ static void multipart_abort(struct multipart *m)
                 "until the bucket's lifecycle rule removes them",
                 m->key);
     s3_http_resp_free(&resp);
+    return err;
 }
 
 /* Part size: at least S3_PART_SIZE, larger when the parts would be too many. */
@@ -189,4 +207,117 @@ enum storage_err s3_multipart_upload(struct s3 *s, const char *key, int fd, uint
     free(m.id_query);
     free(m.etags);
     return err;
+}
+
+/* ---- reaping the uploads of dead writers -------------------------------- */
+
+/* An ISO 8601 time of S3's (2026-12-07T15:53:26.000Z) in seconds, or 0. */
+static time_t iso_time(const char *text)
+{
+    struct tm tm = {0};
+    const char *end = text != NULL ? strptime(text, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+
+    return end != NULL ? timegm(&tm) : 0;
+}
+
+/* Whether the upload of key begun at initiated has no live writer, as of now (the server's). */
+static bool upload_dead(struct s3 *s, const char *key, time_t initiated, time_t now)
+{
+    bool leases = atomic_load(&s->conditional) == S3_CONDITIONAL_YES;
+
+    if (initiated == 0 || now == 0)
+        return false;
+    if (!leases)
+        return now - initiated > ORPHAN_AGE_ALONE;
+    return now - initiated > s->lease_ttl && s3_lease_held(s, key) == STORAGE_NOT_FOUND;
+}
+
+/* Looks at one <Upload> of a listing (modified); true when it was aborted. */
+static bool reap_upload(struct s3 *s, char *upload, time_t now)
+{
+    char *name = s3_http_xml_text(upload, "Key"), *init = s3_http_xml_text(upload, "Initiated");
+    struct multipart m = {.s3 = s};
+    bool reaped = false;
+    size_t plen = strlen(s->prefix), len;
+
+    m.upload_id = s3_http_xml_text(upload, "UploadId");
+    if (name != NULL && m.upload_id != NULL && strncmp(name, s->prefix, plen) == 0 &&
+        storage_key_valid(name + plen) && upload_dead(s, name + plen, iso_time(init), now)) {
+        char *enc = sigv4_uri_encode(m.upload_id, false);
+
+        len = enc != NULL ? strlen(enc) + 16 : 0;
+        if (enc != NULL && (m.id_query = malloc(len)) != NULL) {
+            snprintf(m.id_query, len, "uploadId=%s", enc);
+            m.key = name + plen;
+            oci_log(OCI_LOG_WARN, "s3: multipart upload of %s begun %s has no live writer", m.key,
+                    init);
+            reaped = multipart_abort(&m) == STORAGE_OK;
+        }
+        free(enc);
+    }
+    free(name);
+    free(init);
+    free(m.upload_id);
+    free(m.id_query);
+    return reaped;
+}
+
+/* The query of a ListMultipartUploads page, parameters sorted; NULL when out of memory. */
+static char *reap_query(const struct s3 *s, const char *key_marker, const char *id_marker)
+{
+    char *prefix = sigv4_uri_encode(s->prefix, false), *key = NULL, *id = NULL, *q = NULL;
+
+    if (key_marker != NULL) {
+        key = sigv4_uri_encode(key_marker, false);
+        id = sigv4_uri_encode(id_marker != NULL ? id_marker : "", false);
+    }
+    if (prefix != NULL && (key_marker == NULL || (key != NULL && id != NULL)) &&
+        asprintf(&q, "%s%s%sprefix=%s%s%s&uploads", key ? "key-marker=" : "", key ? key : "",
+                 key ? "&" : "", prefix, id ? "&upload-id-marker=" : "", id ? id : "") < 0)
+        q = NULL;
+    free(prefix);
+    free(key);
+    free(id);
+    return q;
+}
+
+unsigned long s3_multipart_reap(struct storage *st)
+{
+    struct s3 *s = (struct s3 *)st;
+    char *key_marker = NULL, *id_marker = NULL;
+    unsigned long reaped = 0;
+    int page;
+
+    for (page = 0; page < REAP_PAGES_MAX; page++) {
+        struct s3_req req = s3_http_req("GET", NULL);
+        struct s3_resp resp = {0};
+        char *query = reap_query(s, key_marker, id_marker), *at, *end;
+        bool more;
+
+        req.query = query;
+        req.max_body = REAP_BODY_MAX;
+        if (query == NULL || s3_http_call(s, &req, &resp) != STORAGE_OK || resp.body == NULL) {
+            free(query);
+            s3_http_resp_free(&resp);
+            break;
+        }
+        more = strstr(resp.body, "<IsTruncated>true</IsTruncated>") != NULL;
+        free(key_marker);
+        free(id_marker);
+        key_marker = more ? s3_http_xml_text(resp.body, "NextKeyMarker") : NULL;
+        id_marker = more ? s3_http_xml_text(resp.body, "NextUploadIdMarker") : NULL;
+        for (at = strstr(resp.body, "<Upload>"); at != NULL; at = strstr(end + 1, "<Upload>")) {
+            if ((end = strstr(at, "</Upload>")) == NULL)
+                break;
+            *end = '\0';
+            reaped += reap_upload(s, at, resp.date);
+        }
+        free(query);
+        s3_http_resp_free(&resp);
+        if (key_marker == NULL)
+            break;
+    }
+    free(key_marker);
+    free(id_marker);
+    return reaped;
 }

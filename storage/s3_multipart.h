@@ -15,4 +15,10 @@
  */
 enum storage_err s3_multipart_upload(struct s3 *s, const char *key, int fd, uint64_t size);
 
+/*
+ * The storage operation reap: aborts the multipart uploads under the
+ * prefix that no live writer holds (see s3_multipart.c); how many.
+ */
+unsigned long s3_multipart_reap(struct storage *st);
+
 #endif

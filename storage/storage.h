@@ -56,6 +56,7 @@ struct storage_location {
 struct storage;
 struct storage_reader;
 struct storage_writer;
+struct storage_lease;
 
 /* How a storage_list walk reports one object; return false to stop. */
 typedef bool (*storage_list_fn)(void *arg, const char *key, const struct storage_info *info);
@@ -155,6 +156,27 @@ struct storage_ops {
      */
     void (*prune)(struct storage *st, const char *prefix);
     enum storage_err (*locate)(struct storage *st, const char *key, struct storage_location *loc);
+    /*
+     * Takes the lease name (a key outside the cache's folders: "cleanup")
+     * for ttl seconds (0: the backend's), so that of the hosts sharing the
+     * storage one at a time does a piece of work. The holder keeps it
+     * (renewed) until lease_release, or loses it when it dies.
+     *   STORAGE_OK           ours (*out may be NULL: nothing to give back)
+     *   STORAGE_IN_PROGRESS  another host holds it
+     * NULL for a backend that no other host shares (the filesystem: its
+     * processes coordinate through files), or that cannot hold leases (an
+     * S3 server without conditional writes answers STORAGE_OK): always ours.
+     */
+    enum storage_err (*lease_take)(struct storage *st, const char *name, long ttl,
+                                   struct storage_lease **out);
+    void (*lease_release)(struct storage_lease *lease);
+    /*
+     * Removes what writers that died left behind out of sight (S3:
+     * multipart uploads that no live writer holds) and returns how many.
+     * NULL when there is nothing of the kind (the filesystem clears its
+     * temporary files at open).
+     */
+    unsigned long (*reap)(struct storage *st);
     void (*destroy)(struct storage *st);
 };
 

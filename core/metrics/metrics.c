@@ -32,7 +32,7 @@
 
 /* Bump when struct metrics_file changes: a file of another layout is replaced. */
 #define METRICS_MAGIC  "OCIMETR"
-#define METRICS_LAYOUT 1
+#define METRICS_LAYOUT 2
 #define NS_SLOTS       32 /* configured namespaces with a label of their own */
 #define NS_OTHER       NS_SLOTS
 #define NS_COUNT       (NS_SLOTS + 1)
@@ -105,6 +105,8 @@ struct counters {
     counter cache_bytes, cache_objects, cache_bound; /* gauges */
     counter evicted_objects, evicted_bytes;
     counter s3[S3_COUNT][S_COUNT];
+    counter cleanup_skipped;
+    counter s3_conditional; /* gauge: 0 not known (yet), 1 no, 2 yes */
 };
 
 struct metrics_head {
@@ -292,6 +294,7 @@ static void register_namespaces(struct metrics_file *m, const char *const *names
 }
 
 static void count_s3(const char *method, const char *query, long status);
+static void note_s3_conditional(bool yes);
 
 bool oci_metrics_open(const char *path, const char *storage, const char *const *namespaces,
                       size_t count, char *err, size_t errlen)
@@ -301,6 +304,7 @@ bool oci_metrics_open(const char *path, const char *storage, const char *const *
 
     storage_name = storage;
     oci_observe_set_s3(count_s3);
+    oci_observe_set_s3_conditional(note_s3_conditional);
     fd = open_locked(path, err, errlen);
     if (fd < 0) {
         register_namespaces(shared, namespaces, count);
@@ -319,6 +323,8 @@ bool oci_metrics_open(const char *path, const char *storage, const char *const *
     close(fd);
     oci_metrics_close();
     shared = m;
+    /* Replays the probe's outcome into the file, which the storage had before it. */
+    oci_observe_set_s3_conditional(note_s3_conditional);
     return true;
 }
 
@@ -619,6 +625,21 @@ void oci_metrics_cache_size(uint64_t bytes, uint64_t objects)
     atomic_store_explicit(&shared->c.cache_objects, objects, memory_order_relaxed);
 }
 
+void oci_metrics_cleanup_skipped(void)
+{
+    counter_add(&shared->c.cleanup_skipped, 1);
+}
+
+static void note_s3_conditional(bool yes)
+{
+    atomic_store_explicit(&shared->c.s3_conditional, yes ? 2 : 1, memory_order_relaxed);
+}
+
+int oci_metrics_s3_conditional(void)
+{
+    return (int)counter_get(&shared->c.s3_conditional) - 1;
+}
+
 void oci_metrics_cache_bound(uint64_t bytes)
 {
     atomic_store_explicit(&shared->c.cache_bound, bytes, memory_order_relaxed);
@@ -759,7 +780,15 @@ static void render_upstream_bytes(FILE *f, const struct metrics_file *m)
 
 static void render_s3(FILE *f, const struct counters *c)
 {
+    uint64_t conditional = counter_get(&c->s3_conditional);
     char st[8];
+
+    if (conditional > 0) {
+        family(f, "oci_registry_s3_conditional_writes", "gauge",
+               "1 when the S3 server honours conditional writes, so replicas on the bucket share "
+               "downloads and cleanup through leases; 0 when each works alone.");
+        fprintf(f, "oci_registry_s3_conditional_writes %d\n", conditional == 2 ? 1 : 0);
+    }
 
     family(f, "oci_registry_s3_requests_total", "counter",
            "Requests to S3 storage, by operation and status (0: no answer).");
@@ -794,6 +823,9 @@ static void render_cache(FILE *f, const struct counters *c)
            "Bytes evicted to keep the cache under its bound.", &c->evicted_bytes);
     single(f, "oci_registry_cleanup_runs_total", "counter", "Cleanup passes run.",
            &c->cleanup_runs);
+    single(f, "oci_registry_cleanup_skipped_total", "counter",
+           "Cleanup passes and evictions skipped because another replica held the cleanup lease.",
+           &c->cleanup_skipped);
     render_pair(f, "oci_registry_cleanup_removed_total",
                 "Objects removed by cleanup (unused for longer than their invalidation time).",
                 "kind", kind_names, c->cleanup_removed);

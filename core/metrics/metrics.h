@@ -93,6 +93,14 @@ void oci_metrics_upstream(const char *namespace_, bool head, long status, long m
 void oci_metrics_token_fetch(bool ok);
 /* A cleanup pass ended, having removed so many blobs and manifest records. */
 void oci_metrics_cleanup_run(unsigned long blobs, unsigned long manifests);
+/* A cleanup pass or an eviction was skipped: another replica held the cleanup lease. */
+void oci_metrics_cleanup_skipped(void);
+/*
+ * Whether the S3 server honours conditional writes, as the storage's probe
+ * reported it (util/observe.h): 1 yes, 0 no, -1 not known (not S3, or not
+ * probed yet).
+ */
+int oci_metrics_s3_conditional(void);
 
 /* ---- cache size and eviction (called by the cache's accounting) -------- */
 

@@ -1,6 +1,11 @@
 /*
  * cleanup.c - the periodic removal of unused cache content, and the thread
  * that runs it and the evictions of the size bound (core/cache/evict.h).
+ *
+ * Replicas on other hosts sharing the storage (an S3 bucket) run cleanup
+ * passes and evictions one at a time: each holds the storage's lease
+ * CLEANUP_LEASE for its run, and a replica that finds it held skips its
+ * own (counted: oci_registry_cleanup_skipped_total).
  */
 #include "autoconfig.h"
 
@@ -22,6 +27,8 @@
  * in use), commits do not start another walk for this long: a walk per
  * commit would list the whole cache again and again for nothing. */
 #define FUTILE_EVICTION_PAUSE 60
+/* The storage lease of a cleanup pass or an eviction (storage_ops.lease_take). */
+#define CLEANUP_LEASE "cleanup"
 
 struct oci_cleaner {
     const struct oci_registry *reg;
@@ -110,19 +117,56 @@ void oci_cleanup_run(const struct oci_registry *reg, time_t now, struct oci_clea
         oci_log(OCI_LOG_ERROR, "cleanup: cannot list the hosted repositories; no blob removed");
     oci_repo_pins_free(&p.pins);
     stats->uploads = oci_upload_expire(st, now - upload_lifetime);
+    stats->orphans = st->ops->reap != NULL ? st->ops->reap(st) : 0;
+}
+
+/*
+ * Takes the cleanup lease, so that of the hosts sharing the storage one
+ * at a time runs a pass or an eviction. False when another holds it (the
+ * pass is skipped, and counted) or the storage failed; *lease is then NULL.
+ */
+static bool cleanup_lease_take(const struct oci_registry *reg, const char *what,
+                               struct storage_lease **lease)
+{
+    struct storage *st = reg->storage;
+    enum storage_err err;
+
+    *lease = NULL;
+    if (st->ops->lease_take == NULL)
+        return true;
+    err = st->ops->lease_take(st, CLEANUP_LEASE, 0, lease);
+    if (err == STORAGE_IN_PROGRESS) {
+        oci_log(OCI_LOG_INFO, "%s: skipped: another replica holds the cleanup lease", what);
+        oci_metrics_cleanup_skipped();
+    } else if (err != STORAGE_OK) {
+        oci_log(OCI_LOG_ERROR, "%s: skipped: cannot take the cleanup lease: %s", what,
+                storage_strerror(err));
+    }
+    return err == STORAGE_OK;
+}
+
+static void cleanup_lease_release(const struct oci_registry *reg, struct storage_lease *lease)
+{
+    if (lease != NULL)
+        reg->storage->ops->lease_release(lease);
 }
 
 /* The cleanup pass of each period. */
 static void clean(const struct oci_cleaner *c)
 {
     struct oci_cleanup_stats stats;
+    struct storage_lease *lease;
 
+    if (!cleanup_lease_take(c->reg, "cleanup", &lease))
+        return;
+    oci_log(OCI_LOG_INFO, "cleanup: pass begins");
     oci_cleanup_run(c->reg, time(NULL), &stats);
     oci_metrics_cleanup_run(stats.blobs, stats.manifests);
-    if (stats.blobs > 0 || stats.manifests > 0 || stats.uploads > 0)
-        oci_log(OCI_LOG_INFO,
-                "cleanup: removed %lu blobs, %lu manifest records and %lu upload objects",
-                stats.blobs, stats.manifests, stats.uploads);
+    oci_log(OCI_LOG_INFO,
+            "cleanup: pass ends: removed %lu blobs, %lu manifest records and %lu upload "
+            "objects; aborted %lu abandoned storage uploads",
+            stats.blobs, stats.manifests, stats.uploads, stats.orphans);
+    cleanup_lease_release(c->reg, lease);
 }
 
 /*
@@ -136,6 +180,7 @@ static bool evict(struct oci_cleaner *c, long period, bool reconcile)
     struct oci_evictor *e = c->reg->evict;
     struct oci_usage_totals t;
     struct oci_evict_stats stats;
+    struct storage_lease *lease;
     time_t now = time(NULL);
     enum storage_err err;
 
@@ -143,7 +188,11 @@ static bool evict(struct oci_cleaner *c, long period, bool reconcile)
     reconcile = reconcile && (t.reconciled == 0 || now - t.reconciled >= period);
     if (!reconcile && (!oci_evict_due(e) || now < c->quiet_until))
         return false;
+    /* Another replica evicting the same storage: this one's turn comes with its next commit. */
+    if (!cleanup_lease_take(c->reg, "evict", &lease))
+        return false;
     err = oci_evict_run(c->reg->storage, e, OCI_EVICT_BY_POLICY, now, &stats);
+    cleanup_lease_release(c->reg, lease);
     if (stats.skipped)
         return oci_evict_due(e);
     if (err != STORAGE_OK)

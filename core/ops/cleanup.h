@@ -10,7 +10,10 @@
  * storage_ops.remove_stale); downloads in progress live elsewhere and are
  * never touched. What hosted repositories hold (core/cache/repo.h) is never
  * removed: their keys, and content any of them names. Upload sessions idle
- * for longer than the registry's upload_lifetime are removed.
+ * for longer than the registry's upload_lifetime are removed, and so is what
+ * writers that died left in the storage (storage_ops.reap). Of the hosts
+ * sharing a storage, one at a time runs a pass or an eviction (the
+ * storage's "cleanup" lease).
  */
 #ifndef OCI_CLEANUP_H
 #define OCI_CLEANUP_H
@@ -23,6 +26,7 @@ struct oci_cleanup_stats {
     unsigned long blobs;
     unsigned long manifests;
     unsigned long uploads; /* objects of abandoned upload sessions */
+    unsigned long orphans; /* the storage's own leftovers of dead writers (S3 multipart uploads) */
 };
 
 /* One pass over the cache, as of now. */

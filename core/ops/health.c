@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/metrics/metrics.h"
 #include "core/ops/health.h"
 
 static atomic_ulong probe_count;
@@ -68,4 +69,22 @@ bool oci_health_probe_storage(struct storage *st, char *reason, size_t cap)
     if (ok && err != STORAGE_OK)
         return probe_failed(reason, cap, "remove", err);
     return ok && probe_writer(st, reason, cap);
+}
+
+void oci_health_details(char *out, size_t cap)
+{
+    switch (oci_metrics_s3_conditional()) {
+    case 1:
+        snprintf(out, cap,
+                 "replicas: cooperating (S3 conditional writes): one upstream fetch "
+                 "per object and one cleanup pass at a time across the bucket\n");
+        break;
+    case 0:
+        snprintf(out, cap,
+                 "replicas: alone (the S3 server does not honour conditional writes): "
+                 "each replica fetches its own misses and runs its own cleanup\n");
+        break;
+    default:
+        snprintf(out, cap, "%s", "");
+    }
 }

@@ -9,7 +9,8 @@
  * request that reaches either also shows that the front server reaches the
  * responder, and the configuration was loaded, or the process would not
  * have started. The probe also opens, writes and discards a writer, the way
- * misses are stored (S3 spools them in TMPDIR).
+ * misses are stored (S3 spools them in TMPDIR). Its answer also says how
+ * replicas on one S3 bucket work together.
  */
 #ifndef OCI_HEALTH_H
 #define OCI_HEALTH_H
@@ -28,5 +29,13 @@
  * True when all of it worked; else false with why in reason (cap bytes).
  */
 bool oci_health_probe_storage(struct storage *st, char *reason, size_t cap);
+
+/*
+ * The lines the readiness answer adds after its first: how this replica
+ * works with the others on its storage (S3: whether the server's
+ * conditional writes let them share downloads and cleanup passes, or each
+ * works alone). "" when there is nothing to say (the filesystem).
+ */
+void oci_health_details(char *out, size_t cap);
 
 #endif

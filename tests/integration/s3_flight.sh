@@ -29,15 +29,14 @@ CACHE=$T/unused-cache
 
 start_upstream || bail "docker-registry upstream did not start"
 make_image big v1 --layers 1 --size "$BLOB_SIZE" >/dev/null || bail "cannot push test/big:v1"
-LAYER=$(upstream_curl /v2/test/big/manifests/v1 -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
-	json_get - layers 0 digest)
+LAYER=$(upstream_layer big v1)
 BLOB_PATH=/v2/test/big/blobs/$LAYER
 KEY=blobs/sha256/${LAYER:7:2}/${LAYER:7}
 start_swift || bail "Swift (s3api) did not start"
 s3_cli "$BUCKET" mb || bail "cannot create the bucket"
 write_upstream_config "$T/upstream.yaml"
 
-layer_gets() { grep -c "\"GET /v2/test/big/blobs/$LAYER" "$UPSTREAM_LOG"; }
+layer_gets() { upstream_gets_of "$LAYER"; }
 # Uploads of the blob: whole PUTs and multipart starts (8 MiB threshold here).
 layer_uploads() { swift_log | grep -Ec "\"(PUT /$BUCKET/$KEY HTTP|POST /$BUCKET/$KEY\\?uploads)"; }
 stored() { s3_cli "$BUCKET" ls "$KEY" | grep -q .; }

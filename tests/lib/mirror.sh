@@ -94,10 +94,12 @@ stop_spawned() {
 }
 
 # template_nginx DIR PORT: the contrib configuration with our port and paths
-# (NGINX_S3_CA: the CA bundle nginx trusts for an https S3 endpoint;
-# NGINX_S3_SSL_NAME: the name its certificate is checked for, since nginx
-# matches no IP address in a certificate). s3.conf, the locations serving
-# hits from S3, unless NGINX_S3=off (a filesystem cache, as deployed).
+# (NGINX_RUN, NGINX_LOG: its run and log directories, default $T/run and
+# $T/log, so that several fronts can run side by side; NGINX_S3_CA: the CA
+# bundle nginx trusts for an https S3 endpoint; NGINX_S3_SSL_NAME: the name
+# its certificate is checked for, since nginx matches no IP address in a
+# certificate). s3.conf, the locations serving hits from S3, unless
+# NGINX_S3=off (a filesystem cache, as deployed).
 template_nginx() {
 	local dir=$1 port=$2 f files=(nginx.conf oci-registry.conf s3.conf)
 	[ "${NGINX_S3:-on}" != off ] || files=(nginx.conf oci-registry.conf)
@@ -106,9 +108,9 @@ template_nginx() {
 	for f in "${files[@]}"; do
 		sed -e "s|/etc/oci-registry/nginx/oci-registry.conf|$dir/oci-registry.conf|g" \
 			-e "s|127\.0\.0\.1:8080|127.0.0.1:$port|g" \
-			-e "s|/run/oci-registry|$T/run|g" \
+			-e "s|/run/oci-registry|${NGINX_RUN:-$T/run}|g" \
 			-e "s|/var/cache/oci-registry|$CACHE|g" \
-			-e "s|/var/log/oci-registry|$T/log|g" \
+			-e "s|/var/log/oci-registry|${NGINX_LOG:-$T/log}|g" \
 			-e "s|/etc/oci-registry/nginx/push-auth|$dir/push-auth|g" \
 			-e "s|/etc/oci-registry/nginx/s3|$dir/s3|g" \
 			-e "s|/etc/oci-registry/htpasswd|$T/htpasswd|g" \
@@ -123,18 +125,21 @@ template_nginx() {
 }
 
 # start_nginx: nginx in front of the responder on a free port; sets
-# NGINX_PORT and MIRROR (host:port). The master runs in the foreground
-# (daemon off) so it is an ordinary child that stop_all can stop.
+# NGINX_PORT and MIRROR (host:port). NGINX_NAME (default nginx) names the
+# process and its directory $T/NAME, for a test that runs several. The
+# master runs in the foreground (daemon off) so it is an ordinary child that
+# stop_all can stop.
 # `user root` lets the workers, which would otherwise run as nobody, read
 # the cache and the socket that this root-run test creates in its private
 # 0700 directory; it is given on the command line, not in the file.
 start_nginx() {
 	NGINX_PORT=$(free_ports 1)
 	MIRROR=127.0.0.1:$NGINX_PORT
-	template_nginx "$T/nginx" "$NGINX_PORT" || return 1
-	spawn nginx "$T/log/nginx.out" nginx -e "$T/log/nginx-startup.log" -p "$T/nginx" \
-		-c "$T/nginx/nginx.conf" -g 'daemon off; user root;'
-	wait_ready nginx 20 tcp_open "$NGINX_PORT"
+	local name=${NGINX_NAME:-nginx} log=${NGINX_LOG:-$T/log}
+	template_nginx "$T/$name" "$NGINX_PORT" || return 1
+	spawn "$name" "$log/nginx.out" nginx -e "$log/nginx-startup.log" -p "$T/$name" \
+		-c "$T/$name/nginx.conf" -g 'daemon off; user root;'
+	wait_ready "$name" 20 tcp_open "$NGINX_PORT"
 }
 
 # start_mirror [RESPONDER OPTIONS...]: upstream config, responder, nginx.
@@ -241,7 +246,7 @@ health_checks() {
 	is "$(cat "$T/body")" ok "$label: /healthz says ok"
 	is "$(http_status /healthz -I)" 200 "$label: HEAD /healthz: 200"
 	is "$(http_status /readyz)" 200 "$label: GET /readyz: 200 (storage written, read back, removed)"
-	is "$(cat "$T/body")" ready "$label: /readyz says ready"
+	is "$(head -n 1 "$T/body")" ready "$label: /readyz says ready (first line; details may follow)"
 	is "$(header Content-Type)" text/plain "$label: /readyz is text/plain"
 	like "$(http_status /healthz/x)" '^40[34]$' "$label: /healthz/x is refused"
 	like "$(http_status /readyzz)" '^40[34]$' "$label: /readyzz is refused"

@@ -18,6 +18,7 @@ TEST_PACKAGES=(
 	radosgw ceph-mon ceph-osd
 	clang libclang-rt-14-dev llvm-14
 	prometheus gnuplot-nox
+	faketime
 )
 # The container tests (scripts/test --containers): podman with runc, the CNI
 # plugins of its bridge network, catatonit for kube play's pause image,

@@ -6,8 +6,10 @@ shares nothing with it.
   s3.py ENDPOINT BUCKET mb                  create the bucket
   s3.py ENDPOINT BUCKET ls [PREFIX]         "key size" per object, paged
   s3.py ENDPOINT BUCKET uploads             "key uploadId" per open multipart upload
+  s3.py ENDPOINT BUCKET mpu KEY             begin a multipart upload (left open); print its id
   s3.py ENDPOINT BUCKET get KEY             the object to stdout
-  s3.py ENDPOINT BUCKET put KEY FILE        upload a file
+  s3.py ENDPOINT BUCKET put KEY FILE [NAME:VALUE...]
+                                            upload a file, with these headers (signed)
   s3.py ENDPOINT BUCKET rm KEY              delete an object
   s3.py ENDPOINT BUCKET fill PREFIX COUNT [MTIME]
                                             COUNT small objects PREFIX0000.., 8 at a time,
@@ -116,11 +118,16 @@ def main():
         ls(endpoint, bucket, args[0] if args else "")
     elif cmd == "uploads":
         uploads(endpoint, bucket)
+    elif cmd == "mpu":
+        xml = request(endpoint, "POST", "/%s/%s" % (bucket, args[0]), [("uploads", "")]).decode()
+        print(tags(xml, "UploadId")[0])
     elif cmd == "get":
         sys.stdout.buffer.write(request(endpoint, "GET", "/%s/%s" % (bucket, args[0])))
     elif cmd == "put":
+        headers = dict(h.lower().split(":", 1) for h in args[2:])
         with open(args[1], "rb") as f:
-            request(endpoint, "PUT", "/%s/%s" % (bucket, args[0]), body=f.read())
+            request(endpoint, "PUT", "/%s/%s" % (bucket, args[0]), body=f.read(),
+                    extra=headers)
     elif cmd == "rm":
         request(endpoint, "DELETE", "/%s/%s" % (bucket, args[0]))
     elif cmd == "fill":

@@ -205,6 +205,18 @@ upstream_digest() {
 		sha256_of "$T/upstream-manifest"
 }
 
+# upstream_layer NAME TAG: the digest of the first layer of test/NAME:TAG.
+upstream_layer() {
+	upstream_curl "/v2/test/$1/manifests/$2" -H 'Accept: application/vnd.oci.image.manifest.v1+json' |
+		json_get - layers 0 digest
+}
+
+# upstream_gets_of DIGEST: how many GETs of that blob the upstream has
+# answered so far (docker-registry logs a GET when it ends, cut short or not).
+upstream_gets_of() {
+	grep -c "\"GET /v2/[^ ]*/blobs/$1" "$UPSTREAM_LOG"
+}
+
 # upstream_blob_gets: how many blob GETs the upstream has answered so far.
 upstream_blob_gets() {
 	grep -Ec '"GET /v2/[^ ]+/blobs/sha256:[0-9a-f]{64}' "$UPSTREAM_LOG"
