@@ -40,6 +40,13 @@ start_replica() {
 	FRONT[$1]=$MIRROR
 }
 
+# stop_replica I: replica I's nginx and responder.
+stop_replica() {
+	stop "nginx$1" TERM 10
+	stop "r$1" TERM 15
+	return 0
+}
+
 # pull I PATH OUT: GET PATH through replica I's front into OUT; OUT.code has
 # the status, OUT.end the time it ended (seconds since 1970).
 pull() {
