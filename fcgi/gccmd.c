@@ -77,7 +77,12 @@ int fcgi_gc_command(int argc, char **argv, struct storage *st, struct oci_evicto
     if (status != EXIT_SUCCESS)
         return status;
     err = oci_gc_run(st, e, &o, report, &o, &s);
-    summary(&o, &s);
+    if (err != STORAGE_IN_PROGRESS)
+        summary(&o, &s);
+    if (err == STORAGE_IN_PROGRESS) {
+        fprintf(stderr, "oci-registry: gc: another host's gc holds the lease: not run\n");
+        return EXIT_FAILURE;
+    }
     if (err != STORAGE_OK) {
         fprintf(stderr, "oci-registry: gc: %s: stopped\n", storage_strerror(err));
         return EXIT_FAILURE;

@@ -283,9 +283,36 @@ static enum oci_error append_in_place(struct storage *st, const struct oci_reque
     return st->ops->touch(st, key) == STORAGE_OK ? OCI_OK : OCI_E_UNAVAILABLE; /* active */
 }
 
+/*
+ * Storage that other hosts share (S3) has no lock to append under: the
+ * session is leased while a chunk is written, so that of two PATCHes at
+ * once one writes and the other gets 416 with what the session holds
+ * (else both would write the chunk at the same offset and both be told
+ * 202). The state is read again under the lease. *lease NULL: nothing to
+ * give back.
+ */
+static enum oci_error session_lease(struct storage *st, const struct oci_route *route,
+                                    struct session *s, struct storage_lease **lease)
+{
+    char name[OCI_CACHE_KEY_MAX];
+
+    *lease = NULL;
+    if (st->ops->lease_take == NULL)
+        return OCI_OK;
+    session_key(s->id, "writing", name);
+    s->fault = st->ops->lease_take(st, name, 0, lease);
+    if (s->fault == STORAGE_IN_PROGRESS) {
+        s->busy = true;
+        return OCI_E_RANGE_INVALID;
+    }
+    if (s->fault != STORAGE_OK)
+        return OCI_E_UNAVAILABLE;
+    return state_read(st, route, s) ? OCI_OK : OCI_E_BLOB_UPLOAD_UNKNOWN;
+}
+
 /* Appends the request's body, if any, to the session as one more chunk object. */
-static enum oci_error append_object(struct storage *st, const struct oci_route *route,
-                                    const struct oci_request *req, struct session *s)
+static enum oci_error append_chunk_object(struct storage *st, const struct oci_route *route,
+                                          const struct oci_request *req, struct session *s)
 {
     struct storage_writer *w;
     char key[OCI_CACHE_KEY_MAX];
@@ -304,6 +331,19 @@ static enum oci_error append_object(struct storage *st, const struct oci_route *
         (s->fault = state_write(st, route, s)) != STORAGE_OK)
         return OCI_E_UNAVAILABLE;
     return OCI_OK;
+}
+
+static enum oci_error append_object(struct storage *st, const struct oci_route *route,
+                                    const struct oci_request *req, struct session *s)
+{
+    struct storage_lease *lease;
+    enum oci_error err = session_lease(st, route, s, &lease);
+
+    if (err == OCI_OK)
+        err = append_chunk_object(st, route, req, s);
+    if (lease != NULL)
+        st->ops->lease_release(lease);
+    return err;
 }
 
 struct chunk {

@@ -615,14 +615,14 @@ static void sweep_content(struct gc *g)
     set_free(&used);
 }
 
-enum storage_err oci_gc_run(struct storage *st, struct oci_evictor *e,
-                            const struct oci_gc_options *o, oci_gc_report_fn report, void *arg,
-                            struct oci_gc_stats *stats)
+/* One collection, the gc lease held (or not needed). */
+static enum storage_err gc_run(struct storage *st, struct oci_evictor *e,
+                               const struct oci_gc_options *o, oci_gc_report_fn report, void *arg,
+                               struct oci_gc_stats *stats)
 {
     struct gc g = {st, e, o, report, arg, stats, o->now - o->grace, {0}, {0}, {0}, STORAGE_OK};
     struct oci_listing l = {0};
 
-    memset(stats, 0, sizeof(*stats));
     if (gc_ok(&g, oci_listing_collect(st, OCI_REPO_PREFIX, &l)))
         collect_repos(&g, &l);
     if (g.kept.failed || g.linked.failed || g.unlinked.failed)
@@ -636,4 +636,25 @@ enum storage_err oci_gc_run(struct storage *st, struct oci_evictor *e,
     set_free(&g.linked);
     set_free(&g.unlinked);
     return g.err;
+}
+
+enum storage_err oci_gc_run(struct storage *st, struct oci_evictor *e,
+                            const struct oci_gc_options *o, oci_gc_report_fn report, void *arg,
+                            struct oci_gc_stats *stats)
+{
+    struct storage_lease *lease = NULL;
+    enum storage_err err;
+
+    memset(stats, 0, sizeof(*stats));
+    /* Two collections at once would each count the other's removals as
+     * failures; hosts sharing a bucket run one at a time. */
+    if (st->ops->lease_take != NULL && !o->dry_run) {
+        err = st->ops->lease_take(st, OCI_GC_LEASE, 0, &lease);
+        if (err != STORAGE_OK)
+            return err;
+    }
+    err = gc_run(st, e, o, report, arg, stats);
+    if (lease != NULL)
+        st->ops->lease_release(lease);
+    return err;
 }

@@ -58,11 +58,16 @@ struct oci_gc_stats {
     unsigned long unreadable; /* repositories left unswept: a manifest could not be read */
 };
 
+/* The storage lease a collection holds (storage_ops.lease_take). */
+#define OCI_GC_LEASE "gc"
+
 /*
  * Runs one collection on st. e (may be NULL) is told of removed content
  * (the size bound's totals) and gives last uses. A storage failure stops
  * the run before anything more is removed and is returned; stats say what
- * was done until then.
+ * was done until then. On storage shared by several hosts (S3 with
+ * conditional writes) it first takes the gc lease: STORAGE_IN_PROGRESS,
+ * and nothing done, while another host's collection holds it.
  */
 enum storage_err oci_gc_run(struct storage *st, struct oci_evictor *e,
                             const struct oci_gc_options *o, oci_gc_report_fn report, void *arg,

@@ -30,12 +30,6 @@ start_push_responder || bail "the responder did not start"
 start_nginx || bail "nginx did not start"
 diag "mirror $MIRROR, test dir $T"
 
-# session: a new upload session of myorg/$1; prints its Location.
-session() {
-	[ "$(st POST "/v2/myorg/$1/blobs/uploads/")" = 202 ] || return 1
-	header Location
-}
-
 # patch SESSION FILE START [curl options]: a chunk of FILE's bytes from START.
 patch() {
 	local s=$1 f=$2 start=$3 size
@@ -96,25 +90,7 @@ else
 fi
 
 # --- two PATCHes at once on one session: one wins, whole ---
-blob_file a $((8 << 20))
-blob_file b $((8 << 20))
-SESSION=$(session race) || bail "no session"
-# Slowed down so that they overlap: each takes about two seconds.
-RACERS=()
-for f in a b; do
-	curl -sS --max-time 60 -o /dev/null -w '%{http_code}\n' "${CREDS[@]}" -X PATCH -T "$T/$f" \
-		-H "Content-Range: 0-$(((8 << 20) - 1))" --limit-rate 4M "http://$MIRROR$SESSION" >"$T/race.$f" &
-	RACERS+=($!)
-done
-wait "${RACERS[@]}"
-is "$(cat "$T/race.a" "$T/race.b" | sort | tr '\n' ' ')" "202 416 " "one PATCH wins, the other gets 416"
-expect "$(http_status "$SESSION")" 204 "" "GET of the raced session"
-is "$(header Range)" "0-$(((8 << 20) - 1))" "it holds one chunk"
-winner=a
-[ "$(cat "$T/race.a")" = 202 ] || winner=b
-expect "$(st PUT "$SESSION?digest=$(sha256_of "$T/$winner")")" 201 "" "the winner's bytes close it"
-is "$(http_status "/v2/myorg/race/blobs/$(sha256_of "$T/$winner")")" 200 "GET of the raced blob"
-check "it is the winner's chunk, whole" cmp -s "$T/body" "$T/$winner"
+race_patches race
 
 # --- a client dropping mid-PATCH ---
 SESSION=$(session drop) || bail "no session"

@@ -186,6 +186,16 @@ check "passes resume once the lease is given back" wait_until 30 resumed
 overlaps=$(for i in 1 2 3; do replica_log "$i" | grep -E 'cleanup: pass (begins|ends)'; done | sort |
 	awk '/begins/ { if (open) n++; open = 1 } /ends/ { open = 0 } END { print n + 0 }')
 is "$overlaps" 0 "no cleanup pass of one replica overlaps another's ($(cat "$T"/r*/log/responder-*.log | grep -c 'pass begins') passes)"
+# gc, one host at a time too: not run while another holds the gc lease.
+check "the test takes the gc lease" s3_cli "$BUCKET" put _leases/gc "$T/lease" 'If-None-Match:*'
+"$OCI_REGISTRY" "${S3_ARGS[@]}" gc >"$T/gc.out" 2>"$T/gc.err"
+is "$?" 1 "gc exits 1 while another host's gc holds the lease"
+like "$(cat "$T/gc.err")" "holds the lease" "and says why"
+is "$(wc -c <"$T/gc.out")" 0 "having removed nothing"
+s3_cli "$BUCKET" rm _leases/gc
+"$OCI_REGISTRY" "${S3_ARGS[@]}" gc >"$T/gc.out" 2>"$T/gc.err"
+is "$?" 0 "gc runs once the lease is given back" || diag_file "$T/gc.err"
+like "$(cat "$T/gc.out")" '^gc: ' "its summary"
 
 # --- 4: a replica whose clock is 20 s ahead does not take a live lease ---
 SKEW=$(upstream_layer skew v1)

@@ -47,3 +47,35 @@ expect() {
 blob_file() {
 	head -c "$2" /dev/urandom >"$T/$1"
 }
+
+# session REPO: a new upload session of myorg/REPO; prints its Location.
+session() {
+	[ "$(st POST "/v2/myorg/$1/blobs/uploads/")" = 202 ] || return 1
+	header Location
+}
+
+# race_patches REPO: two PATCHes of 8 MiB at once on one session of
+# myorg/REPO: one wins (202), the other gets 416, and the blob the session
+# closes to is the winner's chunk, whole.
+race_patches() {
+	local f winner racers=() session
+	blob_file a $((8 << 20))
+	blob_file b $((8 << 20))
+	session=$(session "$1") || bail "no session"
+	# Slowed down so that they overlap: each takes about two seconds.
+	for f in a b; do
+		curl -sS --max-time 60 -o /dev/null -w '%{http_code}\n' "${CREDS[@]}" -X PATCH -T "$T/$f" \
+			-H "Content-Range: 0-$(((8 << 20) - 1))" --limit-rate 4M "http://$MIRROR$session" \
+			>"$T/race.$f" &
+		racers+=($!)
+	done
+	wait "${racers[@]}"
+	is "$(cat "$T/race.a" "$T/race.b" | sort | tr '\n' ' ')" "202 416 " "one PATCH wins, the other gets 416"
+	expect "$(http_status "$session")" 204 "" "GET of the raced session"
+	is "$(header Range)" "0-$(((8 << 20) - 1))" "it holds one chunk"
+	winner=a
+	[ "$(cat "$T/race.a")" = 202 ] || winner=b
+	expect "$(st PUT "$session?digest=$(sha256_of "$T/$winner")")" 201 "" "the winner's bytes close it"
+	is "$(http_status "/v2/myorg/$1/blobs/$(sha256_of "$T/$winner")")" 200 "GET of the raced blob"
+	check "it is the winner's chunk, whole" cmp -s "$T/body" "$T/$winner"
+}
