@@ -47,6 +47,9 @@ WORKLOADS = [
     "push_chunked",
     "pull_pushed",
 ]
+# The replicas workload compares replicas on one S3 bucket with one alone.
+REPLICA_SYSTEMS = ["replicas-3", "replicas-1"]
+SYSTEMS_OF = {"replicas": REPLICA_SYSTEMS}
 MIB = 1 << 20
 
 
@@ -308,6 +311,19 @@ ROWS += [
     ("pull_pushed", "mbps", "pull of the pushed blob", "MB/s", 1, True),
     ("pull_pushed", "load", "", "load average", 1, False),
 ]
+# Replicas: metric key, unit label (rows of their own table).
+REPLICA_ROWS = [
+    ("seconds", "wall s"),
+    ("cpu_s", "CPU s, responders and nginx"),
+    ("upstream_blob_gets", "upstream GETs"),
+    ("upstream_blob_bytes", "upstream MiB"),
+    ("ttfb_first_ms", "first byte, first client ms"),
+    ("ttfb_median_ms", "first byte, median client ms"),
+    ("ttfb_last_ms", "first byte, last client ms"),
+    ("sha256_ok", "clients with the right sha256"),
+    ("errors", "errors"),
+    ("load", "load average"),
+]
 
 
 def fmt(v):
@@ -318,6 +334,41 @@ def fmt(v):
     if abs(v) >= 100:
         return "%.1f" % v
     return "%.2f" % v
+
+
+def render(lines):
+    """Lines of cells (the first is the head) as text columns: the first two
+    left-aligned, the others right-aligned, a rule under the head."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    table = []
+    for n, line in enumerate(lines):
+        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
+        cells += [c.rjust(widths[i + 2]) for i, c in enumerate(line[2:])]
+        table.append("  ".join(cells).rstrip())
+        if n == 0:
+            table.append("  ".join("-" * wd for wd in widths))
+    return table
+
+
+def replica_table(workloads, config):
+    """Replicas on one S3 bucket against one responder alone on it, and
+    against cold_concurrent's (one responder, filesystem) when it ran."""
+    n = config.get("replicas", 3)
+    rep = workloads["replicas"]
+
+    def med(s, k):
+        return rep[s]["median"].get(k)
+
+    head = ("replicas, %d clients, one S3 bucket" % config.get("cold_clients", 16), "metric",
+            "%d replicas" % n, "1 replica", "%d/1" % n, "1, filesystem")
+    lines = [head]
+    for key, unit in REPLICA_ROWS:
+        scale = 1 / MIB if key == "upstream_blob_bytes" else 1
+        a, b = med("replicas-3", key), med("replicas-1", key)
+        fs = workloads["cold_concurrent"]["oci-registry"]["median"].get(key)
+        vals = [None if v is None else v * scale for v in (a, b, fs)]
+        lines.append(("", unit, fmt(vals[0]), fmt(vals[1]), fmt(ratio(vals[0], vals[1])), fmt(vals[2])))
+    return render(lines)
 
 
 def report(results_path, peaks_path, config_path, out_path):
@@ -336,9 +387,9 @@ def report(results_path, peaks_path, config_path, out_path):
         "limit": ("limit", None),
     }
     workloads = {}
-    for w in WORKLOADS:
+    for w in WORKLOADS + list(SYSTEMS_OF):
         workloads[w] = {}
-        for s in SYSTEMS:
+        for s in SYSTEMS_OF.get(w, SYSTEMS):
             rs = runs.get(w, {}).get(s, [])
             keys = sorted({k for r in rs for k in r if k not in ("workload", "system", "rep")})
             med = {k: median([r.get(k) for r in rs if isinstance(r.get(k), (int, float))]) for k in keys}
@@ -383,14 +434,9 @@ def report(results_path, peaks_path, config_path, out_path):
         else:
             ratios = (paired(w, key, SYSTEMS[0], SYSTEMS[2]), paired(w, key, SYSTEMS[0], SYSTEMS[1]))
         lines.append((label, unit, *map(fmt, vals), *map(fmt, ratios)))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    table = []
-    for n, line in enumerate(lines):
-        cells = [line[0].ljust(widths[0]), line[1].ljust(widths[1])]
-        cells += [c.rjust(widths[i + 2]) for i, c in enumerate(line[2:])]
-        table.append("  ".join(cells).rstrip())
-        if n == 0:
-            table.append("  ".join("-" * wd for wd in widths))
+    table = render(lines)
+    if any(workloads["replicas"][s]["runs"] for s in REPLICA_SYSTEMS):
+        table += [""] + replica_table(workloads, config)
 
     # The issue's targets.
     blob = config.get("blob_size")
@@ -442,6 +488,14 @@ def report(results_path, peaks_path, config_path, out_path):
         target("responder peak RSS pushing %s < 32 MiB" % label, v, 32 * MIB, v is not None and v < 32 * MIB)
     r = paired("pull_pushed", "mbps", "oci-registry", "limit")
     target("pull of a pushed blob >= 0.9 x nginx static", r, ">= 0.9", r is not None and r >= 0.9)
+    runs3 = workloads["replicas"]["replicas-3"]["runs"]
+    if runs3:
+        # Every run, not the median: one run with two fetches is a failure.
+        gets = [r.get("upstream_blob_gets") for r in runs3]
+        v = max(g for g in gets if g is not None) if any(g is not None for g in gets) else None
+        target("replicas: upstream GETs = 1 in every run", v, 1, all(g == 1 for g in gets))
+        bad = sum(r.get("errors", 1) for r in runs3)
+        target("replicas: every client got the right bytes", bad, 0, bad == 0)
 
     table.append("")
     table.append("targets:")

@@ -6,7 +6,7 @@
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
 
-need_program wrk docker-registry skopeo nginx curl openssl
+need_program wrk docker-registry skopeo nginx curl openssl radosgw ceph-mon ceph-osd
 need_responder
 
 # The bench's own work directory goes under ours, removed with it.
@@ -55,10 +55,18 @@ for spec in push_image:seconds push_mono:mbps push_chunked:mbps pull_pushed:mbps
 done
 json_check "all(($num)(d['workloads'][w]['oci-registry']['median'].get('responder_hwm')) for w in ('push_mono', 'push_chunked'))" \
 	"push: the responder's peak RSS"
-json_check "all(r.get('errors', 0) == 0 for w in d['workloads'] if w != 'memory' for s in ('oci-registry', 'limit') for r in d['workloads'][w][s]['runs'])" \
+json_check "all(r.get('errors', 0) == 0 for w in d['workloads'] if w not in ('memory', 'replicas') for s in ('oci-registry', 'limit') for r in d['workloads'][w][s]['runs'])" \
 	"oci-registry and the limit answered every request of every run"
 json_check "len(d['targets']) >= 10 and all(t['met'] in (True, False) for t in d['targets'].values())" \
 	"every target is judged"
+# Replicas on one S3 bucket: 3 of them, then 1 alone, once per repeat. A
+# client's error is the bench's to report (a target), not this test's.
+for s in replicas-3 replicas-1; do
+	json_check "len(d['workloads']['replicas']['$s']['runs']) == d['config']['repeat']" "replicas: one run of $s per repeat"
+	json_check "all(r['upstream_blob_gets'] == 1 and ($num)(r.get('sha256_ok')) and r['ttfb_last_ms'] > 0 for r in d['workloads']['replicas']['$s']['runs'])" \
+		"replicas: $s: one upstream GET, the clients' sha256 checked, a time to first byte"
+done
 like "$(cat "$T/log/bench.out")" 'cold concurrent' "the table is printed"
+like "$(cat "$T/log/bench.out")" 'replicas, 16 clients, one S3 bucket' "the replicas' table is printed"
 
 done_testing

@@ -21,6 +21,8 @@
 . "$TESTLIB/swift.sh"
 # shellcheck source=tests/lib/rgw.sh
 . "$TESTLIB/rgw.sh"
+# shellcheck source=tests/lib/replicas.sh
+. "$TESTLIB/replicas.sh"
 
 need_program docker-registry nginx curl faketime radosgw ceph-mon ceph-osd
 need_responder
@@ -53,38 +55,7 @@ S3_ARGS=(s3 --host "$S3_ENDPOINT" --bucket "$BUCKET" --access-key "$S3_TEST_ACCE
 	--lease-ttl "$LEASE_TTL")
 diag "upstream $UPSTREAM, S3 (radosgw) $S3_ENDPOINT, test dir $T"
 
-declare -A FRONT=()
-# replica_up I CONFIG [WRAPPER...]: the responder of replica I with its own
-# TMPDIR and run directory, the upstream config CONFIG, run by WRAPPER.
-replica_up() {
-	local i=$1 config=$2 d=$T/r$1
-	shift 2
-	mkdir -p "$d/tmp" "$d/run" "$d/log"
-	rm -f "$d/run/fcgi.sock"
-	RUNS=$((RUNS + 1))
-	REPLICA_LOG=$d/log/responder-$RUNS.log
-	# Without RUNTIME_DIRECTORY, the metrics file is in TMPDIR: one per replica.
-	spawn "r$i" "$REPLICA_LOG" env -u RUNTIME_DIRECTORY TMPDIR="$d/tmp" "$@" "$OCI_REGISTRY" \
-		--workers 24 --default-namespace reg.test --cleanup-interval 2 \
-		--listen "unix:$d/run/fcgi.sock" --upstream-config-file "$config" "${S3_ARGS[@]}"
-	wait_ready "r$i" 30 unix_open "$d/run/fcgi.sock"
-}
-RUNS=0
-# replica_log I: every log line of replica I's responders so far.
-replica_log() { cat "$T/r$1"/log/responder-*.log; }
-# start_replica I CONFIG: replica I behind its own nginx (FRONT[I]).
-start_replica() {
-	replica_up "$1" "$2" || return 1
-	NGINX_NAME=nginx$1 NGINX_RUN=$T/r$1/run NGINX_LOG=$T/r$1/log start_nginx || return 1
-	FRONT[$1]=$MIRROR
-}
-# pull I PATH OUT: GET PATH through replica I's front into OUT; OUT.code has
-# the status, OUT.end the time it ended (seconds since 1970).
-pull() {
-	curl -sS --max-time 300 -o "$3" -w '%{http_code}' "http://${FRONT[$1]}$2" >"$3.code" 2>"$3.err"
-	date +%s >"$3.end"
-}
-key_of() { echo "blobs/sha256/${1:7:2}/${1:7}"; }
+REPLICA_ARGS=(--workers 24 --default-namespace reg.test --cleanup-interval 2)
 stored_size() { s3_cli "$BUCKET" ls "$(key_of "$1")" | awk '{ print $2 }'; }
 no_uploads() { [ -z "$(s3_cli "$BUCKET" uploads)" ]; }
 part_grown() { [ -n "$(find "$T/r$1/tmp" -name '*.part' -size +4M 2>/dev/null | head -n 1)" ]; }
