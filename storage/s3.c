@@ -596,8 +596,8 @@ static void bucket_close(struct storage_reader *r)
  * The host's leader w of key, which holds the host's spool writer, takes the
  * bucket's lease on key. Ours: STORAGE_OK, fetch (and then the lease is
  * given back by writer_free, after the commit). Another replica's: follow
- * it (*follow owns w). Committed meanwhile: STORAGE_EXISTS. Without leases,
- * or S3 failing: STORAGE_OK, alone.
+ * it (*follow owns w). Committed meanwhile: STORAGE_IN_PROGRESS too, *follow
+ * reading the stored object. Without leases, or S3 failing: STORAGE_OK, alone.
  */
 static enum storage_err bucket_join(struct s3 *s, const char *key, struct storage_writer *w,
                                     struct storage_writer **out, struct storage_reader **follow)
@@ -605,12 +605,15 @@ static enum storage_err bucket_join(struct s3 *s, const char *key, struct storag
     struct storage_info info;
     struct storage_reader *r;
     enum storage_err err = s3_lease_ready(s) ? s3_lease_acquire(s, key, 0, &w->lease) : STORAGE_IO;
+    bool stored = err == STORAGE_OK && s3_stat(&s->base, key, &info) == STORAGE_OK;
 
-    if (err == STORAGE_OK && s3_stat(&s->base, key, &info) == STORAGE_OK) {
-        s3_writer_abort(w);
-        return STORAGE_EXISTS;
-    }
-    if (err != STORAGE_IN_PROGRESS) {
+    if (stored) {
+        /* Committed by another replica meanwhile. Requests of this host may
+         * follow our spool writer already: it relays the object to them as
+         * a wait that is over at once would (an abort would fail them). */
+        s3_lease_release(w->lease);
+        w->lease = NULL;
+    } else if (err != STORAGE_IN_PROGRESS) {
         *out = w;
         return STORAGE_OK;
     }
@@ -620,7 +623,10 @@ static enum storage_err bucket_join(struct s3 *s, const char *key, struct storag
         s3_writer_abort(w);
         return STORAGE_NO_MEMORY;
     }
-    oci_log(OCI_LOG_INFO, "s3: another replica is fetching %s: waiting for it", key);
+    oci_log(OCI_LOG_INFO,
+            stored ? "s3: another replica stored %s meanwhile: relaying it"
+                   : "s3: another replica is fetching %s: waiting for it",
+            key);
     r->s3 = s;
     r->waiting = true;
     r->relay = w;
