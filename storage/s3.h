@@ -24,7 +24,6 @@
 
 #define S3_DEFAULT_REGION    "us-east-1"
 #define S3_DEFAULT_THRESHOLD (64ULL * 1024 * 1024) /* larger objects: multipart */
-#define S3_PART_SIZE         (8ULL * 1024 * 1024)  /* at least; grows for huge objects */
 
 struct storage_s3_config {
     const char *host; /* host[:port], maybe with http:// or https://; NULL: AWS */

@@ -24,7 +24,6 @@
 #include <time.h>
 
 #include "util/log.h"
-#include "storage/s3.h"
 #include "storage/s3_http.h"
 #include "storage/s3_lease.h"
 #include "storage/s3_multipart.h"

@@ -9,6 +9,8 @@
 
 #include "storage/s3_http.h"
 
+#define S3_PART_SIZE (8ULL * 1024 * 1024) /* at least; grows for huge objects */
+
 /*
  * Uploads size bytes of fd as the object key in parts; a failed upload is
  * aborted, so it leaves no parts behind.
