@@ -288,8 +288,8 @@ static enum oci_error append_in_place(struct storage *st, const struct oci_reque
  * session is leased while a chunk is written, so that of two PATCHes at
  * once one writes and the other gets 416 with what the session holds
  * (else both would write the chunk at the same offset and both be told
- * 202). The state is read again under the lease. *lease NULL: nothing to
- * give back.
+ * 202). The state is read again once the lease is ours. *lease NULL:
+ * nothing to give back.
  */
 static enum oci_error session_lease(struct storage *st, const struct oci_route *route,
                                     struct session *s, struct storage_lease **lease)
@@ -307,6 +307,8 @@ static enum oci_error session_lease(struct storage *st, const struct oci_route *
     }
     if (s->fault != STORAGE_OK)
         return OCI_E_UNAVAILABLE;
+    if (*lease == NULL) /* a server without leases: the state read before is as good */
+        return OCI_OK;
     return state_read(st, route, s) ? OCI_OK : OCI_E_BLOB_UPLOAD_UNKNOWN;
 }
 
