@@ -9,8 +9,10 @@
 #include "autoconfig.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -119,6 +121,37 @@ bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *
     curl_free(scheme);
     curl_free(host);
     return ok;
+}
+
+/* scheme://host:port of url, lower case, the port always given; NULL when not a URL. */
+static char *url_origin_text(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *origin = NULL;
+
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        asprintf(&origin, "%s://%s:%s", scheme, host, port) < 0)
+        origin = NULL;
+    for (char *c = origin; c != NULL && *c != '\0'; c++)
+        *c = (char)tolower((unsigned char)*c);
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return origin;
+}
+
+bool oci_auth_same_origin(const char *a, const char *b)
+{
+    char *oa = url_origin_text(a), *ob = url_origin_text(b);
+    bool same = oa != NULL && ob != NULL && strcmp(oa, ob) == 0;
+
+    free(oa);
+    free(ob);
+    return same;
 }
 
 /* The realm's host is up's own or one the operator listed for its realm. */

@@ -55,6 +55,14 @@ void oci_auth_parse_challenge(const char *value, struct oci_auth_challenge *out)
  */
 bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *url);
 
+/*
+ * True when the URLs a and b share scheme, host (any case) and port (the
+ * scheme's own when none is given). A registry that an upstream redirects
+ * to may challenge with a realm of its own origin (ghcr.io behind lscr.io):
+ * only such a realm is asked, and then without credentials.
+ */
+bool oci_auth_same_origin(const char *a, const char *b);
+
 /* What may be sent to a token realm. */
 enum oci_realm_access {
     OCI_REALM_REFUSED,     /* nothing: not an http or https URL */

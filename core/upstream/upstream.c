@@ -112,7 +112,8 @@ struct transfer {
     bool challenged;  /* ... and this one was */
     bool denied;
     bool stopped;
-    long deadline; /* seconds for the whole answer; 0: a blob download, rate-limited */
+    bool elsewhere; /* asks the host a redirect led to: never with up's credentials */
+    long deadline;  /* seconds for the whole answer; 0: a blob download, rate-limited */
     long elapsed_ms;
     uint64_t bytes;
     unsigned char *gathered; /* body bytes not handed over yet, UPSTREAM_PIECE_MAX */
@@ -379,7 +380,8 @@ static void set_request(CURL *easy, struct transfer *t, CURLU *url, struct curl_
     curl_easy_setopt(easy, CURLOPT_XFERINFODATA, t);
     curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
     set_guard(easy, t);
-    set_credentials(easy, up);
+    if (!t->elsewhere)
+        set_credentials(easy, up);
     set_tls(easy, up);
 }
 
@@ -577,7 +579,9 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
     if (rc == CURLE_OK && status == 200 && answer.buf != NULL &&
         oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) && strlen(value) < len) {
         strcpy(token, value);
-        oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
+        /* The cache is up's: a token of the host a redirect led to is not sent to up. */
+        if (!t->elsewhere)
+            oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
         ok = true;
     }
     /* Never the token or the credentials: the realm, the scope and the outcome. */
@@ -641,22 +645,33 @@ static bool take_slot(const struct oci_upstream_request *req, struct oci_upstrea
     return false;
 }
 
-/* After a 401 with a Bearer challenge: a token for the retry, or false. */
-static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len)
+/*
+ * After a 401 with a Bearer challenge: a token for the retry, or false. A
+ * 401 from a host a redirect led to is not the upstream's challenge: that
+ * host's own realm (same origin) is asked without credentials, and the
+ * retry goes to where the redirect led (*elsewhere, to free), since a
+ * redirect drops the token; any other realm there is not asked.
+ */
+static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len,
+                            char **elsewhere)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct oci_auth_challenge c;
-    enum oci_realm_access access;
+    enum oci_realm_access access = OCI_REALM_REFUSED;
     char *where = NULL;
 
     oci_auth_parse_challenge(t->challenge, &c);
     if (c.scheme != OCI_AUTH_BEARER || c.realm[0] == '\0')
         return false;
-    /* A 401 from a host a redirect led to is not the upstream's challenge. */
     curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &where);
-    access = where != NULL && oci_auth_challenge_is_upstreams(up, where)
-                 ? oci_auth_realm_access(up, c.realm)
-                 : OCI_REALM_REFUSED;
+    if (where != NULL && oci_auth_challenge_is_upstreams(up, where)) {
+        access = oci_auth_realm_access(up, c.realm);
+    } else if (where != NULL && oci_auth_same_origin(where, c.realm)) {
+        /* Copied now: fetch_token reuses the handle that owns where. */
+        *elsewhere = strdup(where);
+        access = *elsewhere != NULL ? OCI_REALM_ANONYMOUS : OCI_REALM_REFUSED;
+        t->elsewhere = true;
+    }
     if (access == OCI_REALM_REFUSED) {
         oci_log(OCI_LOG_WARN, "token %s: challenge not followed (another host or no realm)",
                 up->namespace_);
@@ -667,6 +682,21 @@ static bool token_for_retry(struct transfer *t, const char *default_scope, char 
     return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, token, len);
 }
 
+/* The retry's URL: where a redirect led (a copy to parse), else the request's own. */
+static CURLU *retry_url(CURLU *url, const char *elsewhere)
+{
+    CURLU *there;
+
+    if (elsewhere == NULL)
+        return url;
+    there = curl_url();
+    if (there != NULL && curl_url_set(there, CURLUPART_URL, elsewhere, 0) != CURLUE_OK) {
+        curl_url_cleanup(there);
+        there = NULL;
+    }
+    return there;
+}
+
 enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
                                          const struct oci_upstream_handler *handler,
                                          struct oci_upstream_outcome *out)
@@ -675,8 +705,8 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
     struct transfer t = {.req = req, .handler = handler, .may_retry = true};
     struct curl_slist *headers = NULL;
     char accept[2048], scope[OCI_AUTH_FIELD_MAX];
-    char *token = malloc(TOKEN_MAX);
-    CURLU *url = request_url(req);
+    char *token = malloc(TOKEN_MAX), *elsewhere = NULL;
+    CURLU *url = request_url(req), *there;
     enum oci_fetch_result result = OCI_FETCH_UNREACHABLE;
     CURLcode rc;
 
@@ -696,9 +726,12 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
     rc = perform(easy, &t, url, headers,
                  oci_auth_token_get(req->upstream->namespace_, scope, token, TOKEN_MAX) ? token
                                                                                         : NULL);
-    if (t.challenged && token_for_retry(&t, scope, token, TOKEN_MAX)) {
-        t = (struct transfer){.req = req, .handler = handler};
-        rc = perform(easy, &t, url, headers, token);
+    if (t.challenged && token_for_retry(&t, scope, token, TOKEN_MAX, &elsewhere) &&
+        (there = retry_url(url, elsewhere)) != NULL) {
+        t = (struct transfer){.req = req, .handler = handler, .elsewhere = elsewhere != NULL};
+        rc = perform(easy, &t, there, headers, token);
+        if (there != url)
+            curl_url_cleanup(there);
     } else if (t.challenged) {
         /* No token to be had (or a Basic challenge): the 401 is the answer, without
          * asking the upstream the same question twice. */
@@ -712,6 +745,7 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
     oci_slots_give_back(req->upstream->namespace_);
 done:
     handle_give_back(req->guard, easy);
+    free(elsewhere);
     free(token);
     curl_slist_free_all(headers);
     curl_url_cleanup(url);

@@ -4,7 +4,8 @@
 #   characters into upstream request headers or name a missing ca_file stops
 #   the program at start: exit 2, one line naming the entry and the key.
 #   Against fakeauth.py (an upstream, a host it redirects to, a token realm):
-#   a 401 after a redirect to another host is not followed; credentials go
+#   a 401 after a redirect to another host is followed only to that host's
+#   own realm (same origin), anonymously, and the retry goes there; credentials go
 #   only to a realm on the upstream's host or its token_realm_hosts, and
 #   over plain http only when the entry has tls: false; other realms get an
 #   anonymous request; a token with CR LF is refused, not sent as headers;
@@ -134,6 +135,14 @@ denied "redirect to another host that answers 401" /v2/redirect.test/redirect/ma
 is "$(grep -c '^elsewhere GET /v2/redirect/manifests/v1 ' "$FAKE_LOG")" 1 \
 	"... the redirect was followed to the other host, once"
 is "$(realm_saw /steal '.*')" 0 "... and the realm it named got no request at all"
+served "redirect to a registry with a realm of its own (lscr.io to ghcr.io): served" \
+	/v2/redirect.test/redirect-own/manifests/v1
+is "$(grep -Ec '^elsewhere GET /token[? ].* auth=none ' "$FAKE_LOG")" 1 \
+	"... its realm got one anonymous token request"
+is "$(grep -Ec '^elsewhere .* auth=basic' "$FAKE_LOG")" 0 "... and no request there had the credentials"
+is "$(grep -Ec '^elsewhere GET /v2/redirect-own/manifests/v1 auth=bearer .*status=200' "$FAKE_LOG")" 1 \
+	"... the retry with the token went straight to where the redirect led"
+is "$(grep -Ec '^upstream GET /v2/redirect-own/manifests/v1 ' "$FAKE_LOG")" 1 "... the upstream was asked once"
 
 # --- credentials only to the upstream's own host (any port) ---------------
 served "realm on the upstream's host (tls: false): the manifest is served" /v2/plain.test/own/manifests/v1

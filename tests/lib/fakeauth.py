@@ -9,14 +9,19 @@ The upstream listens on UPSTREAM-PORT (plain HTTP) and TLS-PORT (HTTPS), both
 on 127.0.0.1. A manifest request /v2/REPO/manifests/REF is answered by REPO:
 
   redirect  307 to http://localhost:ELSEWHERE-PORT/..., which answers every
-            request with 401 and a realm of its own, http://localhost:REALM-PORT/steal
+            request with 401 and a realm of another origin, http://localhost:REALM-PORT/steal
+  redirect-own
+            307 to http://localhost:ELSEWHERE-PORT/..., a registry with a realm of
+            its own origin, http://localhost:ELSEWHERE-PORT/token, which gives
+            anyone a token (as ghcr.io behind lscr.io)
   foreign   401, realm http://localhost:REALM-PORT/token (not the upstream's host name)
   own       401, realm http://127.0.0.1:REALM-PORT/token (the upstream's host)
   inject    401, realm http://127.0.0.1:REALM-PORT/inject, whose token holds CR LF
   anything  401 as for own
 
-A request with a token the realm gave out gets a small OCI manifest. The realm
-gives a token to anyone (anonymous or not) on /token and /steal.
+A request with a token the realm gave out gets a small OCI manifest (from the
+upstream, or from elsewhere for redirect-own). The realm gives a token to
+anyone (anonymous or not) on /token and /steal.
 
 One log line per request: the listener, method and path, which Authorization
 scheme it carried (and the Basic user name, never the password), and whether
@@ -73,7 +78,7 @@ class FakeHandler(Handler):
             self.answer(200, MANIFEST, [("Docker-Content-Digest", digest)],
                         content_type="application/vnd.oci.image.manifest.v1+json")
             return 200
-        if repo == "redirect":
+        if repo in ("redirect", "redirect-own"):
             location = "http://localhost:%d%s" % (cfg["elsewhere_port"], self.path)
             self.answer(307, b"", [("Location", location)], content_type=None)
             return 307
@@ -98,13 +103,27 @@ class FakeHandler(Handler):
         self.answer(200, json.dumps({"token": token, "expires_in": 300}).encode())
         return 200
 
+    def elsewhere(self):
+        cfg = self.server.cfg
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/token":
+            return self.realm()
+        if path.startswith("/v2/redirect-own/"):
+            header = self.headers.get("Authorization", "")
+            if header.startswith("Bearer ") and header[7:] in cfg["tokens"]:
+                self.answer(200, MANIFEST, [],
+                            content_type="application/vnd.oci.image.manifest.v1+json")
+                return 200
+            own_realm = "http://localhost:%d/token" % cfg["elsewhere_port"]
+            return self.challenge(own_realm, "redirect-own")
+        return self.challenge("http://localhost:%d/steal" % cfg["realm_port"], "redirect")
+
     def handle_one(self):
         role = self.server.role
         if role == "realm":
             status = self.realm()
         elif role == "elsewhere":
-            status = self.challenge("http://localhost:%d/steal" % self.server.cfg["realm_port"],
-                                    "redirect")
+            status = self.elsewhere()
         else:
             status = self.upstream()
         self.record(status)

@@ -125,6 +125,23 @@ static void test_challenge_source(void **state)
     assert_false(oci_auth_challenge_is_upstreams(&v6, "https://[::2]:5000/v2/x"));
 }
 
+/* The realm a redirect's target may name: only one of its own origin. */
+static void test_same_origin(void **state)
+{
+    (void)state;
+    assert_true(
+        oci_auth_same_origin("https://ghcr.io/v2/a/b/manifests/1", "https://ghcr.io/token"));
+    assert_true(oci_auth_same_origin("https://GHCR.io:443/v2/x", "https://ghcr.io/token?x=1"));
+    assert_true(oci_auth_same_origin("http://h:8080/v2/x", "http://H:8080/token"));
+    assert_true(oci_auth_same_origin("https://[::1]:5000/v2/x", "https://[::1]:5000/token"));
+    assert_false(oci_auth_same_origin("https://ghcr.io/v2/x", "http://ghcr.io/token"));
+    assert_false(oci_auth_same_origin("http://h:8080/v2/x", "http://h:8081/token"));
+    assert_false(oci_auth_same_origin("https://ghcr.io/v2/x", "https://ghcr.io.evil/token"));
+    assert_false(oci_auth_same_origin("https://ghcr.io/v2/x", "https://auth.ghcr.io/token"));
+    assert_false(oci_auth_same_origin("https://ghcr.io/v2/x", "not a url"));
+    assert_false(oci_auth_same_origin("", "https://ghcr.io/token"));
+}
+
 static void test_realm_access(void **state)
 {
     static char auth_host[] = "auth.example.com";
@@ -239,10 +256,10 @@ static void test_token_cache_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bearer_challenge),    cmocka_unit_test(test_challenge_forms),
-        cmocka_unit_test(test_token_answers),       cmocka_unit_test(test_challenge_source),
-        cmocka_unit_test(test_realm_access),        cmocka_unit_test(test_token_cache),
-        cmocka_unit_test(test_token_cache_bounded),
+        cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_challenge_forms),
+        cmocka_unit_test(test_token_answers),    cmocka_unit_test(test_challenge_source),
+        cmocka_unit_test(test_same_origin),      cmocka_unit_test(test_realm_access),
+        cmocka_unit_test(test_token_cache),      cmocka_unit_test(test_token_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
