@@ -14,6 +14,8 @@ Findings are printed as TAP comments.
   chart.py push FILE SECRET   nginx mounts push-auth.conf from the chart's ConfigMap
                               and /etc/oci-registry/htpasswd from the Secret SECRET
   chart.py kubeplay FILE DIR  DIR/play.yaml and DIR/secret.json: see kubeplay()
+  chart.py kubeplay-gc FILE DIR
+                              DIR/play.yaml: the gc CronJob's job as a Pod, see kubeplay_gc()
 """
 import base64
 import json
@@ -97,6 +99,35 @@ def empty_dir(path):
     return path
 
 
+def empty_dirs_on_host(spec, out):
+    """The pod's emptyDirs as directories of mode 0777 in out, mounted as hostPath."""
+    for v in spec["volumes"]:
+        if "emptyDir" in v:
+            del v["emptyDir"]
+            v["hostPath"] = {"path": empty_dir("%s/%s" % (out, v["name"])), "type": "Directory"}
+
+
+def kubeplay_gc(path, out):
+    """The pod a run of the gc CronJob makes, for kube play (which takes no
+    CronJob or Job): a Pod of the job template's spec and the CronJob's name,
+    its emptyDirs made as kubeplay() makes them, on the host's network (the
+    test's own namespace, where S3 listens on 127.0.0.1: gc starts at once,
+    before a bridge into a pod's namespace could be made as containers.sh
+    makes one for the Deployment). Fails without a CronJob."""
+    cron = next(d for d in documents(path) if d["kind"] == "CronJob")
+    template = cron["spec"]["jobTemplate"]["spec"]["template"]
+    empty_dirs_on_host(template["spec"], out)
+    template["spec"]["hostNetwork"] = True
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": cron["metadata"]["name"], "labels": template["metadata"]["labels"]},
+           "spec": template["spec"]}
+    with open(out + "/play.yaml", "w", encoding="utf-8") as f:
+        yaml.safe_dump(pod, f)
+    print("# schedule %s, args %s" % (cron["spec"]["schedule"],
+                                      " ".join(template["spec"]["containers"][0]["args"])))
+    return 0
+
+
 def kubeplay(path, out):
     """What podman 4.3's kube play cannot take as rendered, turned into the
     closest it can; everything else is left as rendered.
@@ -123,10 +154,7 @@ def kubeplay(path, out):
     maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
     maps[secret["metadata"]["name"]] = data
     spec = pod_spec(docs)
-    for v in spec["volumes"]:
-        if "emptyDir" in v:
-            del v["emptyDir"]
-            v["hostPath"] = {"path": empty_dir("%s/%s" % (out, v["name"])), "type": "Directory"}
+    empty_dirs_on_host(spec, out)
     sources = {v["name"]: (v.get("configMap") or {}).get("name") or v["secret"]["secretName"]
                for v in spec["volumes"] if "configMap" in v or "secret" in v}
     for c in spec["containers"]:
@@ -170,7 +198,7 @@ def push(path, secret):
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "metrics": metrics,
-            "push": push, "kubeplay": kubeplay}[cmd](*args)
+            "push": push, "kubeplay": kubeplay, "kubeplay-gc": kubeplay_gc}[cmd](*args)
 
 
 if __name__ == "__main__":

@@ -146,11 +146,16 @@ ok $? "helm lint, S3 values" || diag_file "$T/log/lint-s3.log"
 render() {
 	local dir=$1
 	shift
-	"$HELM" template t "$CHART" "$@" --output-dir "$dir" >"$T/log/render.log" 2>&1 ||
-		diag_file "$T/log/render.log"
+	"$HELM" template t "$CHART" "$@" --output-dir "$dir" >"$T/log/render.log" 2>&1 && return 0
+	diag_file "$T/log/render.log"
+	return 1
 }
 check "helm template" render "$T/render"
 check "helm template, S3 values" render "$T/render-s3" "${S3[@]}"
+check "no gc CronJob without gc.schedule" test ! -e "$T/render-s3/oci-registry/templates/cronjob.yaml"
+! "$HELM" template t "$CHART" --set gc.schedule='15 3 * * *' >/dev/null 2>"$T/log/render-gc-fs.log"
+ok $? "gc.schedule with filesystem storage is refused"
+like "$(cat "$T/log/render-gc-fs.log")" 'gc.schedule needs registry.storage.mode s3' "... saying why"
 DEPLOYMENT=$T/render/oci-registry/templates/deployment.yaml
 check "every probe names a port of its own container" \
 	"$PYTHON" "$HERE/chart.py" probes "$DEPLOYMENT"
@@ -259,6 +264,31 @@ kube_pull() {
 	kube_down "$dir"
 }
 
+# kube_gc VALUES: the chart's gc CronJob (gc.schedule set) rendered with
+# VALUES, and the pod its job makes run under kube play on the bucket: gc
+# exits 0 with its summary, and the mirrored objects are all still there (gc
+# takes hosted content only) with no lease left behind.
+kube_gc() {
+	local dir=$T/kube-gc pod=t-oci-registry-gc before
+	mkdir -p "$dir"
+	"$HELM" template t "$CHART" -f "$1" --set gc.schedule='15 3 * * *' --set 'gc.args={--grace,30m}' \
+		>"$dir/rendered.yaml" 2>"$T/log/render-gc.log" &&
+		"$PYTHON" "$HERE/chart.py" kubeplay-gc "$dir/rendered.yaml" "$dir"
+	ok $? "gc: the chart renders its CronJob, and its job as a pod for kube play" || diag_file "$T/log/render-gc.log"
+	before=$(s3_cli oci-cache ls | sort)
+	at_exit podman kube down "$dir/play.yaml" ">/dev/null" "2>&1"
+	podman secret create s3keys "$T/s3keys.json" >/dev/null &&
+		podman kube play "$dir/play.yaml" >"$T/log/kube-play-gc.log" 2>&1
+	ok $? "gc: podman kube play runs the job's pod" || diag_file "$T/log/kube-play-gc.log"
+	is "$(timeout 120 podman wait "$pod-gc" 2>&1)" 0 "gc: the job's container exits 0"
+	podman logs "$pod-gc" >"$T/log/kube-gc.log" 2>&1
+	like "$(cat "$T/log/kube-gc.log")" '^gc: 0 repositories, ' "gc: it printed its summary" ||
+		diag_file "$T/log/kube-gc.log"
+	is "$(s3_cli oci-cache ls | sort)" "$before" "gc: every object of the bucket is still there, and no lease"
+	podman kube down "$dir/play.yaml" >/dev/null 2>&1
+	podman secret rm s3keys >/dev/null 2>&1
+}
+
 kube_values "$T/kube.yaml"
 kube_pull kube "$T/kube.yaml"
 mapfile -t PROBE < <("$PYTHON" "$HERE/chart.py" exec-probe "$DEPLOYMENT" oci-registry)
@@ -274,6 +304,7 @@ if start_swift && s3_cli oci-cache mb; then
 	kube_values "$T/kube-s3.yaml" 'storage:' '  mode: s3' '  s3:' "    host: $S3_ENDPOINT" \
 		'    bucket: oci-cache' '    path_style: true' '    auth: {secret: s3keys}'
 	kube_pull s3 "$T/kube-s3.yaml" "${S3_ENDPOINT##*:}"
+	kube_gc "$T/kube-s3.yaml"
 else
 	ok 1 "Swift (s3api) starts with a bucket"
 fi

@@ -86,15 +86,36 @@ def cmd_chart_refs(chart):
     return 1 if problems else 0
 
 
+def helper_lines(chart, name):
+    """The lines of the template that _helpers.tpl defines as name (its own
+    if/else/end included)."""
+    with open(os.path.join(chart, "templates", "_helpers.tpl")) as f:
+        lines = f.read().splitlines()
+    start = lines.index('{{- define "%s" -}}' % name) + 1
+    body, depth = [], 0
+    for line in lines[start:]:
+        word = line.strip()
+        if word.startswith("{{- end") and depth == 0:
+            break
+        depth += word.startswith("{{- if")
+        depth -= word.startswith("{{- end")
+        body.append(line)
+    return body
+
+
 def chart_env(chart):
-    """(name, value or None, branch) for each env entry of the deployment."""
+    """(name, value or None, branch) for each env entry of the deployment,
+    with the storage's from the helper it includes."""
     values = load(os.path.join(chart, "values.yaml"))
     with open(os.path.join(chart, "templates", "deployment.yaml")) as f:
-        lines = f.read().splitlines()
+        lines = []
+        for line in f.read().splitlines():
+            included = re.search(r'include "(oci-registry\.storageEnv)"', line)
+            lines += helper_lines(chart, included.group(1)) if included else [line]
     out, branch, i = [], "", 0
     while i < len(lines):
         line = lines[i].strip()
-        if line.startswith("{{- if $fs"):
+        if line.startswith(("{{- if $fs", '{{- if eq .Values.registry.storage.mode "filesystem"')):
             branch = "fs"
         elif line.startswith("{{- else") and branch == "fs":
             branch = "s3"
