@@ -93,13 +93,18 @@ void oci_auth_parse_challenge(const char *value, struct oci_auth_challenge *out)
     }
 }
 
-/* The scheme and host of an absolute URL, for curl_free(); false when it has none. */
-static bool url_origin(const char *url, char **scheme, char **host)
+/*
+ * The scheme and host of an absolute URL, and its port (the scheme's own when
+ * none is given) unless port is NULL, for curl_free(); false when it has none.
+ */
+static bool url_origin(const char *url, char **scheme, char **host, char **port)
 {
     CURLU *u = curl_url();
-    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK;
+    bool ok =
+        u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, host, 0) == CURLUE_OK &&
+        (port == NULL || curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) == CURLUE_OK);
 
     curl_url_cleanup(u);
     return ok;
@@ -116,7 +121,7 @@ static bool same_host(const char *host, const char *host_port)
 bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *url)
 {
     char *scheme = NULL, *host = NULL;
-    bool ok = url_origin(url, &scheme, &host) && same_host(host, up->host);
+    bool ok = url_origin(url, &scheme, &host, NULL) && same_host(host, up->host);
 
     curl_free(scheme);
     curl_free(host);
@@ -126,13 +131,9 @@ bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *
 /* scheme://host:port of url, lower case, the port always given; NULL when not a URL. */
 static char *url_origin_text(const char *url)
 {
-    CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, *origin = NULL;
 
-    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+    if (url_origin(url, &scheme, &host, &port) &&
         asprintf(&origin, "%s://%s:%s", scheme, host, port) < 0)
         origin = NULL;
     for (char *c = origin; c != NULL && *c != '\0'; c++)
@@ -140,7 +141,6 @@ static char *url_origin_text(const char *url)
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
-    curl_url_cleanup(u);
     return origin;
 }
 
@@ -173,7 +173,7 @@ enum oci_realm_access oci_auth_realm_access(const struct oci_upstream *up, const
     char *scheme = NULL, *host = NULL;
     enum oci_realm_access access = OCI_REALM_REFUSED;
 
-    if (url_origin(realm, &scheme, &host) &&
+    if (url_origin(realm, &scheme, &host, NULL) &&
         (strcmp(scheme, "https") == 0 || strcmp(scheme, "http") == 0)) {
         bool scheme_ok = strcmp(scheme, "https") == 0 || !up->tls;
 

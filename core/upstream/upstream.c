@@ -545,10 +545,10 @@ fail:
 /*
  * Gets a token from the challenge's realm, with the upstream's credentials
  * as Basic when core/upstream/auth.h allows them there, through the same guard as
- * the request. The token is cached for the upstream and scope.
+ * the request. With keep, the token is cached for the upstream and scope.
  */
 static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
-                        bool with_credentials, char *token, size_t len)
+                        bool with_credentials, bool keep, char *token, size_t len)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct token_answer answer = {0};
@@ -579,8 +579,7 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
     if (rc == CURLE_OK && status == 200 && answer.buf != NULL &&
         oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) && strlen(value) < len) {
         strcpy(token, value);
-        /* The cache is up's: a token of the host a redirect led to is not sent to up. */
-        if (!t->elsewhere)
+        if (keep)
             oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
         ok = true;
     }
@@ -670,7 +669,6 @@ static bool token_for_retry(struct transfer *t, const char *default_scope, char 
         /* Copied now: fetch_token reuses the handle that owns where. */
         *elsewhere = strdup(where);
         access = *elsewhere != NULL ? OCI_REALM_ANONYMOUS : OCI_REALM_REFUSED;
-        t->elsewhere = true;
     }
     if (access == OCI_REALM_REFUSED) {
         oci_log(OCI_LOG_WARN, "token %s: challenge not followed (another host or no realm)",
@@ -679,7 +677,8 @@ static bool token_for_retry(struct transfer *t, const char *default_scope, char 
     }
     if (c.scope[0] == '\0')
         snprintf(c.scope, sizeof(c.scope), "%s", default_scope);
-    return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, token, len);
+    /* The cache is up's: a token of the host a redirect led to is never sent to up. */
+    return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, *elsewhere == NULL, token, len);
 }
 
 /* The retry's URL: where a redirect led (a copy to parse), else the request's own. */
