@@ -66,14 +66,18 @@ class FakeHandler(Handler):
         log_line(cfg["log"], "%s %s %s auth=%s%s injected=%s status=%d"
                  % (self.server.role, self.command, self.path, scheme, user, injected, status))
 
+    def has_token(self):
+        """The request carries a token that a realm of this process gave out."""
+        header = self.headers.get("Authorization", "")
+        return header.startswith("Bearer ") and header[7:] in self.server.cfg["tokens"]
+
     def upstream(self):
         cfg = self.server.cfg
         parts = urllib.parse.urlsplit(self.path).path.split("/")
         if len(parts) < 5 or parts[1] != "v2" or parts[-2] != "manifests":
             return self.error(404, "NOT_FOUND", "no such endpoint") or 404
         repo = "/".join(parts[2:-2])
-        header = self.headers.get("Authorization", "")
-        if header.startswith("Bearer ") and header[7:] in cfg["tokens"]:
+        if self.has_token():
             digest = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
             self.answer(200, MANIFEST, [("Docker-Content-Digest", digest)],
                         content_type="application/vnd.oci.image.manifest.v1+json")
@@ -109,8 +113,7 @@ class FakeHandler(Handler):
         if path == "/token":
             return self.realm()
         if path.startswith("/v2/redirect-own/"):
-            header = self.headers.get("Authorization", "")
-            if header.startswith("Bearer ") and header[7:] in cfg["tokens"]:
+            if self.has_token():
                 self.answer(200, MANIFEST, [],
                             content_type="application/vnd.oci.image.manifest.v1+json")
                 return 200
