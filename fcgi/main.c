@@ -265,6 +265,7 @@ static int serve(const struct fcgi_options *o, const struct oci_registry *reg, i
     if ((o->cleanup_interval > 0 || reg->evict != NULL) &&
         (cleaner = oci_cleaner_start(reg, o->cleanup_interval)) == NULL)
         oci_log(OCI_LOG_ERROR, "cannot start the cleanup thread: the cache will only grow");
+    fcgi_respond_set_front_cache_time(o->front_cache_time);
     server = fcgi_server_start(listen_fd, o->workers, o->front, reg);
     if (server == NULL) {
         oci_cleaner_stop(cleaner);

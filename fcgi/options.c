@@ -67,6 +67,10 @@ static const char usage[] =
     "  --upload-lifetime SECONDS     how long an upload to a hosted namespace may\n"
     "                                sit idle before cleanup removes it (default\n"
     "                                86400) [UPLOAD_LIFETIME]\n"
+    "  --front-cache-time DURATION   the longest nginx may keep a manifest answer:\n"
+    "                                a removal (cache rm, the admin API) reaches\n"
+    "                                clients within it (default 1m; 0: never kept)\n"
+    "                                [FRONT_CACHE_TIME]\n"
     "Size bound (eviction of the least recently used content):\n"
     "  --max-cache-size SIZE         bound of the cached bytes: 50GiB, 800MB, 12345\n"
     "                                (bytes), or 90% of the filesystem; at least\n"
@@ -143,6 +147,7 @@ enum {
     OPT_MAX_FETCHES_PER_UPSTREAM,
     OPT_CLEANUP_INTERVAL,
     OPT_UPLOAD_LIFETIME,
+    OPT_FRONT_CACHE_TIME,
     /* the size bound */
     OPT_MAX_CACHE_SIZE,
     OPT_MIN_CACHE_AGE,
@@ -179,6 +184,7 @@ static const struct option global_options[] = {
     {"max-fetches-per-upstream", required_argument, NULL, OPT_MAX_FETCHES_PER_UPSTREAM},
     {"cleanup-interval", required_argument, NULL, OPT_CLEANUP_INTERVAL},
     {"upload-lifetime", required_argument, NULL, OPT_UPLOAD_LIFETIME},
+    {"front-cache-time", required_argument, NULL, OPT_FRONT_CACHE_TIME},
     /* the size bound */
     {"max-cache-size", required_argument, NULL, OPT_MAX_CACHE_SIZE},
     {"min-cache-age", required_argument, NULL, OPT_MIN_CACHE_AGE},
@@ -401,6 +407,11 @@ static bool apply(int opt, const char *name, const char *value, struct fcgi_opti
         return parse_long(name, value, 0, 7L * 24 * 3600, &o->cleanup_interval);
     case OPT_UPLOAD_LIFETIME:
         return parse_long(name, value, 1, 365L * 24 * 3600, &o->upload_lifetime);
+    case OPT_FRONT_CACHE_TIME:
+        if (!oci_duration_parse(value, &o->front_cache_time) ||
+            o->front_cache_time > 365L * 24 * 3600)
+            return fail("%s must be a duration such as 0, 60, 1m or 1h, not '%s'", name, value);
+        return true;
     case OPT_ROOT:
         o->root = value;
         return *value != '\0' || fail("%s must not be empty", name);
@@ -435,6 +446,7 @@ static bool apply_environment(struct fcgi_options *o)
         {"MAX_FETCHES_PER_UPSTREAM", OPT_MAX_FETCHES_PER_UPSTREAM},
         {"CLEANUP_INTERVAL", OPT_CLEANUP_INTERVAL},
         {"UPLOAD_LIFETIME", OPT_UPLOAD_LIFETIME},
+        {"FRONT_CACHE_TIME", OPT_FRONT_CACHE_TIME},
         {"MAX_CACHE_SIZE", OPT_MAX_CACHE_SIZE},
         {"MIN_CACHE_AGE", OPT_MIN_CACHE_AGE},
         {"CACHE_LOW_WATER", OPT_CACHE_LOW_WATER},
@@ -575,6 +587,7 @@ enum fcgi_options_result fcgi_options_parse(int argc, char **argv, struct fcgi_o
         .upstream_timeout = 60,
         .cleanup_interval = 3600,
         .upload_lifetime = 24L * 3600,
+        .front_cache_time = 60,
         .cache = {.min_age = OCI_EVICT_DEFAULT_MIN_AGE, .low_water = OCI_EVICT_DEFAULT_LOW_WATER},
     };
     if (!apply_environment(o))

@@ -9,6 +9,7 @@
  *                [--low-speed-limit BYTES] [--upstream-timeout SECONDS]
  *                [--max-fetches N] [--max-fetches-per-upstream N]
  *                [--cleanup-interval SECONDS] [--upload-lifetime SECONDS]
+ *                [--front-cache-time DURATION]
  *                [--max-cache-size SIZE] [--min-cache-age DURATION]
  *                [--cache-low-water PERCENT] [--usage-file PATH] [--admin]
  *                filesystem --root DIR
@@ -28,7 +29,8 @@
  * MAX_FETCHES_PER_UPSTREAM, CLEANUP_INTERVAL, MAX_CACHE_SIZE, MIN_CACHE_AGE,
  * CACHE_LOW_WATER, USAGE_FILE, ADMIN, FILESYSTEM_ROOT, and S3_HOST, S3_BUCKET,
  * S3_REGION, S3_ACCESS_KEY, S3_SECRET_KEY, S3_PATH_STYLE, S3_CA_FILE,
- * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD, S3_LEASE_TTL; UPLOAD_LIFETIME); the
+ * S3_PREFIX, S3_REDIRECT, S3_MULTIPART_THRESHOLD, S3_LEASE_TTL; UPLOAD_LIFETIME,
+ * FRONT_CACHE_TIME); the
  * command line wins.
  */
 #ifndef FCGI_OPTIONS_H
@@ -97,6 +99,7 @@ struct fcgi_options {
     int max_fetches_per_upstream;
     long cleanup_interval; /* seconds between cleanup passes; 0: none */
     long upload_lifetime;  /* seconds an upload session may sit idle */
+    long front_cache_time; /* seconds nginx may keep a manifest answer at most */
     const char *root;      /* filesystem storage */
     enum fcgi_storage storage;
     struct fcgi_s3_options s3;

@@ -21,7 +21,7 @@
  * contrib/nginx) as it arrives. A write that fails means the client or the
  * front server went away; it is reported to core, which decides whether to
  * go on. An answer nginx may keep (a cached manifest) says for how long in
- * X-Accel-Expires.
+ * X-Accel-Expires, at most --front-cache-time.
  *
  * A stored blob is handed to the front server: X-Accel-Redirect for nginx,
  * X-Sendfile for lighttpd. A stored object that the storage can serve by URL (S3's presigned GET
@@ -62,10 +62,25 @@
 
 /* Set once at start, before the workers run. */
 static bool s3_redirect;
+static long front_cache_time = 60;
 
 void fcgi_respond_set_s3_redirect(bool on)
 {
     s3_redirect = on;
+}
+
+void fcgi_respond_set_front_cache_time(long seconds)
+{
+    front_cache_time = seconds;
+}
+
+/* How long nginx may keep an answer that stays right for fresh_for seconds:
+ * no longer than --front-cache-time, since nothing tells nginx when one is
+ * removed here (cache rm, the admin API) - a digest's answer would otherwise
+ * outlive its removal by up to blob_invalidation_time. */
+static long front_keeps(long fresh_for)
+{
+    return fresh_for < front_cache_time ? fresh_for : front_cache_time;
 }
 
 struct response {
@@ -200,8 +215,8 @@ static int put_head(struct response *r, const struct oci_response_head *head,
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
     /* nginx may keep the answer in its cache this long (contrib/nginx), and
      * does not pass the header on. */
-    if (rc >= 0 && head->fresh_for > 0 && front_of(r) == FCGI_FRONT_NGINX)
-        rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", head->fresh_for);
+    if (rc >= 0 && front_keeps(head->fresh_for) > 0 && front_of(r) == FCGI_FRONT_NGINX)
+        rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", front_keeps(head->fresh_for));
     for (size_t i = 0; rc >= 0 && i < n; i++)
         rc = FCGX_FPrintF(out, "%s: %s\r\n", more[i].name, more[i].value);
     if (rc >= 0)

@@ -23,6 +23,9 @@
 /* --s3-redirect: answer hits stored in S3 with a 307 to a presigned URL. */
 void fcgi_respond_set_s3_redirect(bool on);
 
+/* --front-cache-time: the longest nginx may keep an answer (X-Accel-Expires); 0: never. */
+void fcgi_respond_set_front_cache_time(long seconds);
+
 /* Answers the request req according to plan, fetching from the upstream if the plan says so. */
 void fcgi_respond(FCGX_Request *req, enum fcgi_front front, const struct oci_registry *reg,
                   struct oci_plan *plan);

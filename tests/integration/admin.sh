@@ -3,7 +3,8 @@
 # manifest by digest, a blob, a repository and a namespace (each then a miss,
 # fetched again whole); 404 for what is not cached and for junk paths, 405
 # for other methods; 403 for requests that reach the responder without the
-# front's marker; and, without --admin, a 404 like any unknown path.
+# front's marker; without --admin, a 404 like any unknown path; and a
+# removed manifest no longer answered by nginx after --front-cache-time.
 
 # shellcheck source=tests/lib/common.sh
 . "$(dirname "$0")/../lib/common.sh"
@@ -84,5 +85,28 @@ like "$resp" 'DENIED' "without the marker: DENIED"
 like "$(fcgi_request DELETE /_admin | tr -d '\r')" '^Status: 404' "junk /_admin straight to the socket: 404"
 check "without the marker: nothing removed" test -n "$(find "$CACHE/manifests/reg.test" -type f)"
 stop_responder_checked
+stop nginx
+
+# --- a removal reaches clients once nginx's manifest cache lets go ----------------------
+# An image the upstream withdraws: the operator removes it here too, and
+# clients must stop getting it, although nginx keeps manifest answers.
+GONE=$(make_image gone v1 --layers 1 --size 1024) || bail "cannot push test/gone"
+start_mirror --default-namespace reg.test --admin --front-cache-time 2s ||
+	bail "mirror did not start with --front-cache-time"
+GONE_URI=/v2/test/gone/manifests/$GONE
+fcgi_request GET "$GONE_URI" >"$T/fcgi-gone" 2>"$T/fcgi.err"
+is "$(header X-Accel-Expires <(head_of "$T/fcgi-gone"))" 2 \
+	"--front-cache-time 2s: nginx may keep a digest's answer 2 s, not blob_invalidation_time"
+for i in 1 2; do http_status "$GONE_URI" >/dev/null; done
+is "$(header X-Cache-Status)" HIT "the manifest is answered from nginx's cache"
+is "$(upstream_curl "$GONE_URI" -X DELETE -o /dev/null -w '%{http_code}')" 202 "the upstream withdraws it"
+is "$(admin DELETE "/_admin/manifests/reg.test/test/gone/$GONE")" 200 "DELETE it here: 200"
+# gone_for_clients: a GET through nginx answers 404 MANIFEST_UNKNOWN.
+gone_for_clients() { [ "$(http_status "$GONE_URI")" = 404 ]; }
+check "within --front-cache-time, clients get 404 (nginx asks the responder again)" \
+	wait_until 10 gone_for_clients
+like "$(cat "$T/body")" MANIFEST_UNKNOWN "... MANIFEST_UNKNOWN"
+stop_responder_checked
+stop nginx
 
 done_testing

@@ -51,6 +51,10 @@ expect_usage_error "--max-fetches-per-upstream above --max-fetches" 'per-upstrea
 	--max-fetches 4 --max-fetches-per-upstream 5 filesystem --root "$CACHE"
 expect_usage_error "--low-speed-limit of 0" 'LOW_SPEED_LIMIT|low-speed-limit' \
 	--low-speed-limit 0 filesystem --root "$CACHE"
+expect_usage_error "--front-cache-time that is no duration" "front-cache-time.*'forever'" \
+	--front-cache-time forever filesystem --root "$CACHE"
+FRONT_CACHE_TIME=-1 expect_usage_error "FRONT_CACHE_TIME that is no duration" "FRONT_CACHE_TIME.*'-1'" \
+	filesystem --root "$CACHE"
 
 # --- bad upstream configuration ---
 expect_usage_error "missing config file" "$T/nonexistent.yaml" \
