@@ -15,12 +15,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +458,27 @@ static bool request_id_valid(const char *id, size_t len)
            strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
 }
 
+/* Ids of our own, for requests the front server gave none (lighttpd has no
+ * request id) or a bad one: 32 hex digits as nginx's $request_id, a random
+ * half drawn once per process and a count, so no two processes repeat one
+ * and none costs a system call. */
+static pthread_once_t own_id_once = PTHREAD_ONCE_INIT;
+static uint64_t own_id_process;
+static atomic_uint_fast64_t own_id_count;
+
+static void own_id_init(void)
+{
+    if (getrandom(&own_id_process, sizeof(own_id_process), 0) != (ssize_t)sizeof(own_id_process))
+        own_id_process = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+}
+
+static void own_id(char *out, size_t size)
+{
+    pthread_once(&own_id_once, own_id_init);
+    snprintf(out, size, "%016llx%016llx", (unsigned long long)own_id_process,
+             (unsigned long long)atomic_fetch_add(&own_id_count, 1));
+}
+
 void oci_metrics_request_start(const char *raw_id)
 {
     size_t len = raw_id != NULL ? strnlen(raw_id, OCI_REQUEST_ID_MAX + 1) : 0;
@@ -463,6 +486,8 @@ void oci_metrics_request_start(const char *raw_id)
     memset(&cur, 0, sizeof(cur));
     if (request_id_valid(raw_id, len))
         memcpy(cur.id, raw_id, len);
+    else
+        own_id(cur.id, sizeof(cur.id));
     clock_gettime(CLOCK_MONOTONIC_COARSE, &cur.start);
 }
 

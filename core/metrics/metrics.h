@@ -18,7 +18,8 @@
  * Each request also has an outcome: a miss that was fetched, an error or
  * a stale answer is logged in one key=value line with the request id the
  * front server passed (FastCGI param REQUEST_ID, checked: at most
- * OCI_REQUEST_ID_MAX of [A-Za-z0-9._-]), which answers echo as X-Request-Id.
+ * OCI_REQUEST_ID_MAX of [A-Za-z0-9._-]), or one of our own when it passed
+ * none or a bad one; answers carry it as X-Request-Id.
  */
 #ifndef OCI_METRICS_H
 #define OCI_METRICS_H
@@ -50,7 +51,7 @@ char *oci_metrics_render(size_t *len);
 
 /* A request begins; raw_id is the front server's REQUEST_ID, or NULL. */
 void oci_metrics_request_start(const char *raw_id);
-/* This thread's request id once checked, or "" when there is none (or it was bad). */
+/* This thread's request id: the front server's once checked, else one of ours. */
 const char *oci_metrics_request_id(void);
 /* What a request was answered, as the counters and the outcome line see it. */
 struct oci_metrics_answer {

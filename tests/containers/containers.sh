@@ -124,6 +124,11 @@ for c in "$NGINX" "$RESPONDER"; do
 	ok "$((SECONDS - start < 30 ? 0 : 1))" "podman stop: $c stops before the timeout ($((SECONDS - start)) s)"
 done
 podman logs "$RESPONDER" >"$T/log/compose-responder.log" 2>&1
+podman logs "$NGINX" >"$T/log/compose-nginx.log" 2>&1
+miss_id=$(sed -n 's/.*request id=\([0-9a-f]\{32\}\) method=GET route=blob .*cache=miss.*/\1/p' \
+	"$T/log/compose-responder.log" | head -1)
+like "$(grep -c "request_id=${miss_id:-none} cache=" "$T/log/compose-nginx.log")" '^1$' \
+	"compose: a miss's id in the responder's log is on one line of nginx's (contrib/nginx's log format)"
 compose_down
 
 # --- the chart ---

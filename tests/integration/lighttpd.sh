@@ -39,7 +39,7 @@ diag "upstream $UPSTREAM, test dir $T"
 # leads the download, the others follow it; each gets the whole blob, the
 # upstream is asked once.
 followers() {
-	local m=$1 log=$2 i before pids=()
+	local m=$1 log=$2 i before id pids=()
 	before=$(upstream_blob_gets)
 	for ((i = 1; i <= 8; i++)); do
 		mirror_curl "/v2/test/follow/blobs/$FOLLOW" --max-time 60 | sha256sum | cut -d' ' -f1 >"$T/$m-follow.$i" &
@@ -49,6 +49,10 @@ followers() {
 	is "$(sort -u "$T/$m-follow".*)" "${FOLLOW#sha256:}" "$m: 8 clients at once on a miss all get the blob"
 	is "$(($(upstream_blob_gets) - before))" 1 "$m: 8 clients at once: the upstream is asked once"
 	check "$m: 8 clients at once: some followed the download" grep -q "following the download" "$log"
+	# lighttpd has no request id: the responder's own joins the two logs.
+	id=$(sed -n 's/.*request id=\([0-9a-f]\{32\}\) method=GET route=blob path=[^ ]*follow.*cache=miss.*/\1/p' "$log" | head -1)
+	check "$m: a miss's id in the responder's log is on a line of lighttpd's access log" \
+		wait_until 10 grep -q "request_id=${id:-none}\$" "$ACCESS_LOG"
 }
 
 # client_pulls MODE: every client style through $MIRROR, into a cache that

@@ -59,12 +59,18 @@ like "$(header X-Request-Id)" '^[0-9a-f]{32}$' "an answer of the responder carri
 FCGI_REQUEST_ID='a-b.c_1' fcgi_request GET /v2/ >"$T/fcgi-ok"
 is "$(head_of "$T/fcgi-ok" | sed -n 's/^X-Request-Id: //p')" 'a-b.c_1' "a valid REQUEST_ID is echoed"
 FCGI_REQUEST_ID='bad id"<x>' fcgi_request GET /v2/test/small/manifests/v@1 >"$T/fcgi-bad"
-is "$(head_of "$T/fcgi-bad" | grep -ci '^X-Request-Id')" 0 "an id with other characters is not echoed"
-check "... nor logged" eval "! grep -q 'bad id' '$RESPONDER_LOG'"
-like "$(grep 'request id=- .*path=/v2/test/small/manifests/v@1 ' "$RESPONDER_LOG")" 'status=4[0-9][0-9] ' \
-	"the error is logged in one key=value line, id=-"
+own=$(head_of "$T/fcgi-bad" | sed -n 's/^X-Request-Id: //p')
+like "$own" '^[0-9a-f]{32}$' "an id with other characters is replaced by one of the responder's"
+check "... not logged" eval "! grep -q 'bad id' '$RESPONDER_LOG'"
+like "$(grep "request id=$own .*path=/v2/test/small/manifests/v@1 " "$RESPONDER_LOG")" 'status=4[0-9][0-9] ' \
+	"the error is logged in one key=value line, with the id answered"
 FCGI_REQUEST_ID=$(printf 'x%.0s' {1..65}) fcgi_request GET /v2/ >"$T/fcgi-long"
-is "$(head_of "$T/fcgi-long" | grep -ci '^X-Request-Id')" 0 "an id longer than 64 is not echoed"
+like "$(head_of "$T/fcgi-long" | sed -n 's/^X-Request-Id: //p')" '^[0-9a-f]{32}$' \
+	"an id longer than 64 is replaced too"
+fcgi_request GET /v2/ >"$T/fcgi-none"
+other=$(head_of "$T/fcgi-none" | sed -n 's/^X-Request-Id: //p')
+like "$other" '^[0-9a-f]{32}$' "a request without an id (lighttpd) gets one of the responder's"
+isnt "$other" "$own" "... another one"
 
 # --- a real Prometheus scrapes it; a pull moves the counters ---
 start_prometheus "$MIRROR" || bail "prometheus did not start"
@@ -162,7 +168,7 @@ bad_request() {
 }
 # served_by PID: how many of those the process PID logged.
 served_by() {
-	grep -c "\[$1\] request id=- method=GET route=manifest .*status=4[0-9][0-9] " "$RESPONDER_LOG"
+	grep -c "\[$1\] request id=[0-9a-f]\{32\} method=GET route=manifest .*status=4[0-9][0-9] " "$RESPONDER_LOG"
 }
 # Which process accepts a connection is up to the kernel and libfcgi (one of
 # them may take all): whoever served them, every scrape counts all.
