@@ -128,8 +128,8 @@ bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *
     return ok;
 }
 
-/* scheme://host:port of url, lower case, the port always given; NULL when not a URL. */
-static char *url_origin_text(const char *url)
+/* The port is always given (the scheme's own when the URL has none). */
+char *oci_auth_origin(const char *url)
 {
     char *scheme = NULL, *host = NULL, *port = NULL, *origin = NULL;
 
@@ -146,7 +146,7 @@ static char *url_origin_text(const char *url)
 
 bool oci_auth_same_origin(const char *a, const char *b)
 {
-    char *oa = url_origin_text(a), *ob = url_origin_text(b);
+    char *oa = oci_auth_origin(a), *ob = oci_auth_origin(b);
     bool same = oa != NULL && ob != NULL && strcmp(oa, ob) == 0;
 
     free(oa);

@@ -63,6 +63,9 @@ bool oci_auth_challenge_is_upstreams(const struct oci_upstream *up, const char *
  */
 bool oci_auth_same_origin(const char *a, const char *b);
 
+/* A URL's origin, "scheme://host:port" in lower case (malloc'd), or NULL. */
+char *oci_auth_origin(const char *url);
+
 /* What may be sent to a token realm. */
 enum oci_realm_access {
     OCI_REALM_REFUSED,     /* nothing: not an http or https URL */

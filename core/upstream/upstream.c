@@ -545,10 +545,11 @@ fail:
 /*
  * Gets a token from the challenge's realm, with the upstream's credentials
  * as Basic when core/upstream/auth.h allows them there, through the same guard as
- * the request. With keep, the token is cached for the upstream and scope.
+ * the request. The token is cached under keep_as (the upstream's namespace,
+ * or the origin of the host a redirect led to) and the scope.
  */
 static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
-                        bool with_credentials, bool keep, char *token, size_t len)
+                        bool with_credentials, const char *keep_as, char *token, size_t len)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct token_answer answer = {0};
@@ -579,8 +580,7 @@ static bool fetch_token(struct transfer *t, const struct oci_auth_challenge *c,
     if (rc == CURLE_OK && status == 200 && answer.buf != NULL &&
         oci_auth_parse_token(answer.buf, answer.len, &value, &lifetime) && strlen(value) < len) {
         strcpy(token, value);
-        if (keep)
-            oci_auth_token_put(up->namespace_, c->scope, value, lifetime);
+        oci_auth_token_put(keep_as, c->scope, value, lifetime);
         ok = true;
     }
     /* Never the token or the credentials: the realm, the scope and the outcome. */
@@ -649,16 +649,23 @@ static bool take_slot(const struct oci_upstream_request *req, struct oci_upstrea
  * 401 from a host a redirect led to is not the upstream's challenge: that
  * host's own realm (same origin) is asked without credentials, and the
  * retry goes to where the redirect led (*elsewhere, to free), since a
- * redirect drops the token; any other realm there is not asked.
+ * redirect drops the token; any other realm there is not asked. Such a
+ * token is kept under that host's origin, never under up's namespace, so it
+ * only ever goes back there: a redirect taken for every blob (lscr.io to
+ * ghcr.io) then costs one token per scope, not one per blob. With
+ * may_reuse, a kept one is taken (*reused says so: if it is refused, the
+ * caller asks again without may_reuse).
  */
-static bool token_for_retry(struct transfer *t, const char *default_scope, char *token, size_t len,
-                            char **elsewhere)
+static bool token_for_retry(struct transfer *t, const char *default_scope, bool may_reuse,
+                            char *token, size_t len, char **elsewhere, bool *reused)
 {
     const struct oci_upstream *up = t->req->upstream;
     struct oci_auth_challenge c;
     enum oci_realm_access access = OCI_REALM_REFUSED;
-    char *where = NULL;
+    char *where = NULL, *origin = NULL;
+    bool ok;
 
+    *reused = false;
     oci_auth_parse_challenge(t->challenge, &c);
     if (c.scheme != OCI_AUTH_BEARER || c.realm[0] == '\0')
         return false;
@@ -668,17 +675,24 @@ static bool token_for_retry(struct transfer *t, const char *default_scope, char 
     } else if (where != NULL && oci_auth_same_origin(where, c.realm)) {
         /* Copied now: fetch_token reuses the handle that owns where. */
         *elsewhere = strdup(where);
-        access = *elsewhere != NULL ? OCI_REALM_ANONYMOUS : OCI_REALM_REFUSED;
+        origin = oci_auth_origin(where);
+        access = *elsewhere != NULL && origin != NULL ? OCI_REALM_ANONYMOUS : OCI_REALM_REFUSED;
     }
     if (access == OCI_REALM_REFUSED) {
         oci_log(OCI_LOG_WARN, "token %s: challenge not followed (another host or no realm)",
                 up->namespace_);
+        free(origin);
         return false;
     }
     if (c.scope[0] == '\0')
         snprintf(c.scope, sizeof(c.scope), "%s", default_scope);
-    /* The cache is up's: a token of the host a redirect led to is never sent to up. */
-    return fetch_token(t, &c, access == OCI_REALM_CREDENTIALS, *elsewhere == NULL, token, len);
+    if (origin != NULL && may_reuse && oci_auth_token_get(origin, c.scope, token, len))
+        ok = *reused = true;
+    else
+        ok = fetch_token(t, &c, access == OCI_REALM_CREDENTIALS,
+                         origin != NULL ? origin : up->namespace_, token, len);
+    free(origin);
+    return ok;
 }
 
 /* The retry's URL: where a redirect led (a copy to parse), else the request's own. */
@@ -725,13 +739,21 @@ enum oci_fetch_result oci_upstream_fetch(const struct oci_upstream_request *req,
     rc = perform(easy, &t, url, headers,
                  oci_auth_token_get(req->upstream->namespace_, scope, token, TOKEN_MAX) ? token
                                                                                         : NULL);
-    if (t.challenged && token_for_retry(&t, scope, token, TOKEN_MAX, &elsewhere) &&
-        (there = retry_url(url, elsewhere)) != NULL) {
-        t = (struct transfer){.req = req, .handler = handler, .elsewhere = elsewhere != NULL};
+    /* A kept token of a host a redirect led to may be refused: one more try
+     * with a new one. */
+    for (bool may_reuse = true, reused = false; t.challenged; may_reuse = false) {
+        free(elsewhere);
+        elsewhere = NULL;
+        if (!token_for_retry(&t, scope, may_reuse, token, TOKEN_MAX, &elsewhere, &reused) ||
+            (there = retry_url(url, elsewhere)) == NULL)
+            break;
+        t = (struct transfer){
+            .req = req, .handler = handler, .elsewhere = elsewhere != NULL, .may_retry = reused};
         rc = perform(easy, &t, there, headers, token);
         if (there != url)
             curl_url_cleanup(there);
-    } else if (t.challenged) {
+    }
+    if (t.challenged) {
         /* No token to be had (or a Basic challenge): the 401 is the answer, without
          * asking the upstream the same question twice. */
         struct oci_upstream_head refused = {.status = 401, .content_length = -1};

@@ -5,7 +5,8 @@
 #   the program at start: exit 2, one line naming the entry and the key.
 #   Against fakeauth.py (an upstream, a host it redirects to, a token realm):
 #   a 401 after a redirect to another host is followed only to that host's
-#   own realm (same origin), anonymously, and the retry goes there; credentials go
+#   own realm (same origin), anonymously, and the retry goes there, with a
+#   token kept for that host only (a new one when it is refused); credentials go
 #   only to a realm on the upstream's host or its token_realm_hosts, and
 #   over plain http only when the entry has tls: false; other realms get an
 #   anonymous request; a token with CR LF is refused, not sent as headers;
@@ -143,6 +144,19 @@ is "$(grep -Ec '^elsewhere .* auth=basic' "$FAKE_LOG")" 0 "... and no request th
 is "$(grep -Ec '^elsewhere GET /v2/redirect-own/manifests/v1 auth=bearer .*status=200' "$FAKE_LOG")" 1 \
 	"... the retry with the token went straight to where the redirect led"
 is "$(grep -Ec '^upstream GET /v2/redirect-own/manifests/v1 ' "$FAKE_LOG")" 1 "... the upstream was asked once"
+served "another tag behind that redirect: served" /v2/redirect.test/redirect-own/manifests/v2
+is "$(grep -Ec '^elsewhere GET /token[? ].* auth=none ' "$FAKE_LOG")" 1 \
+	"... with the token kept for that host's origin: no second token request"
+is "$(grep -Ec '^elsewhere GET /v2/redirect-own/manifests/v2 auth=bearer .*status=200' "$FAKE_LOG")" 1 \
+	"... the kept token went where the redirect led"
+is "$(grep -Ec '^upstream GET /v2/redirect-own/manifests/v2 ' "$FAKE_LOG") $(grep -Ec '^upstream GET /v2/redirect-own/.* auth=bearer' "$FAKE_LOG")" "1 0" \
+	"... and never to the upstream (asked once, never with a bearer token)"
+curl -fsS -o /dev/null --max-time 5 "http://127.0.0.1:${PORTS[1]}/revoke" || diag "cannot revoke the tokens"
+served "a kept token that host no longer takes: served with a new one" \
+	/v2/redirect.test/redirect-own/manifests/v3
+is "$(grep -Ec '^elsewhere GET /v2/redirect-own/manifests/v3 auth=bearer .*status=(401|200)' "$FAKE_LOG")" 2 \
+	"... the kept token refused, the new one taken"
+is "$(grep -Ec '^elsewhere GET /token[? ].* auth=none ' "$FAKE_LOG")" 2 "... one more token request"
 
 # --- credentials only to the upstream's own host (any port) ---------------
 served "realm on the upstream's host (tls: false): the manifest is served" /v2/plain.test/own/manifests/v1

@@ -21,7 +21,8 @@ on 127.0.0.1. A manifest request /v2/REPO/manifests/REF is answered by REPO:
 
 A request with a token the realm gave out gets a small OCI manifest (from the
 upstream, or from elsewhere for redirect-own). The realm gives a token to
-anyone (anonymous or not) on /token and /steal.
+anyone (anonymous or not) on /token and /steal; a GET of /revoke on
+ELSEWHERE-PORT takes back every token given out so far.
 
 One log line per request: the listener, method and path, which Authorization
 scheme it carried (and the Basic user name, never the password), and whether
@@ -112,6 +113,10 @@ class FakeHandler(Handler):
         path = urllib.parse.urlsplit(self.path).path
         if path == "/token":
             return self.realm()
+        if path == "/revoke":
+            cfg["tokens"].clear()
+            self.answer(200, b"")
+            return 200
         if path.startswith("/v2/redirect-own/"):
             if self.has_token():
                 self.answer(200, MANIFEST, [],

@@ -142,6 +142,28 @@ static void test_same_origin(void **state)
     assert_false(oci_auth_same_origin("", "https://ghcr.io/token"));
 }
 
+/* The key a redirect target's tokens are kept under: never a namespace (it has "://"). */
+static void test_origin(void **state)
+{
+    static const struct {
+        const char *url, *origin;
+    } cases[] = {
+        {"https://GHCR.io/v2/a/b/blobs/sha256:0?x=1", "https://ghcr.io:443"},
+        {"http://h:8080/v2/x", "http://h:8080"},
+        {"https://[::1]/v2/x", "https://[::1]:443"},
+    };
+    char *origin;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        origin = oci_auth_origin(cases[i].url);
+        assert_non_null(origin);
+        assert_string_equal(origin, cases[i].origin);
+        free(origin);
+    }
+    assert_null(oci_auth_origin("not a url"));
+}
+
 static void test_realm_access(void **state)
 {
     static char auth_host[] = "auth.example.com";
@@ -256,10 +278,11 @@ static void test_token_cache_bounded(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bearer_challenge), cmocka_unit_test(test_challenge_forms),
-        cmocka_unit_test(test_token_answers),    cmocka_unit_test(test_challenge_source),
-        cmocka_unit_test(test_same_origin),      cmocka_unit_test(test_realm_access),
-        cmocka_unit_test(test_token_cache),      cmocka_unit_test(test_token_cache_bounded),
+        cmocka_unit_test(test_bearer_challenge),    cmocka_unit_test(test_challenge_forms),
+        cmocka_unit_test(test_token_answers),       cmocka_unit_test(test_challenge_source),
+        cmocka_unit_test(test_same_origin),         cmocka_unit_test(test_origin),
+        cmocka_unit_test(test_realm_access),        cmocka_unit_test(test_token_cache),
+        cmocka_unit_test(test_token_cache_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
