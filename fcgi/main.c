@@ -22,6 +22,7 @@
 #include "core/cache/evict.h"
 #include "core/metrics/metrics.h"
 #include "util/log.h"
+#include "util/tls_store.h"
 #include "core/request/reference.h"
 #include "core/registry.h"
 #include "core/upstream/slots.h"
@@ -358,6 +359,7 @@ done:
     if (storage != NULL)
         storage->ops->destroy(storage);
     oci_upstream_global_cleanup(); /* a no-op when libcurl was not initialised */
+    tls_store_release();
     oci_metrics_close();
     oci_slots_cleanup();
     oci_config_free(&cfg);

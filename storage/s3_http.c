@@ -21,6 +21,7 @@
 
 #include "util/log.h"
 #include "util/observe.h"
+#include "util/tls_store.h"
 #include "storage/s3_http.h"
 #include "storage/sigv4.h"
 
@@ -211,8 +212,7 @@ void s3_http_set_common(const struct s3 *s, CURL *c, const char *url, struct cur
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (s->ca_file != NULL)
-        curl_easy_setopt(c, CURLOPT_CAINFO, s->ca_file);
+    tls_store_use(c, s->ca_file); /* a failure shows as the connection's */
 }
 
 /* The method and body of a request on an easy handle. */

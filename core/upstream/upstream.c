@@ -26,6 +26,7 @@
 #include "core/metrics/metrics.h"
 #include "core/upstream/slots.h"
 #include "util/log.h"
+#include "util/tls_store.h"
 #include "core/upstream/upstream.h"
 
 #define UPSTREAM_BUFFER_SIZE (128L * 1024)
@@ -306,8 +307,7 @@ static void set_tls(CURL *easy, const struct oci_upstream *up)
 
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-    if (up->ca_file != NULL)
-        curl_easy_setopt(easy, CURLOPT_CAINFO, up->ca_file);
+    tls_store_use(easy, up->ca_file); /* a failure shows as the connection's */
 }
 
 /* Basic credentials, when configured: libcurl drops them when a redirect changes host. */

@@ -1,0 +1,28 @@
+/*
+ * tls_store.h - the certificates that upstreams and S3 endpoints are checked
+ * against, loaded once per process.
+ *
+ * libcurl loads the CA bundle into every easy handle that connects over
+ * TLS and keeps it with the handle: with the system bundle that is about
+ * 1.2 MiB for each pooled handle (16 fetches at once held 20 MiB more).
+ * Here each bundle is read once, into one OpenSSL X509_STORE that every
+ * handle's TLS context shares (OpenSSL counts its users and locks its
+ * lookups); libcurl is told to load none itself.
+ */
+#ifndef OCI_TLS_STORE_H
+#define OCI_TLS_STORE_H
+
+#include <curl/curl.h>
+
+/*
+ * Has easy check peers against the certificates of ca_file, or, when it is
+ * NULL, of libcurl's own default bundle. Call it again after every
+ * curl_easy_reset. A bundle that cannot be read fails the connection
+ * (CURLE_SSL_CACERT_BADFILE), as it would in libcurl.
+ */
+CURLcode tls_store_use(CURL *easy, const char *ca_file);
+
+/* Drops the stores (at exit; handles still using one keep it alive). */
+void tls_store_release(void);
+
+#endif
