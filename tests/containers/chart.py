@@ -11,6 +11,8 @@ Findings are printed as TAP comments.
   chart.py exec-probe FILE CONTAINER
                               the command of its exec liveness probe
   chart.py tmpdir FILE        the responder has TMPDIR on a writable emptyDir
+  chart.py env FILE NAME VALUE
+                              the responder's last variable NAME has VALUE
   chart.py push FILE SECRET   nginx mounts push-auth.conf from the chart's ConfigMap
                               and /etc/oci-registry/htpasswd from the Secret SECRET
   chart.py kubeplay FILE DIR  DIR/play.yaml and DIR/secret.json: see kubeplay()
@@ -74,6 +76,14 @@ def tmpdir(path):
     ok = where is not None and mounts.get(where) in empty
     print("# TMPDIR=%s on volume %s" % (where, mounts.get(where)))
     return 0 if ok else 1
+
+
+def env(path, name, value):
+    """The responder's environment ends with NAME=VALUE (a later entry wins)."""
+    c = next(c for c in pod_spec(documents(path))["containers"] if c["name"] == "oci-registry")
+    found = [e.get("value") for e in c.get("env", []) if e["name"] == name]
+    print("# %s: %s" % (name, found))
+    return 0 if found and found[-1] == value else 1
 
 
 def metrics(path):
@@ -197,7 +207,7 @@ def push(path, secret):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "metrics": metrics,
+    return {"probes": probes, "exec-probe": exec_probe, "tmpdir": tmpdir, "env": env, "metrics": metrics,
             "push": push, "kubeplay": kubeplay, "kubeplay-gc": kubeplay_gc}[cmd](*args)
 
 

@@ -170,6 +170,13 @@ check "S3 values: the responder's TMPDIR is a writable emptyDir" \
 	"$PYTHON" "$HERE/chart.py" tmpdir "$T/render-s3/oci-registry/templates/deployment.yaml"
 check "the pods are annotated for Prometheus at nginx's metrics port" \
 	"$PYTHON" "$HERE/chart.py" metrics "$DEPLOYMENT"
+check "helm template, registry.extraEnv" render "$T/render-env" \
+	--set 'registry.extraEnv[0].name=FRONT_CACHE_TIME' --set 'registry.extraEnv[0].value=10s' \
+	--set 'registry.extraEnv[1].name=WORKERS' --set-string 'registry.extraEnv[1].value=64'
+check "registry.extraEnv: the responder gets FRONT_CACHE_TIME=10s" \
+	"$PYTHON" "$HERE/chart.py" env "$T/render-env/oci-registry/templates/deployment.yaml" FRONT_CACHE_TIME 10s
+check "registry.extraEnv: its WORKERS comes after the chart's, so it wins" \
+	"$PYTHON" "$HERE/chart.py" env "$T/render-env/oci-registry/templates/deployment.yaml" WORKERS 64
 # shellcheck disable=SC2016 # a bcrypt hash: its $ are no expansions
 USER_LINE='alice:$2y$05$0123456789abcdefghijkuJ0Aq5EQ4fyT7yQ0Gm5iKQv6uAqz0lSe'
 echo "$USER_LINE" >"$T/htpasswd"
