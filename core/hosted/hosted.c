@@ -644,6 +644,10 @@ void oci_hosted_plan(const struct oci_registry *reg, const struct oci_upstream *
         challenge(plan, "pushing here needs a user");
         return;
     }
+    if (!is_read(req) && !oci_upstream_may_push(entry, req->remote_user)) {
+        oci_plan_error(plan, OCI_E_DENIED, "this user may not push to this namespace (push_users)");
+        return;
+    }
     switch (plan->route.kind) {
     case OCI_ROUTE_MANIFEST:
         plan_manifest(reg, entry, req, plan);

@@ -12,7 +12,8 @@
  *   GET      <name>/referrers/<digest>    an image index, artifactType filter
  * Who may write: the front server authenticates (REMOTE_USER); a write
  * without a user is refused with 401 and a Basic challenge unless the
- * entry says `anonymous_push: true`. Reads are open, like the mirror's.
+ * entry says `anonymous_push: true`, and one by a user that the entry's
+ * `push_users` does not list with 403 DENIED. Reads are open, like the mirror's.
  * Storage layout: core/cache/repo.h.
  */
 #ifndef OCI_HOSTED_H

@@ -62,7 +62,7 @@ __attribute__((format(printf, 3, 4))) static bool set_error(char *err, size_t er
 
 /* ---- the upstream list ------------------------------------------------- */
 
-static void host_list_free(char **list)
+static void name_list_free(char **list)
 {
     for (char **h = list; h != NULL && *h != NULL; h++)
         free(*h);
@@ -77,7 +77,8 @@ static void upstream_free(struct oci_upstream *up)
     free(up->user_agent);
     free(up->username);
     free(up->password);
-    host_list_free(up->token_realm_hosts);
+    name_list_free(up->token_realm_hosts);
+    name_list_free(up->push_users);
 }
 
 /* FNV-1a of the lower-cased name: host names are case-insensitive. */
@@ -166,6 +167,16 @@ const char *const *oci_upstream_realm_hosts(const struct oci_upstream *up)
     if (up->token_realm_hosts != NULL)
         return (const char *const *)up->token_realm_hosts;
     return strcasecmp(up->host, DOCKER_HUB_HOST) == 0 ? docker_hub : NULL;
+}
+
+bool oci_upstream_may_push(const struct oci_upstream *up, const char *user)
+{
+    if (up->push_users == NULL)
+        return true;
+    for (char **u = up->push_users; user != NULL && *u != NULL; u++)
+        if (strcmp(*u, user) == 0) /* as the htpasswd file spells it */
+            return true;
+    return false;
 }
 
 bool oci_config_check_files(const struct oci_config *cfg, char *err, size_t errlen)
@@ -316,6 +327,7 @@ enum field_kind {
     FIELD_BOOL,
     FIELD_DURATION,
     FIELD_HOST_LIST, /* a list of host names, without ports */
+    FIELD_USER_LIST, /* a list of user names */
 };
 
 struct field {
@@ -342,6 +354,7 @@ static const struct field fields[] = {
     {"hosted", FIELD_BOOL, offsetof(struct oci_upstream, hosted)},
     {"delete", FIELD_BOOL, offsetof(struct oci_upstream, delete_)},
     {"anonymous_push", FIELD_BOOL, offsetof(struct oci_upstream, anonymous_push)},
+    {"push_users", FIELD_USER_LIST, offsetof(struct oci_upstream, push_users)},
 };
 
 #define FIELD_COUNT (sizeof(fields) / sizeof(fields[0]))
@@ -426,10 +439,10 @@ static bool set_string(struct parser *p, const struct oci_config *cfg, const str
     return *slot != NULL || fail(p, event_line(p), "out of memory");
 }
 
-/* Appends a copy of host to *list, which holds n hosts and a NULL. */
-static bool host_list_add(char ***list, size_t n, const char *host)
+/* Appends a copy of name to *list, which holds n names and a NULL. */
+static bool name_list_add(char ***list, size_t n, const char *name)
 {
-    char *copy = strdup(host);
+    char *copy = strdup(name);
     char **grown = copy == NULL ? NULL : realloc(*list, (n + 2) * sizeof(*grown));
 
     if (grown == NULL) {
@@ -442,30 +455,52 @@ static bool host_list_add(char ***list, size_t n, const char *host)
     return true;
 }
 
-/* A sequence of host names; an empty one is a list too (no other host). */
-static bool set_host_list(struct parser *p, const struct field *f, char ***list)
+/* A user name as htpasswd files hold them: no colon, no control character or blank. */
+static bool user_name_valid(const char *s, size_t len)
 {
+    if (len == 0 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ':' || (unsigned char)s[i] <= ' ' || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* The current scalar is an item the list of kind f->kind may hold. */
+static bool list_item_valid(const struct parser *p, const struct field *f)
+{
+    const char *v = scalar(p);
+    size_t len = p->event.data.scalar.length;
+
+    if (scalar_is_null(p) || strlen(v) != len)
+        return false;
+    if (f->kind == FIELD_USER_LIST)
+        return user_name_valid(v, len);
+    return oci_namespace_valid(v, len) && oci_namespace_host_len(v, len) == len;
+}
+
+/* A sequence of host or user names; an empty one is a list too (none). */
+static bool set_name_list(struct parser *p, const struct field *f, char ***list)
+{
+    const char *what = f->kind == FIELD_USER_LIST ? "user" : "host";
     size_t n = 0;
 
     if (p->event.type != YAML_SEQUENCE_START_EVENT)
-        return fail(p, event_line(p), "'%s' needs a list of host names", f->key);
+        return fail(p, event_line(p), "'%s' needs a list of %s names", f->key, what);
     *list = calloc(1, sizeof(**list));
     if (*list == NULL)
         return fail(p, event_line(p), "out of memory");
     for (;;) {
-        size_t len;
-
         if (!next_event(p))
             return false;
         if (p->event.type == YAML_SEQUENCE_END_EVENT)
             return true;
         if (p->event.type != YAML_SCALAR_EVENT)
-            return fail(p, event_line(p), "'%s' needs a list of host names", f->key);
-        len = p->event.data.scalar.length;
-        if (scalar_is_null(p) || strlen(scalar(p)) != len || !oci_namespace_valid(scalar(p), len) ||
-            oci_namespace_host_len(scalar(p), len) != len)
-            return fail(p, event_line(p), "'%s' holds something that is not a host name", f->key);
-        if (!host_list_add(list, n++, scalar(p)))
+            return fail(p, event_line(p), "'%s' needs a list of %s names", f->key, what);
+        if (!list_item_valid(p, f))
+            return fail(p, event_line(p), "'%s' holds something that is not a %s name", f->key,
+                        what);
+        if (!name_list_add(list, n++, scalar(p)))
             return fail(p, event_line(p), "out of memory");
     }
 }
@@ -475,8 +510,8 @@ static bool set_field(struct parser *p, const struct oci_config *cfg, const stru
 {
     void *slot = (char *)up + f->offset;
 
-    if (f->kind == FIELD_HOST_LIST)
-        return set_host_list(p, f, slot);
+    if (f->kind == FIELD_HOST_LIST || f->kind == FIELD_USER_LIST)
+        return set_name_list(p, f, slot);
     if (p->event.type != YAML_SCALAR_EVENT)
         return fail(p, event_line(p), "'%s' needs a single value, not a list or mapping", f->key);
     switch (f->kind) {
@@ -527,6 +562,10 @@ static const char *upstream_problem(const struct oci_upstream *up)
         return "'user_agent' holds a control character";
     if (has_control(up->ca_file))
         return "'ca_file' holds a control character";
+    if (up->push_users != NULL && !up->hosted)
+        return "'push_users' is for hosted namespaces (hosted: true)";
+    if (up->push_users != NULL && up->anonymous_push)
+        return "'push_users' and 'anonymous_push: true' contradict each other";
     return credentials_problem(up->username, up->password);
 }
 

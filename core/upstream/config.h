@@ -17,6 +17,7 @@
  *     hosted: true                    # no 'host' then
  *     delete: false                   # DELETE allowed (default false)
  *     anonymous_push: false           # writes without an authenticated user
+ *     push_users: [alice, bob]        # only these users write (default: any)
  *
  * Parsed with libyaml. A namespace that is not listed gets the defaults of
  * oci_upstream_default(): HTTPS to the host of that name, docker.io to
@@ -58,6 +59,9 @@ struct oci_upstream {
     bool hosted;         /* pushed to and served from storage; host is NULL */
     bool delete_;        /* hosted: DELETE of manifests, tags and blobs allowed */
     bool anonymous_push; /* hosted: writes need no authenticated user */
+    /* hosted: the users (as the front server checked them) who may write;
+     * NULL-terminated, NULL when any checked user may. */
+    char **push_users;
 };
 
 /* upstreams in file order; the rest is a hash index by namespace. */
@@ -124,5 +128,8 @@ const char *const *oci_upstream_realm_hosts(const struct oci_upstream *up);
  * values or overflow.
  */
 bool oci_duration_parse(const char *s, long *seconds);
+
+/* True when user (checked by the front server) may write to the hosted namespace up. */
+bool oci_upstream_may_push(const struct oci_upstream *up, const char *user);
 
 #endif

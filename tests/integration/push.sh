@@ -24,8 +24,11 @@
 need_program skopeo nginx curl htpasswd cgi-fcgi
 need_responder
 
-# A hosted namespace whose entry does not allow deletes, next to hosted.test.
-EXTRA_UPSTREAMS=$(printf '%s\n' "$EXTRA_UPSTREAMS" '- namespace: nodelete.test' '  hosted: true')
+# A hosted namespace whose entry does not allow deletes, and one only carol
+# may push to, next to hosted.test.
+EXTRA_UPSTREAMS=$(printf '%s\n' "$EXTRA_UPSTREAMS" '- namespace: nodelete.test' '  hosted: true' \
+	'- namespace: team.test' '  hosted: true' '  push_users: [carol]')
+htpasswd -B -b "$T/htpasswd" carol secret2 2>/dev/null || bail "htpasswd failed"
 
 if [ "${PUSH_STORAGE:-}" = s3 ]; then
 	"$PYTHON" -c 'import swift.common.middleware.s3api' 2>/dev/null ||
@@ -57,6 +60,16 @@ out=$(env -i REQUEST_METHOD=POST REQUEST_URI=/v2/myorg/app/blobs/uploads/ REMOTE
 	CONTENT_LENGTH=0 SERVER_SOFTWARE=nginx/1.22.1 timeout 30 cgi-fcgi -bind -connect "$FCGI_SOCK" \
 	</dev/null | tr -d '\r')
 like "$(head -1 <<<"$out")" '^Status: 401' "an unchecked REMOTE_USER gets 401 from the responder"
+# push_users: [carol]: another checked user is refused, carol writes, anyone reads.
+expect "$(st POST /v2/team.test/app/blobs/uploads/)" 403 DENIED "push_users: alice may not push to team.test"
+like "$(json_get "$T/body" errors 0 detail)" 'push_users' "... and the detail says why"
+expect "$(http_status "/v2/team.test/app/blobs/uploads/?digest=$(printf 'x' | sha256sum | sed 's/^/sha256:/;s/ .*//')" \
+	-X POST -u carol:secret2 --data-binary x -H 'Content-Type: application/octet-stream')" 201 "" \
+	"push_users: carol pushes a blob to team.test"
+is "$(http_status "/v2/team.test/app/blobs/$(printf 'x' | sha256sum | sed 's/^/sha256:/;s/ .*//')")" 200 \
+	"push_users: the blob is read without credentials"
+expect "$(st DELETE "/v2/team.test/app/blobs/$(printf 'x' | sha256sum | sed 's/^/sha256:/;s/ .*//')")" 403 DENIED \
+	"push_users: alice may not delete there either"
 
 # --- a monolithic upload, sent back by nginx ---
 blob_file big 3000000

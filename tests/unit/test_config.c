@@ -194,6 +194,18 @@ static const struct error_case error_cases[] = {
      "x.yaml:3: 'token_realm_hosts' needs a list of host names"},
     {"- namespace: a.io\n  host: a.io\n  token_realm_hosts: [~]\n",
      "x.yaml:3: 'token_realm_hosts' holds something that is not a host name"},
+    {"- namespace: a.io\n  hosted: true\n  push_users: alice\n",
+     "x.yaml:3: 'push_users' needs a list of user names"},
+    {"- namespace: a.io\n  hosted: true\n  push_users: [alice, \"bob:x\"]\n",
+     "x.yaml:3: 'push_users' holds something that is not a user name"},
+    {"- namespace: a.io\n  hosted: true\n  push_users: [\"al ice\"]\n",
+     "x.yaml:3: 'push_users' holds something that is not a user name"},
+    {"- namespace: a.io\n  hosted: true\n  push_users: [\"\"]\n",
+     "x.yaml:3: 'push_users' holds something that is not a user name"},
+    {"- namespace: a.io\n  host: a.io\n  push_users: [alice]\n",
+     "x.yaml:1: upstream 'a.io': 'push_users' is for hosted namespaces (hosted: true)"},
+    {"- namespace: a.io\n  hosted: true\n  anonymous_push: true\n  push_users: [alice]\n",
+     "x.yaml:1: upstream 'a.io': 'push_users' and 'anonymous_push: true' contradict each other"},
 };
 
 static void test_parse_errors(void **state)
@@ -470,6 +482,37 @@ static void test_token_realm_hosts(void **state)
     oci_config_free(&cfg);
 }
 
+/* push_users: only the listed users write; an empty list lets nobody; no list lets anyone. */
+static void test_push_users(void **state)
+{
+    static const char yaml[] = "- namespace: a.io\n"
+                               "  hosted: true\n"
+                               "  push_users: [alice, Bob]\n"
+                               "- namespace: b.io\n"
+                               "  hosted: true\n"
+                               "  push_users: []\n"
+                               "- namespace: c.io\n"
+                               "  hosted: true\n";
+    struct oci_config cfg;
+    const struct oci_upstream *a, *b, *c;
+    char err[256];
+
+    (void)state;
+    if (!parse(yaml, &cfg, err, sizeof(err)))
+        fail_msg("%s", err);
+    a = oci_config_find(&cfg, "a.io");
+    b = oci_config_find(&cfg, "b.io");
+    c = oci_config_find(&cfg, "c.io");
+    assert_true(oci_upstream_may_push(a, "alice"));
+    assert_true(oci_upstream_may_push(a, "Bob"));
+    assert_false(oci_upstream_may_push(a, "bob"));
+    assert_false(oci_upstream_may_push(a, "carol"));
+    assert_false(oci_upstream_may_push(a, NULL));
+    assert_false(oci_upstream_may_push(b, "alice"));
+    assert_true(oci_upstream_may_push(c, "anyone"));
+    oci_config_free(&cfg);
+}
+
 static void test_check_files(void **state)
 {
     char path[] = "/tmp/test_config_ca_XXXXXX";
@@ -661,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_credentials_errors),
         cmocka_unit_test(test_empty_credentials_anonymous),
         cmocka_unit_test(test_token_realm_hosts),
+        cmocka_unit_test(test_push_users),
         cmocka_unit_test(test_check_files),
         cmocka_unit_test(test_many_upstreams),
         cmocka_unit_test(test_find),
