@@ -3,6 +3,7 @@
 # shellcheck shell=bash disable=SC2154 # top_srcdir, T, PYTHON: set by common.sh
 
 # write_upstream_config FILE: reg.test -> the TLS upstream of upstream.sh (when started),
+# its certificate checked against UPSTREAM_CA_FILE (default the test CA alone),
 # trusted for MANIFEST_INVALIDATION_TIME (default 1h), its blobs kept for
 # BLOB_INVALIDATION_TIME (default 30d), followed by the YAML
 # entries of EXTRA_UPSTREAMS when a test sets it.
@@ -14,7 +15,7 @@ write_upstream_config() {
 		- namespace: reg.test
 		  host: $UPSTREAM
 		  tls: true
-		  ca_file: $T/pki/ca.pem
+		  ca_file: ${UPSTREAM_CA_FILE:-$T/pki/ca.pem}
 		  manifest_invalidation_time: ${MANIFEST_INVALIDATION_TIME:-1h}
 		  blob_invalidation_time: ${BLOB_INVALIDATION_TIME:-30d}
 	EOF
