@@ -1,8 +1,11 @@
 /*
  * fuzz_config_yaml.c - fuzz target: the upstream configuration file, as
  * core/upstream/config.c parses it. An accepted configuration has a valid namespace
- * and host for every entry, no control character (but tab) in a string
- * that goes into a request (User-Agent), and frees cleanly either way.
+ * for every entry and a valid host for every mirrored one (a hosted one has
+ * none), no control character (but tab) in a string that goes into a
+ * request (User-Agent), user names in push_users as htpasswd holds them (no
+ * colon, blank or control character) and only on hosted entries, and frees
+ * cleanly either way.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +22,22 @@ static bool clean(const char *s)
     return true;
 }
 
+static bool user_names_clean(char **users)
+{
+    for (; users != NULL && *users != NULL; users++)
+        for (const char *c = *users; *c != '\0'; c++)
+            if ((unsigned char)*c <= ' ' || *c == ':' || *c == 0x7f)
+                return false;
+    return true;
+}
+
 static void check_upstream(const struct oci_upstream *up)
 {
-    if (up->namespace_ == NULL || up->host == NULL ||
-        !oci_namespace_valid(up->namespace_, strlen(up->namespace_)) ||
-        !oci_namespace_valid(up->host, strlen(up->host)) || !clean(up->user_agent))
+    if (up->namespace_ == NULL || !oci_namespace_valid(up->namespace_, strlen(up->namespace_)) ||
+        (up->hosted ? up->host != NULL
+                    : up->host == NULL || !oci_namespace_valid(up->host, strlen(up->host))) ||
+        !clean(up->user_agent) || (up->push_users != NULL && !up->hosted) ||
+        !user_names_clean(up->push_users))
         abort();
 }
 
