@@ -111,8 +111,12 @@ b_bytes=$(body_of "$T/b.out" | wc -c)
 ok "$((b_bytes < BLOB_SIZE ? 0 : 1))" "B's client gets a short body when the leader dies ($b_bytes bytes)"
 check "nothing is stored under the blob's key" eval "! stored"
 is "$(s3_cli "$BUCKET" uploads | wc -l)" 0 "no multipart upload was left open"
+start=$SECONDS
 FCGI_SOCK=$T/run/b.sock fcgi_request GET "$BLOB_PATH" | body_of /dev/stdin >"$T/b2.body"
-is "$(sha256_of "$T/b2.body")" "$LAYER" "the next request leads a fresh download and gets the blob"
+is "$(sha256_of "$T/b2.body")" "$LAYER" "the next request leads a fresh download and gets the blob" || {
+	diag "$(wc -c <"$T/b2.body") of $BLOB_SIZE bytes in $((SECONDS - start)) s"
+	diag_file "$T/log/responder_b.log" 20
+}
 is "$(($(layer_gets) - gets))" 1 "it fetched the blob once more"
 check "then the blob is stored" wait_until 60 stored
 stop responder_b TERM 15
