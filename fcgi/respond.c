@@ -185,6 +185,7 @@ static int put_head(struct response *r, const struct oci_response_head *head,
                     const struct header *more, size_t n)
 {
     FCGX_Stream *out = r->req->out;
+    long keep = front_keeps(head->fresh_for);
     int rc;
 
     for (size_t i = 0; i < n; i++) {
@@ -215,8 +216,8 @@ static int put_head(struct response *r, const struct oci_response_head *head,
         rc = FCGX_PutS("X-Accel-Buffering: no\r\n", out);
     /* nginx may keep the answer in its cache this long (contrib/nginx), and
      * does not pass the header on. */
-    if (rc >= 0 && front_keeps(head->fresh_for) > 0 && front_of(r) == FCGI_FRONT_NGINX)
-        rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", front_keeps(head->fresh_for));
+    if (rc >= 0 && keep > 0 && front_of(r) == FCGI_FRONT_NGINX)
+        rc = FCGX_FPrintF(out, "X-Accel-Expires: %ld\r\n", keep);
     for (size_t i = 0; rc >= 0 && i < n; i++)
         rc = FCGX_FPrintF(out, "%s: %s\r\n", more[i].name, more[i].value);
     if (rc >= 0)

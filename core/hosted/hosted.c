@@ -636,18 +636,26 @@ bool oci_hosted_challenge(const struct oci_upstream *entry, const struct oci_req
     return true;
 }
 
+/* A write needs a checked user (401 with a challenge) whom push_users lists (403). */
+static bool write_allowed(const struct oci_upstream *entry, const struct oci_request *req,
+                          struct oci_plan *plan)
+{
+    if (!entry->anonymous_push && (req->remote_user == NULL || req->remote_user[0] == '\0')) {
+        challenge(plan, "pushing here needs a user");
+        return false;
+    }
+    if (!oci_upstream_may_push(entry, req->remote_user)) {
+        oci_plan_error(plan, OCI_E_DENIED, "this user may not push to this namespace (push_users)");
+        return false;
+    }
+    return true;
+}
+
 void oci_hosted_plan(const struct oci_registry *reg, const struct oci_upstream *entry,
                      const struct oci_request *req, struct oci_plan *plan)
 {
-    if (!is_read(req) && !entry->anonymous_push &&
-        (req->remote_user == NULL || req->remote_user[0] == '\0')) {
-        challenge(plan, "pushing here needs a user");
+    if (!is_read(req) && !write_allowed(entry, req, plan))
         return;
-    }
-    if (!is_read(req) && !oci_upstream_may_push(entry, req->remote_user)) {
-        oci_plan_error(plan, OCI_E_DENIED, "this user may not push to this namespace (push_users)");
-        return;
-    }
     switch (plan->route.kind) {
     case OCI_ROUTE_MANIFEST:
         plan_manifest(reg, entry, req, plan);
