@@ -7,12 +7,16 @@
  * 1.2 MiB for each pooled handle (16 fetches at once held 20 MiB more).
  * Here each bundle is read once, into one OpenSSL X509_STORE that every
  * handle's TLS context shares (OpenSSL counts its users and locks its
- * lookups); libcurl is told to load none itself.
+ * lookups); libcurl is told to load none itself. Where a store has both a
+ * bundle and a hashed directory (libcurl's default), the directory is
+ * searched first, a certificate at a time, and the bundle is read only for
+ * an issuer the directory lacks.
  */
 #ifndef OCI_TLS_STORE_H
 #define OCI_TLS_STORE_H
 
 #include <curl/curl.h>
+#include <openssl/x509_vfy.h>
 
 /*
  * Has easy check peers against the certificates of ca_file, or, when it is
@@ -21,6 +25,14 @@
  * (CURLE_SSL_CACERT_BADFILE), as it would in libcurl.
  */
 CURLcode tls_store_use(CURL *easy, const char *ca_file);
+
+/*
+ * The shared store of a bundle file and a hashed directory (either may be
+ * NULL), made on first use: what tls_store_use gives every TLS context.
+ * Counted: the caller frees it with X509_STORE_free. NULL when it cannot
+ * be read.
+ */
+X509_STORE *tls_store_get(const char *file, const char *dir);
 
 /* Drops the stores (at exit; handles still using one keep it alive). */
 void tls_store_release(void);
