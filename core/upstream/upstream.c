@@ -38,7 +38,9 @@
  * following the download - was most of what a miss cost the responder
  * (16 clients on one cold blob: a third of its CPU). Pieces gather and go
  * to the handler when this much is there and whenever libcurl has read all
- * it could for now (on_progress), so no byte waits for more to come.
+ * it could for now (on_progress), so no byte waits for more to come. The
+ * first bytes go at once: a client's first byte (and a puller's next layer)
+ * does not wait for a whole piece to come in.
  */
 #define UPSTREAM_PIECE_MAX     (256 * 1024)
 #define UPSTREAM_MAX_REDIRECTS 5L
@@ -113,8 +115,9 @@ struct transfer {
     bool challenged;  /* ... and this one was */
     bool denied;
     bool stopped;
-    bool elsewhere; /* asks the host a redirect led to: never with up's credentials */
-    long deadline;  /* seconds for the whole answer; 0: a blob download, rate-limited */
+    bool body_started; /* the answer's first body bytes were handed over */
+    bool elsewhere;    /* asks the host a redirect led to: never with up's credentials */
+    long deadline;     /* seconds for the whole answer; 0: a blob download, rate-limited */
     long elapsed_ms;
     uint64_t bytes;
     unsigned char *gathered; /* body bytes not handed over yet, UPSTREAM_PIECE_MAX */
@@ -245,8 +248,13 @@ static size_t on_body(char *buf, size_t size, size_t count, void *arg)
     if (!t->head_delivered && deliver_head(t) != 0)
         goto stop;
     t->bytes += len;
-    if (t->body_wanted && gather(t, buf, len) != 0)
+    if (t->body_wanted && !t->body_started) {
+        t->body_started = true;
+        if (t->handler->on_data(t->handler->ctx, buf, len) != 0)
+            goto stop;
+    } else if (t->body_wanted && gather(t, buf, len) != 0) {
         goto stop;
+    }
     return len;
 stop:
     t->stopped = true;
@@ -622,6 +630,7 @@ static CURLcode perform(CURL *easy, struct transfer *t, CURLU *url, struct curl_
     free(t->gathered);
     t->gathered = NULL;
     t->gathered_len = 0;
+    t->body_started = false;
     log_fetch(t, rc);
     return rc;
 }
