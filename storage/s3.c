@@ -14,7 +14,13 @@
  * storage/fs.c, whose writer_join the S3 writer joins: followers stream the
  * growing file and end when it is committed there (verified); the leader
  * then uploads the spool file and removes it. A request that comes between
- * that commit and the end of the upload reads the spool file, whole.
+ * that commit and the end of the upload reads the spool file, whole. The
+ * upload runs on a thread of its own (up to UPLOADS_IN_BACKGROUND at once,
+ * then in the committing thread), so the request that fetched the object
+ * ends when its client has every byte: a client asking again on the same
+ * connection (a puller's next layer) waits for no upload. The key's lease
+ * is held until the upload ends, so other replicas wait for it as before;
+ * destroy waits for the uploads still running.
  *
  * Single flight across hosts sharing the bucket: a host's leader takes the
  * bucket's lease on the key (storage/s3_lease.h) before it fetches. When
@@ -37,6 +43,7 @@
 #include <openssl/crypto.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +63,8 @@
 
 #define READER_BUF     (256 * 1024)
 #define TOUCH_COPY_MAX (64ULL * 1024 * 1024)
+/* Uploads of fetched objects running at once after their requests ended. */
+#define UPLOADS_IN_BACKGROUND 16
 /* A spool object older than this is a crash's leftover: removed at open. */
 #define SPOOL_LEFTOVER_AGE (60 * 60)
 /* Waiting for another replica's commit: looks at the object this often, growing. */
@@ -426,21 +435,14 @@ static enum storage_err upload(struct s3 *s, const char *key, int fd, uint64_t s
     return put_object(s, key, NULL, fd, size, hash);
 }
 
-/*
- * A shared write: committed in the spool first, which ends the followers'
- * streams (the bytes are verified), then uploaded from there and removed.
- */
-static enum storage_err commit_shared(struct storage_writer *w, const char *key)
+/* Uploads the committed spool file of key and removes it. */
+static enum storage_err upload_spooled(struct storage_writer *w, const char *key)
 {
     struct storage *spool = w->s3->spool;
     struct storage_location loc;
-    enum storage_err err = spool->ops->writer_commit(w->spool_writer, key);
-    int fd;
+    enum storage_err err = spool->ops->locate(spool, key, &loc);
+    int fd = err == STORAGE_OK ? open(loc.path, O_RDONLY | O_CLOEXEC) : -1;
 
-    if (err != STORAGE_OK)
-        return err;
-    err = spool->ops->locate(spool, key, &loc);
-    fd = err == STORAGE_OK ? open(loc.path, O_RDONLY | O_CLOEXEC) : -1;
     if (fd < 0) {
         oci_log(OCI_LOG_ERROR, "s3: cannot reopen the spool file of %s: %s", key, strerror(errno));
         err = STORAGE_IO;
@@ -451,6 +453,94 @@ static enum storage_err commit_shared(struct storage_writer *w, const char *key)
     /* Readers that opened it meanwhile keep their descriptors. */
     spool->ops->remove(spool, key);
     return err;
+}
+
+/* A shared write's upload after its commit: the writer and a copy of its key. */
+struct upload_job {
+    struct storage_writer *w;
+    char *key;
+};
+
+static void upload_finished(struct s3 *s)
+{
+    pthread_mutex_lock(&s->uploads_lock);
+    s->uploads_running--;
+    if (s->uploads_running == 0)
+        pthread_cond_broadcast(&s->uploads_done);
+    pthread_mutex_unlock(&s->uploads_lock);
+}
+
+static void *upload_in_background(void *arg)
+{
+    struct upload_job *job = arg;
+    struct s3 *s = job->w->s3;
+    enum storage_err err = upload_spooled(job->w, job->key);
+
+    if (err != STORAGE_OK)
+        oci_log(OCI_LOG_ERROR, "s3: cannot store %s: %s", job->key, storage_strerror(err));
+    writer_free(job->w); /* gives the lease back */
+    free(job->key);
+    free(job);
+    upload_finished(s);
+    return NULL;
+}
+
+/* Counts an upload about to go to a thread; false when UPLOADS_IN_BACKGROUND run. */
+static bool upload_slot(struct s3 *s)
+{
+    bool taken;
+
+    pthread_mutex_lock(&s->uploads_lock);
+    taken = s->uploads_running < UPLOADS_IN_BACKGROUND;
+    if (taken)
+        s->uploads_running++;
+    pthread_mutex_unlock(&s->uploads_lock);
+    return taken;
+}
+
+/* Hands w's upload of key to a thread of its own, which frees w; false when it cannot. */
+static bool upload_later(struct storage_writer *w, const char *key)
+{
+    struct upload_job *job = calloc(1, sizeof(*job));
+    pthread_attr_t attr;
+    pthread_t thread;
+    bool started = false;
+
+    if (job == NULL || (job->key = strdup(key)) == NULL || !upload_slot(w->s3))
+        goto done;
+    job->w = w;
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        started = pthread_create(&thread, &attr, upload_in_background, job) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!started)
+        upload_finished(w->s3);
+done:
+    if (!started && job != NULL) {
+        free(job->key);
+        free(job);
+    }
+    return started;
+}
+
+/*
+ * A shared write: committed in the spool first, which ends the followers'
+ * streams (the bytes are verified) and serves this host's readers, then
+ * uploaded from there (later, when a thread takes it) and removed. True
+ * when the upload went to a thread, which frees w.
+ */
+static bool commit_shared(struct storage_writer *w, const char *key, enum storage_err *err)
+{
+    struct storage *spool = w->s3->spool;
+
+    *err = spool->ops->writer_commit(w->spool_writer, key);
+    if (*err != STORAGE_OK)
+        return false;
+    if (upload_later(w, key))
+        return true;
+    *err = upload_spooled(w, key);
+    return false;
 }
 
 /*
@@ -477,7 +567,10 @@ static enum storage_err s3_writer_commit(struct storage_writer *w, const char *k
             w->s3->spool->ops->writer_abort(w->spool_writer);
     } else {
         cover_upload(w, key);
-        err = w->spool_writer != NULL ? commit_shared(w, key) : upload(w->s3, key, w->fd, w->size);
+        if (w->spool_writer == NULL)
+            err = upload(w->s3, key, w->fd, w->size);
+        else if (commit_shared(w, key, &err))
+            return STORAGE_OK; /* the upload's thread frees w */
     }
     writer_free(w);
     return err;
@@ -798,6 +891,12 @@ static void s3_destroy(struct storage *st)
 {
     struct s3 *s = s3_of(st);
 
+    pthread_mutex_lock(&s->uploads_lock);
+    while (s->uploads_running > 0)
+        pthread_cond_wait(&s->uploads_done, &s->uploads_lock);
+    pthread_mutex_unlock(&s->uploads_lock);
+    pthread_mutex_destroy(&s->uploads_lock);
+    pthread_cond_destroy(&s->uploads_done);
     s3_http_pool_destroy(s);
     if (s->spool != NULL)
         s->spool->ops->destroy(s->spool);
@@ -1037,6 +1136,8 @@ struct storage *storage_s3_open(const struct storage_s3_config *cfg, char *err, 
     }
     s->base.ops = &s3_ops;
     s3_http_pool_init(s);
+    pthread_mutex_init(&s->uploads_lock, NULL);
+    pthread_cond_init(&s->uploads_done, NULL);
     /* Its own reference to libcurl's global state, which counts them. */
     s->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     if (!s->curl_ready)

@@ -62,6 +62,11 @@ struct s3 {
     pthread_mutex_t lock;
     CURL *idle[S3_POOL_MAX];
     int idle_count;
+    /* Uploads of fetched objects still running after their commit
+     * returned (storage/s3.c): destroy waits for them. */
+    pthread_mutex_t uploads_lock;
+    pthread_cond_t uploads_done;
+    int uploads_running;
 };
 
 /* What a request sends. */

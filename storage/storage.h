@@ -103,7 +103,12 @@ struct storage_ops {
     enum storage_err (*writer_join)(struct storage *st, const char *key,
                                     struct storage_writer **out, struct storage_reader **follow);
     enum storage_err (*writer_write)(struct storage_writer *w, const void *buf, size_t len);
-    /* Makes the bytes visible under key and frees the writer, whatever the result. */
+    /*
+     * Makes the bytes visible under key and frees the writer, whatever the
+     * result. A writer from writer_join may finish after it returns (S3: the
+     * bytes are this host's at once and the bucket's when their upload ends;
+     * destroy waits for it); other writers' bytes are durable when it does.
+     */
     enum storage_err (*writer_commit)(struct storage_writer *w, const char *key);
     /* Discards the bytes and frees the writer. */
     void (*writer_abort)(struct storage_writer *w);

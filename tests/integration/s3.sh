@@ -37,8 +37,8 @@ start_s3_responder() {
 		S3_MULTIPART_THRESHOLD="$THRESHOLD" \
 		"$OCI_REGISTRY" --listen "unix:$sock" --upstream-config-file "$T/upstream.yaml" \
 		--default-namespace reg.test --workers 8 --low-speed-timeout 3 "$@" \
-		s3 --host "$S3_ENDPOINT" --bucket "$BUCKET" --region us-east-1 \
-		--access-key "$S3_TEST_ACCESS_KEY" --path-style --prefix "$PREFIX"
+		s3 --host "${S3_HOST:-$S3_ENDPOINT}" --bucket "$BUCKET" --region us-east-1 \
+		--access-key "$S3_TEST_ACCESS_KEY" --path-style --prefix "${S3_PREFIX:-$PREFIX}"
 	wait_ready "$name" 30 unix_open "$sock"
 }
 
@@ -78,11 +78,17 @@ pulled_ok docker "$SMALL" "docker style"
 gets1=$(upstream_blob_gets)
 ok "$((gets1 > gets0 ? 0 : 1))" "the miss fetched blobs from the upstream ($((gets1 - gets0)) GETs)"
 LAYER=$(json_get "$T/pulled/docker/manifest.json" layers 0 digest)
-s3_cli "$BUCKET" ls "$PREFIX/" >"$T/objects"
+# bucket_holds KEY: the bucket lists KEY (under the prefix).
+bucket_holds() { s3_cli "$BUCKET" ls "$PREFIX/" | grep -q "^$PREFIX/$1 "; }
+# A fetched blob is uploaded after its request ended (storage/s3.c): wait for it.
 check "the layer is in the bucket under the prefix, in the cache layout" \
-	grep -q "^$PREFIX/blobs/sha256/${LAYER:7:2}/${LAYER:7} " "$T/objects"
-check "the tag record is in the bucket" grep -q "^$PREFIX/manifests/reg.test/test/small/_tags/v1 " "$T/objects"
-check "the manifest is in the bucket by its digest" grep -q "^$PREFIX/blobs/sha256/${SMALL:7:2}/${SMALL:7} " "$T/objects"
+	wait_until 30 bucket_holds "blobs/sha256/${LAYER:7:2}/${LAYER:7}"
+check "the tag record is in the bucket" wait_until 30 bucket_holds manifests/reg.test/test/small/_tags/v1
+check "the manifest is in the bucket by its digest" wait_until 30 bucket_holds "blobs/sha256/${SMALL:7:2}/${SMALL:7}"
+for i in 1 2; do
+	layer=$(json_get "$T/pulled/docker/manifest.json" layers "$i" digest)
+	check "layer $i is in the bucket" wait_until 30 bucket_holds "blobs/sha256/${layer:7:2}/${layer:7}"
+done
 
 fetches=$(upstream_fetch_lines)
 presigned0=$(presigned_gets)
@@ -220,6 +226,40 @@ gets3=$(upstream_blob_gets)
 code=$(http_status "/v2/test/big/blobs/$BIG_LAYER")
 is "$(sha256_of "$T/body")" "$BIG_LAYER" "the big blob from S3: content matches the digest"
 is "$(upstream_blob_gets)" "$gets3" "the big blob from S3: no upstream GET"
+
+# --- the answer does not wait for the upload ---
+# A responder whose S3 takes 128 KiB/s each way (tests/lib/throttle.py):
+# storing a 1 MiB layer takes 8 s, and the request that fetched it ends
+# first. Under its own prefix, so the objects are new to the bucket.
+SLOW_PORT=$(free_ports 1)
+spawn s3_slow "$T/log/s3_slow.log" "$PYTHON" "$TESTLIB/throttle.py" "$SLOW_PORT" "${S3_ENDPOINT##*:}" 131072 both
+wait_ready s3_slow 10 tcp_open "$SLOW_PORT" || bail "the S3 throttle did not start"
+SOCK_C=$T/run/fcgi-c.sock
+S3_HOST=http://127.0.0.1:$SLOW_PORT S3_PREFIX=slow start_s3_responder responder_c "$SOCK_C" \
+	"$T/log/responder-c.log" || bail "the responder on slow S3 did not start"
+# slow_stored DIGEST: the blob is in the bucket under the slow prefix.
+slow_stored() { s3_cli "$BUCKET" ls "slow/blobs/sha256/${1:7:2}/${1:7}" | grep -q .; }
+# slow_get DIGEST FILE: the blob from the slow responder, its body in FILE.
+slow_get() {
+	FCGI_SOCK=$SOCK_C fcgi_request GET "/v2/test/small/blobs/$1" >"$2.raw" && body_of "$2.raw" >"$2"
+}
+for i in 1 2; do
+	layer=$(json_get "$T/pulled/docker/manifest.json" layers "$i" digest)
+	check "slow S3, layer $i: the miss is answered" slow_get "$layer" "$T/slow-$i"
+	is "$(sha256_of "$T/slow-$i")" "$layer" "slow S3, layer $i: content matches the digest"
+	ok "$(slow_stored "$layer" && echo 1 || echo 0)" \
+		"slow S3, layer $i: the request ended before the upload (not in the bucket yet)"
+	[ "$i" = 2 ] && break
+	check "slow S3: asked again meanwhile, served from the spool" slow_get "$layer" "$T/slow-again"
+	is "$(sha256_of "$T/slow-again")" "$layer" "slow S3: the spool's copy matches the digest"
+	check "slow S3: the upload ends in the bucket" wait_until 60 slow_stored "$layer"
+done
+# Layer 2 is still uploading: a stop waits for it.
+stop responder_c TERM 60
+is "$?" 0 "slow S3: the responder stopped meanwhile exits 0"
+check "slow S3: ... after finishing the upload" slow_stored "$layer"
+check "slow S3: its log has no sanitizer report" sanitizer_clean "$T/log/responder-c.log"
+stop s3_slow
 
 stop nginx
 stop_responder_checked

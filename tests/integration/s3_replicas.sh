@@ -131,7 +131,9 @@ diag "its curl: $(cat "$T/a.err") after $(($(cat "$T/a.end") - killed)) s"
 kill_logged() { [ "$(upstream_gets_of "$KILL")" -ge 2 ]; }
 check "the upstream logs the killed download" wait_until 30 kill_logged
 is "$(upstream_gets_of "$KILL")" 2 "one fetch by the holder, one by the replica that took over"
-is "$(stored_size "$KILL")" "$kill_bytes" "the blob is stored whole"
+# The replica that took over uploads once its client has the blob: wait for it.
+kill_stored() { [ "$(stored_size "$KILL")" = "$kill_bytes" ]; }
+check "the blob is stored whole" wait_until 60 kill_stored
 # An upload left open by a writer that died: no live lease holds its key.
 s3_cli "$BUCKET" mpu "$(key_of sha256:00dead)" >/dev/null || bail "cannot begin a multipart upload"
 check "cleanup aborts the orphaned multipart upload" wait_until $((LEASE_TTL + 30)) no_uploads

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """throttle.py - a TCP relay that slows the server-to-client direction.
 
-    throttle.py LISTEN_PORT TARGET_PORT BYTES_PER_SECOND
+    throttle.py LISTEN_PORT TARGET_PORT BYTES_PER_SECOND [both]
 
 Relays 127.0.0.1:LISTEN_PORT to 127.0.0.1:TARGET_PORT, byte for byte (TLS
 passes through untouched), and sends what the target answers at no more
-than BYTES_PER_SECOND. Tests use it to hold a download in flight long
-enough to act on it halfway.
+than BYTES_PER_SECOND; with "both", what the client sends too. Tests use it
+to hold a download (or an upload) in flight long enough to act on it halfway.
 """
 import socket
 import sys
@@ -44,7 +44,7 @@ def pump(src, dst, rate):
             s.close()
 
 
-def serve(listen_port, target_port, rate):
+def serve(listen_port, target_port, rate, up_rate):
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", listen_port))
@@ -52,9 +52,10 @@ def serve(listen_port, target_port, rate):
     while True:
         client, _ = server.accept()
         target = socket.create_connection(("127.0.0.1", target_port))
-        threading.Thread(target=pump, args=(client, target, 0), daemon=True).start()
+        threading.Thread(target=pump, args=(client, target, up_rate), daemon=True).start()
         threading.Thread(target=pump, args=(target, client, rate), daemon=True).start()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    RATE = int(sys.argv[3])
+    serve(int(sys.argv[1]), int(sys.argv[2]), RATE, RATE if sys.argv[4:] == ["both"] else 0)
