@@ -11,9 +11,9 @@
  *
  * libcurl's default names both a bundle and a hashed directory of the same
  * certificates (Debian: /etc/ssl/certs/ca-certificates.crt, /etc/ssl/certs).
- * Reading the bundle parses every certificate in it - about 140, 20-30 ms
- * with OpenSSL 3.0 and 3.7 MiB of resident memory - for the one or two a
- * connection needs. So the directory is searched first, a certificate at a
+ * Reading the bundle parses every certificate in it - 144 on Debian 12,
+ * 16-29 ms with OpenSSL 3.0 and 1.3 MiB more resident memory - for the one
+ * or two a connection needs. So the directory is searched first, a certificate at a
  * time as a peer's chain asks for its issuer, and the bundle is read only
  * when the directory lacks one (bundle_lookup): the trust is still both.
  *
