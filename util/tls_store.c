@@ -98,12 +98,15 @@ static void bundle_lookup_free(X509_LOOKUP *lookup)
     free(b);
 }
 
-/* Adds every certificate and CRL of file to store; false when it cannot be read. */
+/*
+ * Adds every certificate and CRL of file to store; false when it cannot be
+ * read or holds none (as X509_STORE_load_file says).
+ */
 static bool add_bundle(X509_STORE *store, const char *file)
 {
     BIO *in = BIO_new_file(file, "r");
     STACK_OF(X509_INFO) *infos = in != NULL ? PEM_X509_INFO_read_bio(in, NULL, NULL, NULL) : NULL;
-    int i;
+    int i, added = 0;
 
     BIO_free(in);
     if (infos == NULL)
@@ -112,13 +115,11 @@ static bool add_bundle(X509_STORE *store, const char *file)
     for (i = 0; i < sk_X509_INFO_num(infos); i++) {
         X509_INFO *info = sk_X509_INFO_value(infos, i);
 
-        if (info->x509 != NULL)
-            X509_STORE_add_cert(store, info->x509);
-        if (info->crl != NULL)
-            X509_STORE_add_crl(store, info->crl);
+        added += info->x509 != NULL && X509_STORE_add_cert(store, info->x509);
+        added += info->crl != NULL && X509_STORE_add_crl(store, info->crl);
     }
     sk_X509_INFO_pop_free(infos, X509_INFO_free);
-    return true;
+    return added > 0;
 }
 
 /*
@@ -189,10 +190,11 @@ static bool add_bundle_lookup(X509_STORE *store, const char *file)
 /* The entry's certificates: a directory first and its bundle on demand, or either. Under lock. */
 static bool add_certificates(X509_STORE *store, const struct tls_store *e)
 {
-    if (e->file != NULL && e->dir != NULL)
-        return X509_STORE_load_path(store, e->dir) && add_bundle_lookup(store, e->file);
-    return (e->file == NULL || X509_STORE_load_file(store, e->file)) &&
-           (e->dir == NULL || X509_STORE_load_path(store, e->dir));
+    if (e->dir != NULL && !X509_STORE_load_path(store, e->dir))
+        return false;
+    if (e->file == NULL)
+        return true;
+    return e->dir != NULL ? add_bundle_lookup(store, e->file) : add_bundle(store, e->file);
 }
 
 /* Makes the entry's store. Under lock. */
