@@ -73,6 +73,15 @@ tree() {
 	for child in $(pgrep -P "$1"); do tree "$child"; done
 }
 
+# instance NAME PORT: the processes of scripts/serve NAME on PORT: its tree
+# and that of nginx's master, which runs daemonized (known by its pid file).
+instance() {
+	local master
+	tree "${PROC_PID[$1]}"
+	master=$(cat "/run/oci-registry-serve/127.0.0.1_$2/nginx.pid" 2>/dev/null) || return 0
+	tree "$master"
+}
+
 # users_of PIDS...: "command:user" of each live process, sorted and unique.
 users_of() {
 	ps -o comm=,user= -p "$(echo "$@" | tr ' ' ,)" 2>/dev/null | awk '{ print $1 ":" $2 }' | sort -u
@@ -102,12 +111,14 @@ refused a2 "another scripts/serve is running on 127\.0\.0\.1:${PORTS[0]}"
 is "$(blob "${PORTS[0]}" "$DA")" "$(cat "$T/a")" "instance a still answers from its own cache"
 
 # Who runs what: the masters as root, the rest as the unprivileged user.
-mapfile -t A_PIDS < <(tree "${PROC_PID[a]}")
+mapfile -t A_PIDS < <(instance a "${PORTS[0]}")
 A_USERS=$(users_of "${A_PIDS[@]}")
 like "$A_USERS" "oci-registry:$SERVE_USER" "the responder runs as $SERVE_USER"
 like "$A_USERS" "nginx:$SERVE_USER" "nginx's workers run as $SERVE_USER"
-is "$A_USERS" "bash:root"$'\n'"nginx:$SERVE_USER"$'\n'"nginx:root"$'\n'"oci-registry:$SERVE_USER" \
-	"only scripts/serve and nginx's master run as root"
+is "$A_USERS" "bash:root"$'\n'"nginx:$SERVE_USER"$'\n'"nginx:root"$'\n'"oci-registry:$SERVE_USER"$'\n'"tail:root" \
+	"only scripts/serve, its watch of nginx's master (tail) and that master run as root"
+A_MASTER=$(cat "/run/oci-registry-serve/127.0.0.1_${PORTS[0]}/nginx.pid")
+isnt "$(awk '{ print $4 }' "/proc/$A_MASTER/stat")" "${PROC_PID[a]}" "nginx's master runs daemonized, not as a child of scripts/serve"
 is "$(stat -c %U "$A" "$A/blobs/sha256")" "$SERVE_USER"$'\n'"$SERVE_USER" "the cache belongs to $SERVE_USER"
 
 # A cache the user cannot reach (like one under /root) is refused up front.
@@ -118,7 +129,7 @@ refused closed "user $SERVE_USER cannot reach $T/closed/cache"
 # SIGTERM stops the instance and everything it started.
 stop a TERM 20
 is "$?" 0 "instance a exits 0 on SIGTERM"
-check "nothing of instance a is left running" wait_until 10 all_gone "${A_PIDS[@]}"
+check "nothing of instance a is left running (nginx's master included)" wait_until 10 all_gone "${A_PIDS[@]}"
 like "$(cat "${PROC_LOG[a]}")" 'oci-registry stopped' "instance a says it stopped"
 
 # --htpasswd: writes need a user of the file; a hosted namespace takes pushes.
@@ -137,11 +148,12 @@ is "$?" 0 "the --htpasswd instance exits 0 on SIGTERM"
 
 # SIGKILL to every process of b leaves its socket, lock and pid file behind;
 # the next instance on b's address starts anyway.
-mapfile -t B_PIDS < <(tree "${PROC_PID[b]}")
+mapfile -t B_PIDS < <(instance b "${PORTS[1]}")
 kill -KILL "${B_PIDS[@]}"
 stop b
 check "instance b is killed" wait_until 10 all_gone "${B_PIDS[@]}"
 check "instance b left its socket behind" test -S "/run/oci-registry-serve/127.0.0.1_${PORTS[1]}/responder/fcgi.sock"
+check "instance b left nginx's pid file behind" test -s "/run/oci-registry-serve/127.0.0.1_${PORTS[1]}/nginx.pid"
 serve b2 "${PORTS[1]}" --root "$B" --default-namespace b.test
 check "a new instance starts over a killed one's leftovers" serving b2
 is "$(blob "${PORTS[1]}" "$DB")" "$(cat "$T/b")" "the new instance answers from its cache"
