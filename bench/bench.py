@@ -475,7 +475,7 @@ def report(results_path, peaks_path, config_path, out_path):
         target("cold concurrent %s <= %.1f x nginx static hit" % (label, want), r, "<= %.1f" % want,
                r is not None and r <= want)
     v = get("memory", "oci-registry", "idle_responder_rss")
-    target("responder idle RSS < 10 MiB", v, 10 * MIB, v is not None and v < 10 * MIB)
+    target("responder idle RSS < 8 MiB", v, 8 * MIB, v is not None and v < 8 * MIB)
     v = get("memory", "oci-registry", "peak_responder_rss")
     target("responder peak RSS < 32 MiB", v, 32 * MIB, v is not None and v < 32 * MIB)
     for k, label in (("idle_rss", "idle RSS"), ("peak_rss", "peak RSS"), ("idle_pss", "idle PSS"), ("peak_pss", "peak PSS")):

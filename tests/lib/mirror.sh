@@ -129,7 +129,8 @@ template_nginx() {
 # NGINX_PORT and MIRROR (host:port). NGINX_NAME (default nginx) names the
 # process and its directory $T/NAME, for a test that runs several. The
 # master runs in the foreground (daemon off) so it is an ordinary child that
-# stop_all can stop.
+# stop_all can stop; NGINX_DAEMON=on runs it daemonized, as scripts/serve
+# does (bench/run measures that), known by the pid file of its nginx.conf.
 # `user root` lets the workers, which would otherwise run as nobody, read
 # the cache and the socket that this root-run test creates in its private
 # 0700 directory; it is given on the command line, not in the file.
@@ -138,8 +139,14 @@ start_nginx() {
 	MIRROR=127.0.0.1:$NGINX_PORT
 	local name=${NGINX_NAME:-nginx} log=${NGINX_LOG:-$T/log}
 	template_nginx "$T/$name" "$NGINX_PORT" || return 1
-	spawn "$name" "$log/nginx.out" nginx -e "$log/nginx-startup.log" -p "$T/$name" \
-		-c "$T/$name/nginx.conf" -g 'daemon off; user root;'
+	local cmd=(nginx -e "$log/nginx-startup.log" -p "$T/$name" -c "$T/$name/nginx.conf")
+	if [ "${NGINX_DAEMON:-off}" = on ]; then
+		spawn_daemon "$name" "$log/nginx.out" \
+			"$(awk '$1 == "pid" { sub(/;$/, "", $2); print $2 }' "$T/$name/nginx.conf")" \
+			"${cmd[@]}" -g 'daemon on; user root;' || return 1
+	else
+		spawn "$name" "$log/nginx.out" "${cmd[@]}" -g 'daemon off; user root;'
+	fi
 	wait_ready "$name" 20 tcp_open "$NGINX_PORT"
 }
 

@@ -7,6 +7,7 @@
 
 declare -A PROC_PID=()  # name -> pid
 declare -A PROC_LOG=()  # name -> log file
+declare -A PROC_DAEMON=() # name -> 1 when not our child (spawn_daemon)
 PROC_ORDER=()           # names in start order, stopped in reverse
 
 # spawn NAME LOGFILE COMMAND...: run COMMAND in the background, stdout and
@@ -17,6 +18,21 @@ spawn() {
 	"$@" </dev/null >"$log" 2>&1 &
 	PROC_PID[$name]=$!
 	PROC_LOG[$name]=$log
+	PROC_ORDER+=("$name")
+}
+
+# spawn_daemon NAME LOGFILE PIDFILE COMMAND...: run COMMAND, which forks a
+# daemon that writes its pid to PIDFILE and exits; record the daemon under
+# NAME. Not our child: stop waits for it by polling, and its status is 0.
+spawn_daemon() {
+	local name=$1 log=$2 pidfile=$3
+	shift 3
+	rm -f "$pidfile"
+	"$@" </dev/null >"$log" 2>&1 || return 1
+	wait_until 20 test -s "$pidfile" || return 1
+	PROC_PID[$name]=$(cat "$pidfile")
+	PROC_LOG[$name]=$log
+	PROC_DAEMON[$name]=1
 	PROC_ORDER+=("$name")
 }
 
@@ -87,6 +103,10 @@ stop() {
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		return 124
+	fi
+	if [ -n "${PROC_DAEMON[$name]:-}" ]; then
+		unset "PROC_DAEMON[$name]"
+		return 0
 	fi
 	wait "$pid" 2>/dev/null
 	status=$?
