@@ -28,8 +28,11 @@ spawn_daemon() {
 	local name=$1 log=$2 pidfile=$3
 	shift 3
 	rm -f "$pidfile"
-	"$@" </dev/null >"$log" 2>&1 || return 1
-	wait_until 20 test -s "$pidfile" || return 1
+	if ! "$@" </dev/null >"$log" 2>&1 || ! wait_until 20 test -s "$pidfile"; then
+		diag "$name did not start as a daemon (no $pidfile)"
+		diag_file "$log"
+		return 1
+	fi
 	PROC_PID[$name]=$(cat "$pidfile")
 	PROC_LOG[$name]=$log
 	PROC_DAEMON[$name]=1
