@@ -73,12 +73,18 @@ tree() {
 	for child in $(pgrep -P "$1"); do tree "$child"; done
 }
 
+# master_of PORT: the pid of the nginx master of the instance on PORT, which
+# runs daemonized (known by its pid file).
+master_of() {
+	cat "/run/oci-registry-serve/127.0.0.1_$1/nginx.pid" 2>/dev/null
+}
+
 # instance NAME PORT: the processes of scripts/serve NAME on PORT: its tree
-# and that of nginx's master, which runs daemonized (known by its pid file).
+# and that of its nginx master.
 instance() {
 	local master
 	tree "${PROC_PID[$1]}"
-	master=$(cat "/run/oci-registry-serve/127.0.0.1_$2/nginx.pid" 2>/dev/null) || return 0
+	master=$(master_of "$2") || return 0
 	tree "$master"
 }
 
@@ -117,8 +123,7 @@ like "$A_USERS" "oci-registry:$SERVE_USER" "the responder runs as $SERVE_USER"
 like "$A_USERS" "nginx:$SERVE_USER" "nginx's workers run as $SERVE_USER"
 is "$A_USERS" "bash:root"$'\n'"nginx:$SERVE_USER"$'\n'"nginx:root"$'\n'"oci-registry:$SERVE_USER"$'\n'"tail:root" \
 	"only scripts/serve, its watch of nginx's master (tail) and that master run as root"
-A_MASTER=$(cat "/run/oci-registry-serve/127.0.0.1_${PORTS[0]}/nginx.pid")
-isnt "$(awk '{ print $4 }' "/proc/$A_MASTER/stat")" "${PROC_PID[a]}" "nginx's master runs daemonized, not as a child of scripts/serve"
+isnt "$(awk '{ print $4 }' "/proc/$(master_of "${PORTS[0]}")/stat")" "${PROC_PID[a]}" "nginx's master runs daemonized, not as a child of scripts/serve"
 is "$(stat -c %U "$A" "$A/blobs/sha256")" "$SERVE_USER"$'\n'"$SERVE_USER" "the cache belongs to $SERVE_USER"
 
 # A cache the user cannot reach (like one under /root) is refused up front.
